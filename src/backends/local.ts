@@ -1,0 +1,273 @@
+/**
+ * The local filesystem store: a folder that plays the part of a bucket. Writes are atomic
+ * (temporary file in the same folder, then rename), so a reader never sees half an object.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, promises as fsp, type Stats } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FlowsyncError, fsError, throwIfAborted } from '../errors.js';
+import type { Backend, MultipartWriter, ObjectInfo, Op, ReadOptions, WriteInfo } from './types.js';
+
+/** Temporary files carry this marker so listings skip them and a later run can sweep them. */
+export const TEMP_MARKER = '.flowsync-tmp-';
+
+export interface LocalBackendOptions {
+  /** Absolute folder that holds the objects. Created on first write. */
+  root: string;
+}
+
+export function tempNameFor(file: string): string {
+  return path.join(path.dirname(file), `${TEMP_MARKER}${randomBytes(6).toString('hex')}-${path.basename(file)}`.slice(0, 255));
+}
+
+function etagOf(st: Stats): string {
+  return `${st.size.toString(16)}-${Math.round(st.mtimeMs * 1000).toString(16)}-${st.ino.toString(16)}`;
+}
+
+export function createLocalBackend(opts: LocalBackendOptions): Backend {
+  const root = path.resolve(opts.root);
+
+  const fileOf = (key: string): string => {
+    // Keys reach here already checked by keys.ts; this guard keeps the backend safe on its own.
+    const full = path.resolve(root, key);
+    if (!full.startsWith(root + path.sep) || key.includes('\0')) {
+      throw new FlowsyncError('UNSAFE_PATH', `Key ${JSON.stringify(key)} leaves the store folder ${root}.`);
+    }
+    return full;
+  };
+
+  const infoOf = (key: string, st: Stats): ObjectInfo => ({ key, size: st.size, etag: etagOf(st), lastModified: st.mtime });
+
+  async function checkRoot(): Promise<void> {
+    try {
+      const st = await fsp.stat(root);
+      if (!st.isDirectory()) {
+        throw new FlowsyncError('INVALID_INPUT', `The local store ${root} is a file, not a folder. Give a folder path.`);
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(err, 'open the store', root);
+    }
+  }
+
+  /** Move a finished temp file into place, honouring the write's preconditions. */
+  async function commit(tmp: string, file: string, key: string, w: WriteInfo): Promise<ObjectInfo> {
+    if (w.ifNoneMatch === '*') {
+      // link() fails if the target exists: an atomic create-if-absent.
+      try {
+        await fsp.link(tmp, file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+          throw new FlowsyncError('PRECONDITION_FAILED', `${key} already exists in the store; another writer got there first.`, { cause: err });
+        }
+        throw fsError(err, 'write', file);
+      } finally {
+        await fsp.rm(tmp, { force: true });
+      }
+    } else {
+      if (w.ifMatch !== undefined) {
+        const current = await fsp.stat(file).catch(() => null);
+        if (!current || etagOf(current) !== w.ifMatch) {
+          await fsp.rm(tmp, { force: true });
+          throw new FlowsyncError('PRECONDITION_FAILED', `${key} changed in the store since it was read; another writer got there first.`);
+        }
+      }
+      await fsp.rename(tmp, file).catch((err) => {
+        throw fsError(err, 'write', file);
+      });
+    }
+    return infoOf(key, await fsp.stat(file));
+  }
+
+  async function prepare(key: string): Promise<{ file: string; tmp: string }> {
+    await checkRoot();
+    const file = fileOf(key);
+    await fsp.mkdir(path.dirname(file), { recursive: true }).catch((err) => {
+      throw fsError(err, 'create folder', path.dirname(file));
+    });
+    return { file, tmp: tempNameFor(file) };
+  }
+
+  async function removeEmptyParents(file: string): Promise<void> {
+    for (let dir = path.dirname(file); dir.startsWith(root + path.sep); dir = path.dirname(dir)) {
+      try {
+        await fsp.rmdir(dir);
+      } catch {
+        return; // not empty (or gone): stop climbing
+      }
+    }
+  }
+
+  async function* walk(dir: string, relDir: string, prefix: string, signal?: AbortSignal): AsyncGenerator<ObjectInfo> {
+    let entries;
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw fsError(err, 'list', dir);
+    }
+    for (const d of entries) {
+      throwIfAborted(signal);
+      if (d.name.startsWith(TEMP_MARKER)) continue;
+      const key = relDir ? `${relDir}/${d.name}` : d.name;
+      if (d.isDirectory()) {
+        // Descend only where keys can still match the prefix.
+        if (key.startsWith(prefix) || prefix.startsWith(key + '/')) yield* walk(path.join(dir, d.name), key, prefix, signal);
+      } else if (d.isFile() && key.startsWith(prefix)) {
+        const st = await fsp.stat(path.join(dir, d.name)).catch(() => null);
+        if (st) yield infoOf(key, st);
+      }
+    }
+  }
+
+  return {
+    name: 'local',
+    features: { multipart: true, conditionalWrite: true, rangeRead: true, metadata: false },
+    tuning: { concurrency: 8, multipartThreshold: 64 * 1024 * 1024, partSize: 16 * 1024 * 1024 },
+    multipartLimits: { minPartSize: 1, maxPartSize: 2 ** 40, maxParts: 10_000 },
+
+    async stat(key, o?: Op) {
+      throwIfAborted(o?.signal);
+      try {
+        const st = await fsp.stat(fileOf(key));
+        return st.isFile() ? infoOf(key, st) : null;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+        throw fsError(err, 'stat', fileOf(key));
+      }
+    },
+
+    list(prefix, o?: Op) {
+      // Start at the deepest folder the prefix names, not at the root.
+      const slash = prefix.lastIndexOf('/');
+      const relDir = slash === -1 ? '' : prefix.slice(0, slash);
+      return walk(relDir ? fileOf(relDir) : root, relDir, prefix, o?.signal);
+    },
+
+    async read(key, o?: ReadOptions): Promise<Readable> {
+      throwIfAborted(o?.signal);
+      const file = fileOf(key);
+      let handle;
+      try {
+        handle = await fsp.open(file, 'r');
+        if (!(await handle.stat()).isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
+      } catch (err) {
+        await handle?.close();
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') {
+          throw new FlowsyncError('NOT_FOUND', `No object at ${key} in the store ${root}.`, { cause: err });
+        }
+        throw fsError(err, 'read', file);
+      }
+      const range = o?.range;
+      return createReadStream('', {
+        fd: handle.fd,
+        autoClose: true,
+        ...(range ? { start: range[0], end: range[1] - 1 } : {}),
+        ...(o?.signal ? { signal: o.signal } : {}),
+      }).on('close', () => void handle.close().catch(() => {}));
+    },
+
+    async write(key, body, w, o?: Op) {
+      throwIfAborted(o?.signal);
+      const { file, tmp } = await prepare(key);
+      const hash = createHash('sha256');
+      let size = 0;
+      try {
+        if (body instanceof Uint8Array) {
+          hash.update(body);
+          size = body.length;
+          await fsp.writeFile(tmp, body, o?.signal ? { signal: o.signal } : {});
+        } else {
+          const handle = await fsp.open(tmp, 'w');
+          try {
+            await pipeline(
+              body,
+              async function* (src: AsyncIterable<Buffer>) {
+                for await (const chunk of src) {
+                  hash.update(chunk);
+                  size += chunk.length;
+                  yield chunk;
+                }
+              },
+              handle.createWriteStream(),
+              o?.signal ? { signal: o.signal } : {},
+            );
+          } finally {
+            await handle.close().catch(() => {});
+          }
+        }
+        if (size !== w.size) throw new FlowsyncError('CHECKSUM_MISMATCH', `${key}: received ${size} bytes, expected ${w.size}.`);
+        if (w.sha256 && hash.digest('hex') !== w.sha256) {
+          throw new FlowsyncError('CHECKSUM_MISMATCH', `${key}: content does not match its sha256.`);
+        }
+      } catch (err) {
+        await fsp.rm(tmp, { force: true });
+        throwIfAborted(o?.signal);
+        throw fsError(err, 'write', file);
+      }
+      return commit(tmp, file, key, w);
+    },
+
+    async delete(keys, o?: Op) {
+      for (const key of keys) {
+        throwIfAborted(o?.signal);
+        const file = fileOf(key);
+        try {
+          await fsp.unlink(file);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+          throw fsError(err, 'delete', file);
+        }
+        await removeEmptyParents(file);
+      }
+    },
+
+    async openMultipart(key, w, o?: Op): Promise<MultipartWriter> {
+      throwIfAborted(o?.signal);
+      const { file, tmp } = await prepare(key);
+      const handle = await fsp.open(tmp, 'w').catch((err) => {
+        throw fsError(err, 'write', tmp);
+      });
+      const written = new Set<number>();
+      let closed = false;
+      const close = async () => {
+        if (!closed) {
+          closed = true;
+          await handle.close().catch(() => {});
+        }
+      };
+      return {
+        partSize: w.partSize,
+        maxParts: 10_000,
+        async writePart(n, data, po) {
+          throwIfAborted(po?.signal);
+          if (closed) throw new FlowsyncError('NOT_FOUND', `Upload of ${key} was aborted.`);
+          // Parts land at their own offset, so they may arrive in any order.
+          await handle.write(data, 0, data.length, (n - 1) * w.partSize);
+          written.add(n);
+        },
+        async complete(po) {
+          throwIfAborted(po?.signal);
+          if (closed) throw new FlowsyncError('NOT_FOUND', `Upload of ${key} was aborted.`);
+          const size = (await handle.stat()).size;
+          await close();
+          const expectedParts = Math.max(1, Math.ceil(w.size / w.partSize));
+          if (size !== w.size || written.size !== expectedParts) {
+            await fsp.rm(tmp, { force: true });
+            throw new FlowsyncError('CHECKSUM_MISMATCH', `${key}: parts add up to ${size} bytes in ${written.size} parts, expected ${w.size} bytes in ${expectedParts}.`);
+          }
+          return commit(tmp, file, key, w);
+        },
+        async abort() {
+          await close();
+          await fsp.rm(tmp, { force: true });
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,135 @@
+/**
+ * Manifest (de)serialisation and validation. The same tree always gives the same bytes: files
+ * sorted by the UTF-8 bytes of their path, fixed key order, no whitespace variance.
+ */
+import { createHash } from 'node:crypto';
+import { FlowsyncError } from '../errors.js';
+import { assertSafePath, compareUtf8, isReserved, resolveLinkTarget } from './paths.js';
+import {
+  MANIFEST_FORMAT,
+  MANIFEST_VERSION,
+  type FileMode,
+  type Layout,
+  type Manifest,
+  type ManifestEntry,
+} from './types.js';
+
+const KNOWN_TOP_LEVEL = new Set(['format', 'version', 'createdAt', 'layout', 'files']);
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+export function createManifest(files: ManifestEntry[], createdAt = new Date()): Manifest {
+  return {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    createdAt: createdAt.toISOString(),
+    layout: 'mirror',
+    files: sortEntries(files),
+  };
+}
+
+export function sortEntries(files: ManifestEntry[]): ManifestEntry[] {
+  return [...files].sort((a, b) => compareUtf8(a.path, b.path));
+}
+
+export function serializeManifest(m: Manifest): Uint8Array {
+  const head: Record<string, unknown> = {
+    format: m.format,
+    version: m.version,
+    createdAt: m.createdAt,
+    layout: m.layout,
+    ...m.extra,
+  };
+  // One entry a line keeps large manifests diffable and cheap to produce.
+  const lines = sortEntries(m.files).map((e) =>
+    JSON.stringify('link' in e ? { path: e.path, link: e.link } : { path: e.path, size: e.size, mode: e.mode, sha256: e.sha256 }),
+  );
+  const headJson = JSON.stringify(head);
+  const body = `${headJson.slice(0, -1)},"files":[${lines.length ? '\n' + lines.join(',\n') + '\n' : ''}]}\n`;
+  return Buffer.from(body, 'utf8');
+}
+
+/** The manifest's id: sha256 of its bytes, so equal manifests have equal ids. */
+export function manifestId(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function bad(where: string, why: string): FlowsyncError {
+  return new FlowsyncError(
+    'BAD_MANIFEST',
+    `The manifest at ${where} is invalid: ${why}. It was not written by flowsync or was damaged; push again from the source folder to replace it.`,
+  );
+}
+
+/**
+ * Parse and validate manifest bytes. Rejects (never cleans) unsafe paths, duplicates, links
+ * leaving the tree, and refuses versions newer than this reader.
+ */
+export function parseManifest(bytes: Uint8Array | string, where = 'the remote'): Manifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8'));
+  } catch (err) {
+    throw new FlowsyncError('BAD_MANIFEST', `The manifest at ${where} is not valid JSON (${(err as Error).message}). Push again from the source folder to replace it.`, { cause: err });
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(where, 'it is not a JSON object');
+  const obj = raw as Record<string, unknown>;
+  if (obj.format !== MANIFEST_FORMAT) throw bad(where, `"format" is ${JSON.stringify(obj.format)}, expected "${MANIFEST_FORMAT}"`);
+  if (typeof obj.version !== 'number' || !Number.isInteger(obj.version) || obj.version < 1) throw bad(where, '"version" is not a positive integer');
+  if (obj.version > MANIFEST_VERSION) {
+    throw new FlowsyncError(
+      'UNSUPPORTED_VERSION',
+      `The manifest at ${where} has version ${obj.version}; this flowsync reads up to version ${MANIFEST_VERSION}. Upgrade flowsync on this machine.`,
+    );
+  }
+  if (obj.layout !== 'mirror') throw bad(where, `layout ${JSON.stringify(obj.layout)} is not supported by this flowsync (only "mirror")`);
+  if (typeof obj.createdAt !== 'string') throw bad(where, '"createdAt" is missing');
+  if (!Array.isArray(obj.files)) throw bad(where, '"files" is not an array');
+
+  const files: ManifestEntry[] = [];
+  const seen = new Set<string>();
+  for (const [i, item] of obj.files.entries()) {
+    const e = parseEntry(item, i, where);
+    if (seen.has(e.path)) throw bad(where, `path ${JSON.stringify(e.path)} is listed twice`);
+    seen.add(e.path);
+    files.push(e);
+  }
+  // A path may not be both a file and a folder of another path ("a" and "a/b").
+  for (const p of seen) {
+    for (let i = p.indexOf('/'); i !== -1; i = p.indexOf('/', i + 1)) {
+      if (seen.has(p.slice(0, i))) throw bad(where, `${JSON.stringify(p.slice(0, i))} is listed as a file and as a folder of ${JSON.stringify(p)}`);
+    }
+  }
+  const extra: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) if (!KNOWN_TOP_LEVEL.has(k)) extra[k] = v;
+  const m: Manifest = {
+    format: MANIFEST_FORMAT,
+    version: obj.version,
+    createdAt: obj.createdAt,
+    layout: obj.layout as Layout,
+    files: sortEntries(files),
+  };
+  if (Object.keys(extra).length) m.extra = extra;
+  return m;
+}
+
+function parseEntry(item: unknown, i: number, where: string): ManifestEntry {
+  if (typeof item !== 'object' || item === null) throw bad(where, `files[${i}] is not an object`);
+  const e = item as Record<string, unknown>;
+  if (typeof e.path !== 'string') throw bad(where, `files[${i}].path is not a string`);
+  assertSafePath(e.path, `the manifest at ${where}`);
+  if (isReserved(e.path)) throw bad(where, `path ${JSON.stringify(e.path)} is inside flowsync's reserved ".flowsync/" folder`);
+  if ('link' in e) {
+    if (typeof e.link !== 'string') throw bad(where, `files[${i}].link is not a string`);
+    if (resolveLinkTarget(e.path, e.link) === null) {
+      throw new FlowsyncError(
+        'UNSAFE_PATH',
+        `Refusing link ${JSON.stringify(e.path)} -> ${JSON.stringify(e.link)} in the manifest at ${where}: its target leaves the tree.`,
+      );
+    }
+    return { path: e.path, link: e.link };
+  }
+  if (typeof e.size !== 'number' || !Number.isSafeInteger(e.size) || e.size < 0) throw bad(where, `files[${i}].size is not a non-negative integer`);
+  if (e.mode !== 0o644 && e.mode !== 0o755) throw bad(where, `files[${i}].mode is ${JSON.stringify(e.mode)}, expected 420 or 493`);
+  if (typeof e.sha256 !== 'string' || !SHA256_HEX.test(e.sha256)) throw bad(where, `files[${i}].sha256 is not 64 lower-case hex digits`);
+  return { path: e.path, size: e.size, mode: e.mode as FileMode, sha256: e.sha256 };
+}

@@ -1,0 +1,68 @@
+/**
+ * The one definition of a safe relative path, shared by the manifest reader, the remote key
+ * builder and the pull writer. A path is POSIX, relative, with no empty, '.' or '..' segments,
+ * no backslash, no NUL. Unsafe paths are rejected, never "cleaned".
+ */
+import { FlowsyncError } from '../errors.js';
+
+/** Files flowsync keeps for itself, at the root of the remote prefix and of a pulled directory. */
+export const RESERVED_DIR = '.flowsync';
+
+/** Why `path` is unsafe, or null when it is fine. */
+export function unsafePathReason(path: string): string | null {
+  if (typeof path !== 'string') return 'it is not a string';
+  if (path.length === 0) return 'it is empty';
+  if (path.includes('\0')) return 'it contains a NUL character';
+  if (path.includes('\\')) return 'it contains a backslash (only "/" separates folders)';
+  if (path.startsWith('/')) return 'it is absolute';
+  if (/^[A-Za-z]:/.test(path)) return 'it starts with a drive letter';
+  for (const segment of path.split('/')) {
+    if (segment === '') return 'it has an empty segment ("//" or a trailing "/")';
+    if (segment === '.' || segment === '..') return `it has a "${segment}" segment`;
+  }
+  return null;
+}
+
+export function assertSafePath(path: string, where: string): void {
+  const reason = unsafePathReason(path);
+  if (reason !== null) {
+    throw new FlowsyncError(
+      'UNSAFE_PATH',
+      `Refusing path ${JSON.stringify(path)} in ${where}: ${reason}. A manifest path must be relative and stay inside its folder; the manifest was not produced by a trustworthy writer.`,
+    );
+  }
+}
+
+export function isReserved(path: string): boolean {
+  return path === RESERVED_DIR || path.startsWith(RESERVED_DIR + '/');
+}
+
+/**
+ * Resolve a symlink target given relative to the link's folder. Returns the in-tree POSIX path
+ * it points to, or null when it leaves the tree (absolute targets always leave it).
+ */
+export function resolveLinkTarget(linkPath: string, target: string): string | null {
+  if (target.length === 0 || target.startsWith('/') || target.includes('\0') || target.includes('\\')) return null;
+  const parts = linkPath.split('/').slice(0, -1);
+  for (const seg of target.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') {
+      if (parts.length === 0) return null;
+      parts.pop();
+    } else {
+      parts.push(seg);
+    }
+  }
+  return parts.join('/');
+}
+
+/** Compare two paths by the bytes of their UTF-8 encoding (the manifest's sort order). */
+export function compareUtf8(a: string, b: string): number {
+  if (a === b) return 0;
+  // For strings without surrogates, UTF-16 code unit order equals UTF-8 byte order, and
+  // that covers nearly all paths; fall back to Buffer comparison for the rest.
+  if (!/[\uD800-\uDFFF]/.test(a) && !/[\uD800-\uDFFF]/.test(b)) {
+    return a < b ? -1 : 1;
+  }
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}

@@ -1,0 +1,48 @@
+/** Manifest format version 1 (DESIGN §4). Entry kinds are a union so later layouts can add kinds. */
+
+export const MANIFEST_FORMAT = 'flowsync-manifest';
+export const MANIFEST_VERSION = 1;
+
+/** Only the executable bit is carried, as git does. */
+export type FileMode = 0o644 | 0o755;
+
+export interface FileEntry {
+  path: string;
+  size: number;
+  mode: FileMode;
+  sha256: string;
+}
+
+export interface LinkEntry {
+  path: string;
+  /** Target relative to the link's folder; resolves inside the tree. */
+  link: string;
+}
+
+export type ManifestEntry = FileEntry | LinkEntry;
+
+export type Layout = 'mirror';
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  version: number;
+  createdAt: string;
+  layout: Layout;
+  files: ManifestEntry[];
+  /** Top-level fields this version does not know, kept so a rewrite does not drop them. */
+  extra?: Record<string, unknown>;
+}
+
+export function isLink(e: ManifestEntry): e is LinkEntry {
+  return 'link' in e;
+}
+
+export function isFile(e: ManifestEntry): e is FileEntry {
+  return !('link' in e);
+}
+
+/** True when two entries describe the same content (path aside). */
+export function sameContent(a: ManifestEntry, b: ManifestEntry): boolean {
+  if (isLink(a) || isLink(b)) return isLink(a) && isLink(b) && a.link === b.link;
+  return a.sha256 === b.sha256 && a.size === b.size && a.mode === b.mode;
+}
