@@ -1,0 +1,117 @@
+/** Options and results of the public operations (push, pull, status, scan, verify). */
+import type { Remote, RemoteOptions } from '../backends/open.js';
+import type { Manifest } from '../manifest/types.js';
+
+export type Phase = 'scan' | 'hash' | 'plan' | 'upload' | 'download' | 'delete' | 'verify' | 'manifest';
+
+export interface ProgressEvent {
+  phase: Phase;
+  /** Bytes done in this phase (files for phases that move no bytes). */
+  loaded: number;
+  total: number;
+  /** Files done / total in this phase. */
+  files: number;
+  filesTotal: number;
+}
+
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+export interface CommonOptions {
+  /** Transfers in flight at once (default: the backend's). */
+  concurrency?: number;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+  log?: Logger;
+  /** Options for opening the remote (endpoint, credentials, a ready-made backend). */
+  remoteOptions?: RemoteOptions;
+  dryRun?: boolean;
+}
+
+export interface PushOptions extends CommonOptions {
+  dir: string;
+  /** Remote address (s3://, az://, gs://, file://, local path) or an opened remote. */
+  remote: string | Remote;
+  /** Ignore file; default `<dir>/.prefectignore` (missing → nothing ignored). */
+  ignoreFile?: string;
+  /** Remove remote files the previous manifest listed and the new one lacks (default true). */
+  delete?: boolean;
+  /** Upload the content of links instead of recording them (links leaving the tree included). */
+  followLinks?: boolean;
+  /** Part size for multipart uploads in bytes (default: the backend's). */
+  partSize?: number;
+  /** Stat-cache folder; false disables the cache. Default: the user cache dir. */
+  cacheDir?: string | false;
+}
+
+export interface PullOptions extends CommonOptions {
+  remote: string | Remote;
+  dir: string;
+  /** Remove files flowsync placed earlier that the manifest no longer lists (default true). */
+  delete?: boolean;
+  /** Overwrite or delete local files flowsync did not place (default false: report a conflict). */
+  force?: boolean;
+}
+
+export interface SyncSummary {
+  command: 'push' | 'pull' | 'status';
+  uploaded: number;
+  downloaded: number;
+  deleted: number;
+  unchanged: number;
+  /** Bytes moved (uploaded or downloaded). */
+  bytes: number;
+  /** Id of the manifest now in effect (null when the remote has none). */
+  manifest: string | null;
+  durationMs: number;
+  dryRun: boolean;
+  /** Paths that were not touched because a local file flowsync did not place was in the way. */
+  conflicts: string[];
+  warnings: string[];
+}
+
+export interface ScanOptions {
+  dir: string;
+  ignoreFile?: string;
+  followLinks?: boolean;
+  cacheDir?: string | false;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+  log?: Logger;
+}
+
+export interface ScanResult {
+  manifest: Manifest;
+  warnings: string[];
+  /** Files whose content was read (not answered by the stat cache). */
+  filesRead: number;
+  bytesRead: number;
+}
+
+export interface VerifyOptions {
+  remote: string | Remote;
+  dir?: string;
+  remoteOptions?: RemoteOptions;
+  concurrency?: number;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+  /** Also download and hash every object (default: compare sizes and stored sha256 only). */
+  deep?: boolean;
+}
+
+export interface VerifyProblem {
+  path: string;
+  where: 'remote' | 'local';
+  problem: 'missing' | 'size' | 'sha256' | 'mode' | 'link' | 'extra';
+  detail: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  manifest: string | null;
+  checked: number;
+  problems: VerifyProblem[];
+  durationMs: number;
+}
