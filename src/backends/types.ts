@@ -53,6 +53,8 @@ export interface MultipartLimits {
   maxParts: number;
   /** Parts must be written one at a time in increasing order (e.g. GCS resumable sessions). */
   sequential?: boolean;
+  /** Every part but the last must be a multiple of this many bytes (GCS: 256 KiB). */
+  partMultiple?: number;
 }
 
 /** Defaults the engine uses unless the user overrides them. */
