@@ -70,6 +70,10 @@ async function createBackend(a: RemoteAddress, o: RemoteOptions): Promise<Backen
     case 'file':
       return createLocalBackend({ root: a.bucket });
     // cloud backends: s3, az, gs
+    case 'gs': {
+      const { createGcsBackend } = await import('./gcs.js');
+      return createGcsBackend({ ...o.gcs, ...(o.endpoint ? { endpoint: o.endpoint } : {}), bucket: a.bucket });
+    }
     default:
       void common;
       throw new FlowsyncError('UNSUPPORTED', `The ${a.scheme}:// backend is not available in this build.`);
