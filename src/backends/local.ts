@@ -22,6 +22,12 @@ export function tempNameFor(file: string): string {
   return path.join(path.dirname(file), `${TEMP_MARKER}${randomBytes(6).toString('hex')}-${path.basename(file)}`.slice(0, 255));
 }
 
+async function sha256OfFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
 function etagOf(st: Stats): string {
   return `${st.size.toString(16)}-${Math.round(st.mtimeMs * 1000).toString(16)}-${st.ino.toString(16)}`;
 }
@@ -100,6 +106,7 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
   }
 
   async function* walk(dir: string, relDir: string, prefix: string, signal?: AbortSignal): AsyncGenerator<ObjectInfo> {
+    throwIfAborted(signal); // also when the folder is empty or missing
     let entries;
     try {
       entries = await fsp.readdir(dir, { withFileTypes: true });
@@ -163,12 +170,14 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
         throw fsError(err, 'read', file);
       }
       const range = o?.range;
-      return createReadStream('', {
-        fd: handle.fd,
+      // The stream owns the FileHandle and closes it once. (A stream over the bare fd number
+      // plus a second handle.close() closed the fd twice, and under concurrency the second
+      // close hit whatever file had just been given the same number.)
+      return handle.createReadStream({
         autoClose: true,
         ...(range ? { start: range[0], end: range[1] - 1 } : {}),
         ...(o?.signal ? { signal: o.signal } : {}),
-      }).on('close', () => void handle.close().catch(() => {}));
+      });
     },
 
     async write(key, body, w, o?: Op) {
@@ -247,8 +256,12 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
         async writePart(n, data, po) {
           throwIfAborted(po?.signal);
           if (closed) throw new FlowsyncError('NOT_FOUND', `Upload of ${key} was aborted.`);
-          // Parts land at their own offset, so they may arrive in any order.
-          await handle.write(data, 0, data.length, (n - 1) * w.partSize);
+          // Parts land at their own offset, so they may arrive in any order. A positional write
+          // may write less than asked (very large parts), hence the loop.
+          for (let done = 0; done < data.length; ) {
+            const { bytesWritten } = await handle.write(data, done, data.length - done, (n - 1) * w.partSize + done);
+            done += bytesWritten;
+          }
           written.add(n);
         },
         async complete(po) {
@@ -260,6 +273,11 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
           if (size !== w.size || written.size !== expectedParts) {
             await fsp.rm(tmp, { force: true });
             throw new FlowsyncError('CHECKSUM_MISMATCH', `${key}: parts add up to ${size} bytes in ${written.size} parts, expected ${w.size} bytes in ${expectedParts}.`);
+          }
+          // Parts may arrive in any order, so the whole file is hashed once it is complete.
+          if (w.sha256 && (await sha256OfFile(tmp)) !== w.sha256) {
+            await fsp.rm(tmp, { force: true });
+            throw new FlowsyncError('CHECKSUM_MISMATCH', `${key}: the uploaded parts do not match the declared sha256; upload it again.`);
           }
           return commit(tmp, file, key, w);
         },

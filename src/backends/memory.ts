@@ -76,6 +76,7 @@ export function createMemoryBackend(): MemoryBackend {
     },
 
     async *list(prefix, o?: Op) {
+      throwIfAborted(o?.signal); // also when nothing matches
       for (const [key, obj] of [...objects.entries()]) {
         throwIfAborted(o?.signal);
         if (key.startsWith(prefix)) yield info(key, obj);
