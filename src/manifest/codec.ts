@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { FlowsyncError } from '../errors.js';
-import { assertSafePath, compareUtf8, isReserved, resolveLinkTarget } from './paths.js';
+import { assertSafePath, compareUtf8, fileFolderClash, isReserved, unsafeLinkReason } from './paths.js';
 import {
   MANIFEST_FORMAT,
   MANIFEST_VERSION,
@@ -93,10 +93,14 @@ export function parseManifest(bytes: Uint8Array | string, where = 'the remote'):
     seen.add(e.path);
     files.push(e);
   }
-  // A path may not be both a file and a folder of another path ("a" and "a/b").
-  for (const p of seen) {
-    for (let i = p.indexOf('/'); i !== -1; i = p.indexOf('/', i + 1)) {
-      if (seen.has(p.slice(0, i))) throw bad(where, `${JSON.stringify(p.slice(0, i))} is listed as a file and as a folder of ${JSON.stringify(p)}`);
+  const clash = fileFolderClash(seen);
+  if (clash) throw bad(where, `${JSON.stringify(clash[0])} is listed as a file and as a folder of ${JSON.stringify(clash[1])}`);
+  const linkPaths = new Set(files.filter((e) => 'link' in e).map((e) => e.path));
+  for (const e of files) {
+    if (!('link' in e)) continue;
+    const reason = unsafeLinkReason(e.path, e.link, linkPaths);
+    if (reason !== null) {
+      throw new FlowsyncError('UNSAFE_PATH', `Refusing link ${JSON.stringify(e.path)} -> ${JSON.stringify(e.link)} in the manifest at ${where}: ${reason}.`);
     }
   }
   const extra: Record<string, unknown> = {};
@@ -119,13 +123,7 @@ function parseEntry(item: unknown, i: number, where: string): ManifestEntry {
   assertSafePath(e.path, `the manifest at ${where}`);
   if (isReserved(e.path)) throw bad(where, `path ${JSON.stringify(e.path)} is inside flowsync's reserved ".flowsync/" folder`);
   if ('link' in e) {
-    if (typeof e.link !== 'string') throw bad(where, `files[${i}].link is not a string`);
-    if (resolveLinkTarget(e.path, e.link) === null) {
-      throw new FlowsyncError(
-        'UNSAFE_PATH',
-        `Refusing link ${JSON.stringify(e.path)} -> ${JSON.stringify(e.link)} in the manifest at ${where}: its target leaves the tree.`,
-      );
-    }
+    if (typeof e.link !== 'string' || e.link === '' || e.link.includes('\0')) throw bad(where, `files[${i}].link is not a non-empty string`);
     return { path: e.path, link: e.link };
   }
   if (typeof e.size !== 'number' || !Number.isSafeInteger(e.size) || e.size < 0) throw bad(where, `files[${i}].size is not a non-negative integer`);

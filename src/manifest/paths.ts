@@ -66,3 +66,30 @@ export function compareUtf8(a: string, b: string): number {
   }
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
+
+/**
+ * Why the link at `linkPath` is unsafe given every link path of the tree, or null. A target must
+ * resolve inside the tree without passing *through* another link: lexical resolution cannot see
+ * where a link leads, so `a/l1/../x` could climb out if `a/l1` points upward.
+ */
+export function unsafeLinkReason(linkPath: string, target: string, linkPaths: ReadonlySet<string>): string | null {
+  if (resolveLinkTarget(linkPath, target) === null) return 'its target leaves the tree';
+  const parts = linkPath.split('/').slice(0, -1);
+  const segments = target.split('/').filter((s) => s !== '' && s !== '.');
+  for (const [i, seg] of segments.entries()) {
+    if (seg === '..') parts.pop();
+    else parts.push(seg);
+    if (i < segments.length - 1 && linkPaths.has(parts.join('/'))) return `its target passes through the link ${JSON.stringify(parts.join('/'))}`;
+  }
+  return null;
+}
+
+/** A path that is listed both as a file and as a folder of another path ("a" and "a/b"), or null. */
+export function fileFolderClash(paths: ReadonlySet<string>): [file: string, inside: string] | null {
+  for (const p of paths) {
+    for (let i = p.indexOf('/'); i !== -1; i = p.indexOf('/', i + 1)) {
+      if (paths.has(p.slice(0, i))) return [p.slice(0, i), p];
+    }
+  }
+  return null;
+}

@@ -1,0 +1,40 @@
+import { pull } from '../../sync/pull.js';
+import type { Command } from '../command.js';
+import { syncSummaryText, transferOptions } from './shared.js';
+
+export const pullCommand: Command = {
+  name: 'pull',
+  summary: 'mirror a remote into a folder: verified, atomic, removing only what flowsync placed',
+  usage: 'flowsync pull <remote> <dir> [options]',
+  args: ['remote', 'dir'],
+  options: {
+    'dry-run': { type: 'boolean' },
+    'no-delete': { type: 'boolean' },
+    force: { type: 'boolean' },
+    concurrency: { type: 'string' },
+  },
+  help: `Options:
+  --dry-run           show what would change, write nothing
+  --no-delete         keep files an earlier pull placed that the remote no longer lists
+  --force             overwrite (or delete) local files flowsync did not place
+  --concurrency N     transfers in flight (default: the backend's)
+
+A local file that flowsync did not place is never overwritten without --force: the pull stops
+before writing anything and lists the conflicts.
+
+Examples:
+  flowsync pull s3://my-bucket/etl /srv/flows
+  flowsync pull az://code/etl . --json`,
+  async run({ positionals: [remote, dir], values, output, signal, remoteOptions }) {
+    const result = await pull({
+      remote: remote!,
+      dir: dir!,
+      ...transferOptions(values, output, signal, remoteOptions),
+      dryRun: Boolean(values['dry-run']),
+      delete: !values['no-delete'],
+      force: Boolean(values.force),
+    });
+    output.result(result, syncSummaryText(result, `${remote} -> ${dir}`));
+    return 0;
+  },
+};

@@ -1,0 +1,49 @@
+import { push } from '../../sync/push.js';
+import type { Command } from '../command.js';
+import { parsePositiveInt, parseSize } from '../format.js';
+import { syncSummaryText, transferOptions } from './shared.js';
+
+export const pushCommand: Command = {
+  name: 'push',
+  summary: 'upload a folder to a remote: only what changed, then remove what was deleted',
+  usage: 'flowsync push <dir> <remote> [options]',
+  args: ['dir', 'remote'],
+  options: {
+    'ignore-file': { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    'no-delete': { type: 'boolean' },
+    'follow-links': { type: 'boolean' },
+    'no-cache': { type: 'boolean' },
+    concurrency: { type: 'string' },
+    'part-size': { type: 'string' },
+  },
+  help: `Options:
+  --ignore-file F     ignore rules (default <dir>/.prefectignore; gitignore syntax)
+  --dry-run           show what would change, write nothing
+  --no-delete         keep remote files that are gone locally
+  --follow-links      upload what links point to instead of recording the links
+  --no-cache          hash every file (skip the stat cache)
+  --concurrency N     transfers in flight (default: the backend's)
+  --part-size SIZE    multipart part size, e.g. 16MiB
+
+Examples:
+  flowsync push ./flows s3://my-bucket/etl
+  flowsync push . az://code/etl --dry-run
+  flowsync push . gs://my-bucket/etl --json`,
+  async run({ positionals: [dir, remote], values, output, signal, remoteOptions }) {
+    const result = await push({
+      dir: dir!,
+      remote: remote!,
+      ...transferOptions(values, output, signal, remoteOptions),
+      ...(typeof values['ignore-file'] === 'string' ? { ignoreFile: values['ignore-file'] } : {}),
+      dryRun: Boolean(values['dry-run']),
+      delete: !values['no-delete'],
+      followLinks: Boolean(values['follow-links']),
+      ...(values['no-cache'] ? { cacheDir: false as const } : {}),
+      ...(typeof values.concurrency === 'string' ? { concurrency: parsePositiveInt(values.concurrency, '--concurrency') } : {}),
+      ...(typeof values['part-size'] === 'string' ? { partSize: parseSize(values['part-size'], '--part-size') } : {}),
+    });
+    output.result(result, syncSummaryText(result, `${dir} -> ${remote}`));
+    return 0;
+  },
+};

@@ -1,0 +1,68 @@
+import { FlowsyncError } from '../../errors.js';
+import { runSteps } from '../../steps/index.js';
+import type { Command } from '../command.js';
+import { formatBytes, formatDuration, parsePositiveInt } from '../format.js';
+
+export const stepsCommand: Command = {
+  name: 'steps',
+  summary: "run the push: or pull: section of a prefect.yaml, as Prefect's steps do",
+  usage: 'flowsync steps run <push|pull> [options]',
+  args: ['run', 'section'],
+  options: {
+    file: { type: 'string', short: 'f' },
+    deployment: { type: 'string', short: 'd' },
+    blocks: { type: 'string' },
+    'outputs-file': { type: 'string' },
+    concurrency: { type: 'string' },
+  },
+  help: `Options:
+  -f, --file FILE         the prefect.yaml (default ./prefect.yaml); steps run in the current folder
+  -d, --deployment NAME   use this deployment's push:/pull: section when it has one
+  --blocks FILE           blocks and variables for {{ prefect.blocks.* }} / {{ prefect.variables.* }}
+                          (YAML/JSON: {blocks: {<type-slug>: {<name>: data}}, variables: {<name>: value}});
+                          with PREFECT_API_URL set, the Prefect API is asked too
+  --outputs-file FILE     push: write the step outputs there; pull: apply them to the pull steps
+                          first, as 'prefect deploy' bakes {{ push_code.bucket }} into stored pull steps
+  --concurrency N         transfers in flight for storage steps
+
+Examples:
+  flowsync steps run push --outputs-file .flowsync-outputs.json
+  flowsync steps run pull --outputs-file .flowsync-outputs.json --blocks blocks.yaml`,
+  async run({ positionals: [verb, section], values, output, signal }) {
+    if (verb !== 'run' || (section !== 'push' && section !== 'pull')) {
+      throw new FlowsyncError('USAGE', `Expected 'flowsync steps run push' or 'flowsync steps run pull'; got 'steps ${verb} ${section}'.`);
+    }
+    const result = await runSteps({
+      section,
+      signal,
+      log: output.log,
+      onProgress: output.onProgress,
+      ...(typeof values.file === 'string' ? { file: values.file } : {}),
+      ...(typeof values.deployment === 'string' ? { deployment: values.deployment } : {}),
+      ...(typeof values.blocks === 'string' ? { blocksFile: values.blocks } : {}),
+      ...(typeof values['outputs-file'] === 'string' ? { outputsFile: values['outputs-file'] } : {}),
+      ...(typeof values.concurrency === 'string' ? { concurrency: parsePositiveInt(values.concurrency, '--concurrency') } : {}),
+    });
+    const lines = result.steps.map((s) => `  ${s.index + 1}. ${s.name}${s.id ? ` (id ${s.id})` : ''} in ${formatDuration(s.durationMs)}`);
+    lines.unshift(`steps run ${section}: ${result.steps.length} step(s)`);
+    lines.push(`  uploaded ${result.uploaded}, downloaded ${result.downloaded}, deleted ${result.deleted}, unchanged ${result.unchanged} (${formatBytes(result.bytes)}) in ${formatDuration(result.durationMs)}`);
+    if (result.directory) lines.push(`  directory ${result.directory}`);
+    output.result(
+      {
+        command: 'steps',
+        uploaded: result.uploaded,
+        downloaded: result.downloaded,
+        deleted: result.deleted,
+        unchanged: result.unchanged,
+        bytes: result.bytes,
+        manifest: result.manifest,
+        durationMs: result.durationMs,
+        steps: result.steps,
+        outputs: result.outputs,
+        ...(result.directory ? { directory: result.directory } : {}),
+      },
+      lines.join('\n'),
+    );
+    return 0;
+  },
+};

@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+/**
+ * flowsync command line. Exit codes: 0 done; 1 failed (the message names the cause and the
+ * fix); 2 bad usage or input.
+ */
+import { parseArgs } from 'node:util';
+import { FlowsyncError, isFlowsyncError } from '../errors.js';
+import { scrubSecrets } from '../secrets.js';
+import { COMMON_HELP, COMMON_OPTIONS, type Command } from './command.js';
+import { pullCommand } from './commands/pull.js';
+import { pushCommand } from './commands/push.js';
+import { scanCommand } from './commands/scan.js';
+import { statusCommand } from './commands/status.js';
+import { stepsCommand } from './commands/steps.js';
+import { verifyCommand } from './commands/verify.js';
+import { createOutput } from './output.js';
+
+const COMMANDS: Command[] = [pushCommand, pullCommand, statusCommand, scanCommand, verifyCommand, stepsCommand];
+
+function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.usage.length));
+  return `flowsync — sync flow code to S3, Azure Blob, GCS or a local store, and back.
+
+Usage:
+${COMMANDS.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`).join('\n')}
+
+Remotes: s3://bucket/folder  az://container/folder  gs://bucket/folder  file:///abs/path  ./local/path
+Credentials come from each cloud's standard sources (AWS env/profile, AZURE_STORAGE_CONNECTION_STRING,
+GOOGLE_APPLICATION_CREDENTIALS); endpoints from AWS_ENDPOINT_URL_S3, STORAGE_EMULATOR_HOST or --endpoint.
+
+Run 'flowsync <command> --help' for a command's options and examples.`;
+}
+
+function commandHelp(c: Command): string {
+  return `Usage: ${c.usage}\n\n${c.summary}\n\n${c.help}\n\n${COMMON_HELP}`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(mainHelp() + '\n');
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-V') {
+    const { createRequire } = await import('node:module');
+    process.stdout.write(createRequire(import.meta.url)('../../../package.json').version + '\n');
+    return 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    process.stderr.write(`flowsync: unknown command ${JSON.stringify(name)}. Commands: ${COMMANDS.map((c) => c.name).join(', ')}. See flowsync --help.\n`);
+    return 2;
+  }
+
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: rest, options: { ...COMMON_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    process.stderr.write(`flowsync ${command.name}: ${(err as Error).message}\nUsage: ${command.usage}  (see flowsync ${command.name} --help)\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(commandHelp(command) + '\n');
+    return 0;
+  }
+  if (positionals.length !== command.args.length) {
+    const missing = command.args.slice(positionals.length).join(', ');
+    process.stderr.write(
+      `flowsync ${command.name}: ${missing ? `missing ${missing}` : `unexpected argument ${JSON.stringify(positionals[command.args.length])}`}.\nUsage: ${command.usage}  (see flowsync ${command.name} --help)\n`,
+    );
+    return 2;
+  }
+
+  const output = createOutput({ json: Boolean(values.json), quiet: Boolean(values.quiet) });
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    output.log.warn(`${sig}: stopping cleanly (press Ctrl-C again to quit at once)`);
+    controller.abort(new FlowsyncError('ABORTED', `Interrupted by ${sig}; nothing half-written was left behind. Run the command again to finish.`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await command.run({
+      positionals,
+      values,
+      output,
+      signal: controller.signal,
+      remoteOptions: {
+        ...(typeof values.endpoint === 'string' ? { endpoint: values.endpoint } : {}),
+        ...(typeof values.region === 'string' ? { region: values.region } : {}),
+      },
+    });
+  } catch (err) {
+    output.done();
+    return reportError(err, command.name, Boolean(values.json));
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function reportError(err: unknown, command: string, json: boolean): number {
+  const fe = isFlowsyncError(err) ? err : null;
+  const message = scrubSecrets(fe ? fe.message : `unexpected error: ${(err as Error)?.stack ?? String(err)}`);
+  const code = fe?.exitCode ?? 1;
+  process.stderr.write(`flowsync ${command}: ${message}\n`);
+  if (process.env.FLOWSYNC_DEBUG && fe?.cause) process.stderr.write(scrubSecrets(`cause: ${(fe.cause as Error)?.stack ?? String(fe.cause)}`) + '\n');
+  if (json) process.stdout.write(JSON.stringify({ command, error: { code: fe?.code ?? 'INTERNAL', message } }) + '\n');
+  return code;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`flowsync: ${scrubSecrets(String((err as Error)?.stack ?? err))}\n`);
+    process.exitCode = 1;
+  },
+);

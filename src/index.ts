@@ -1,0 +1,22 @@
+/**
+ * flowsync as a library: the same operations as the CLI.
+ *
+ *   import { push, pull } from 'flowsync';
+ *   await push({ dir: './flows', remote: 's3://bucket/etl' });
+ *   await pull({ remote: 's3://bucket/etl', dir: '/srv/flows' });
+ */
+export { push, type PushResult } from './sync/push.js';
+export { pull, type PullResult } from './sync/pull.js';
+export { status } from './sync/status.js';
+export { verify } from './sync/verify.js';
+export { scanTree as scan } from './sync/scan.js';
+export { planPush, type PushPlan } from './plan/push-plan.js';
+export { planPull, type PullPlan, type PullPlanInput, type LocalState, type PullTarget } from './plan/pull-plan.js';
+export { openRemote, parseRemote, type Remote, type RemoteOptions, type RemoteAddress } from './backends/open.js';
+export { createLocalBackend } from './backends/local.js';
+export { createMemoryBackend } from './backends/memory.js';
+export type * from './backends/types.js';
+export { parseManifest, serializeManifest, createManifest, manifestId } from './manifest/codec.js';
+export type * from './manifest/types.js';
+export { FlowsyncError, type ErrorCode } from './errors.js';
+export type * from './sync/types.js';

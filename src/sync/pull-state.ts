@@ -1,0 +1,81 @@
+/**
+ * The record of what pulls placed in a folder, kept at `<dir>/.flowsync/state.json`. It is how
+ * pull knows which local files are its own to replace or delete, and (through each file's stat
+ * identity) which of them are untouched without reading them again.
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { fsError } from '../errors.js';
+import { RESERVED_DIR } from '../manifest/paths.js';
+import type { Placed } from '../plan/pull-plan.js';
+import type { StatIdentity } from '../walk/walk.js';
+
+const FORMAT = 'flowsync-pull-state';
+
+export interface PlacedFile extends Placed {
+  /** Stat identity right after placing; a match means the file is untouched since. */
+  id?: StatIdentity;
+}
+
+interface StoredRow {
+  sha256?: string;
+  link?: string;
+  etag?: string;
+  size?: number;
+  mtimeNs?: string;
+  ctimeNs?: string;
+  ino?: string;
+}
+
+export function stateFile(dir: string): string {
+  return path.join(dir, RESERVED_DIR, 'state.json');
+}
+
+export async function loadPullState(dir: string): Promise<Map<string, PlacedFile>> {
+  const placed = new Map<string, PlacedFile>();
+  let text: string;
+  try {
+    text = await fsp.readFile(stateFile(dir), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return placed;
+    throw fsError(err, 'read', stateFile(dir));
+  }
+  try {
+    const parsed = JSON.parse(text) as { format?: string; files?: Record<string, StoredRow> };
+    if (parsed.format !== FORMAT || typeof parsed.files !== 'object' || parsed.files === null) return placed;
+    for (const [p, r] of Object.entries(parsed.files)) {
+      const entry: PlacedFile = {};
+      if (r.sha256) entry.sha256 = r.sha256;
+      if (r.link) entry.link = r.link;
+      if (r.etag) entry.etag = r.etag;
+      if (r.size !== undefined && r.mtimeNs && r.ctimeNs && r.ino) {
+        entry.id = { size: r.size, mtimeNs: BigInt(r.mtimeNs), ctimeNs: BigInt(r.ctimeNs), ino: BigInt(r.ino) };
+      }
+      placed.set(p, entry);
+    }
+  } catch {
+    // A damaged record only costs re-reading files: treat it as empty (nothing counts as ours).
+  }
+  return placed;
+}
+
+export async function savePullState(dir: string, placed: Map<string, PlacedFile>, about: { remote: string; manifest: string | null }): Promise<void> {
+  const files: Record<string, StoredRow> = {};
+  for (const [p, e] of [...placed].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const row: StoredRow = {};
+    if (e.sha256) row.sha256 = e.sha256;
+    if (e.link) row.link = e.link;
+    if (e.etag) row.etag = e.etag;
+    if (e.id) Object.assign(row, { size: e.id.size, mtimeNs: String(e.id.mtimeNs), ctimeNs: String(e.id.ctimeNs), ino: String(e.id.ino) });
+    files[p] = row;
+  }
+  const file = stateFile(dir);
+  try {
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    await fsp.writeFile(tmp, JSON.stringify({ format: FORMAT, version: 1, remote: about.remote, manifest: about.manifest, files }) + '\n');
+    await fsp.rename(tmp, file);
+  } catch (err) {
+    throw fsError(err, 'write', file);
+  }
+}

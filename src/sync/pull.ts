@@ -1,0 +1,349 @@
+/**
+ * pull: fetch the manifest (every path validated before anything is written) → look at the local
+ * files involved → plan → download (verified, temp file + rename) → links → prune what earlier
+ * pulls placed and the manifest no longer lists. Conflicts stop the pull before its first write.
+ */
+import fs, { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { tempNameFor } from '../backends/local.js';
+import { FlowsyncError, fsError } from '../errors.js';
+import { hashFile } from '../hash/hash-file.js';
+import { RESERVED_DIR } from '../manifest/paths.js';
+import type { LinkEntry } from '../manifest/types.js';
+import { planPull, type Conflict, type LocalState, type PullFile, type PullPlan, type PullTarget } from '../plan/pull-plan.js';
+import { ByteBudget } from '../transfer/budget.js';
+import { DEFAULT_MEMORY_BUDGET, type TransferContext } from '../transfer/context.js';
+import { downloadFile } from '../transfer/download.js';
+import { runPool } from '../transfer/pool.js';
+import { Progress } from '../transfer/progress.js';
+import { withRetry } from '../transfer/retry.js';
+import { identityOf, modeOf, type StatIdentity } from '../walk/walk.js';
+import { releaseRemote, resolveRemote } from './open.js';
+import { loadPullSource } from './pull-targets.js';
+import { loadPullState, savePullState, type PlacedFile } from './pull-state.js';
+import type { PullOptions, SyncSummary } from './types.js';
+
+export interface PullResult extends SyncSummary {
+  /** With dryRun: the paths that would be written and deleted. */
+  changes?: { download: string[]; delete: string[] };
+}
+
+const INSPECT_CONCURRENCY = 8;
+const MAX_LISTED_CONFLICTS = 10;
+
+export async function pull(o: PullOptions): Promise<PullResult> {
+  const started = Date.now();
+  const dir = path.resolve(o.dir);
+  const progress = new Progress(o.onProgress);
+  const remote = await resolveRemote(o.remote, o.remoteOptions);
+  try {
+    await checkDestination(dir);
+    const source = await loadPullSource(remote, o.signal);
+    if (source.manifest === null) {
+      o.log?.warn(`${remote.url} has no flowsync manifest (pushed by another tool?): pulling every object under it, as Prefect's pull does.`);
+    }
+    const placed = await loadPullState(dir);
+    const byPath = new Map(source.targets.map((t) => [t.path, t]));
+    const local = await inspectLocal(dir, [...new Set([...byPath.keys(), ...placed.keys()])], byPath, placed, o.signal);
+    const force = o.force ?? false;
+    const plan = planPull({ targets: source.targets, local: (p) => local.get(p) ?? { kind: 'missing' }, placed, delete: o.delete !== false, force });
+    const firstDeletes = await clearTheWay(dir, plan, local, placed, byPath, force);
+
+    const blocking = plan.conflicts.filter((c) => !c.overridable || !force);
+    if (blocking.length > 0) throw conflictError(dir, blocking);
+
+    const warnings = [
+      ...plan.conflicts.map((c) => `Overwrote ${c.path}: ${c.reason}.`),
+      ...plan.kept.map((p) => `Kept ${p}: it changed locally since flowsync placed it, and the source no longer lists it.`),
+    ];
+    for (const w of warnings) o.log?.warn(w);
+    const bytes = plan.download.reduce((n, t) => n + t.size, 0);
+    const summary: PullResult = {
+      command: 'pull',
+      uploaded: 0,
+      downloaded: plan.download.length + plan.link.length,
+      deleted: plan.delete.length,
+      unchanged: plan.unchanged + plan.chmod.length,
+      bytes,
+      manifest: source.manifest,
+      durationMs: 0,
+      dryRun: o.dryRun ?? false,
+      conflicts: plan.conflicts.map((c) => c.path),
+      warnings,
+    };
+    if (o.dryRun) {
+      summary.changes = { download: [...plan.download, ...plan.link].map((t) => t.path), delete: plan.delete };
+      return { ...summary, durationMs: Date.now() - started };
+    }
+
+    const realDir = await fsp.realpath(dir);
+    const writer = new TreeWriter(dir, realDir, placed);
+    try {
+      await writer.remove(firstDeletes);
+      const concurrency = o.concurrency ?? remote.backend.tuning.concurrency;
+      const ctx: TransferContext = {
+        backend: remote.backend,
+        budget: new ByteBudget(DEFAULT_MEMORY_BUDGET),
+        progress,
+        partConcurrency: Math.min(concurrency, 8),
+        onRetry: (err, attempt) => o.log?.info(`retrying (attempt ${attempt + 1}): ${(err as Error).message}`),
+      };
+      progress.begin('download', bytes, plan.download.length);
+      await runPool(
+        plan.download,
+        concurrency,
+        (t, signal) => writer.download(ctx, source.keys.get(t.path)!, t, signal),
+        o.signal,
+      );
+      progress.end();
+      for (const t of plan.chmod) await writer.chmod(t);
+      for (const l of plan.link) await writer.link(l);
+      progress.begin('delete', 0, plan.delete.length);
+      await writer.remove(plan.delete.filter((p) => !firstDeletes.includes(p)));
+      progress.end();
+      for (const p of plan.forget) placed.delete(p);
+    } finally {
+      await savePullState(dir, placed, { remote: remote.url, manifest: source.manifest });
+    }
+    return { ...summary, durationMs: Date.now() - started };
+  } finally {
+    await releaseRemote(remote, o.remote);
+  }
+}
+
+async function checkDestination(dir: string): Promise<void> {
+  try {
+    const st = await fsp.stat(dir);
+    if (!st.isDirectory()) throw new FlowsyncError('INVALID_INPUT', `${dir} is a file. Pull into a folder.`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(err, 'open', dir);
+  }
+}
+
+function conflictError(dir: string, conflicts: Conflict[]): FlowsyncError {
+  const listed = conflicts
+    .slice(0, MAX_LISTED_CONFLICTS)
+    .map((c) => `  ${c.path}: ${c.reason}`)
+    .join('\n');
+  const more = conflicts.length > MAX_LISTED_CONFLICTS ? `\n  ... and ${conflicts.length - MAX_LISTED_CONFLICTS} more` : '';
+  const canForce = conflicts.every((c) => c.overridable);
+  return new FlowsyncError(
+    'CONFLICT',
+    `Pull stopped before changing anything in ${dir}: ${conflicts.length} local path(s) would be overwritten or removed.\n${listed}${more}\n` +
+      (canForce ? 'Move them away, or re-run with --force to overwrite them.' : 'Move them away and re-run.'),
+  );
+}
+
+function sameIdentity(a: StatIdentity, b: StatIdentity): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
+}
+
+/** The local state of every path the pull may touch. Files are read only when the record cannot vouch for them. */
+async function inspectLocal(
+  dir: string,
+  paths: string[],
+  targets: Map<string, PullTarget>,
+  placed: Map<string, PlacedFile>,
+  signal?: AbortSignal,
+): Promise<Map<string, LocalState>> {
+  const out = new Map<string, LocalState>();
+  await runPool(
+    paths,
+    INSPECT_CONCURRENCY,
+    async (rel) => {
+      const full = path.join(dir, rel);
+      let st: fs.BigIntStats;
+      try {
+        st = await fsp.lstat(full, { bigint: true });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return;
+        throw fsError(err, 'inspect', full);
+      }
+      if (st.isDirectory()) out.set(rel, { kind: 'dir' });
+      else if (st.isSymbolicLink()) out.set(rel, { kind: 'link', target: await fsp.readlink(full) });
+      else if (!st.isFile()) out.set(rel, { kind: 'other' });
+      else {
+        const p = placed.get(rel);
+        const t = targets.get(rel);
+        const id = identityOf(st);
+        let sha256: string | null = null;
+        if (p?.id && p.sha256 && sameIdentity(p.id, id)) sha256 = p.sha256;
+        else if ((t && !('link' in t) && t.size === id.size) || (p && (!p.id || p.id.size === id.size))) {
+          sha256 = (await hashFile(full, { signal, label: rel })).sha256;
+        }
+        out.set(rel, { kind: 'file', sha256, mode: modeOf(st) });
+      }
+    },
+    signal,
+  );
+  return out;
+}
+
+/**
+ * Find what stands where the pull must write: a folder at a file's path (removable when it
+ * holds only files flowsync placed and will delete), or a file/link where a folder must go.
+ * Returns the deletes to run before any write; unresolvable cases become conflicts in `plan`.
+ */
+async function clearTheWay(
+  dir: string,
+  plan: PullPlan,
+  local: Map<string, LocalState>,
+  placed: Map<string, PlacedFile>,
+  targets: Map<string, PullTarget>,
+  force: boolean,
+): Promise<string[]> {
+  const deleting = new Set(plan.delete);
+  const first = new Set<string>();
+  const writes = [...plan.download.map((t) => t.path), ...plan.link.map((l) => l.path)];
+
+  // Folders where the plan found one in the way are conflicts unless they hold only our deletes.
+  for (const c of [...plan.conflicts]) {
+    if (c.overridable || local.get(c.path)?.kind !== 'dir') continue;
+    const inside = [...deleting].filter((p) => p.startsWith(c.path + '/'));
+    if (inside.length > 0 && (await onlyThese(path.join(dir, c.path), c.path, new Set(inside)))) {
+      plan.conflicts.splice(plan.conflicts.indexOf(c), 1);
+      inside.forEach((p) => first.add(p));
+      const t = targets.get(c.path)!;
+      if ('link' in t) plan.link.push(t);
+      else plan.download.push(t);
+      writes.push(c.path);
+    }
+  }
+
+  const seen = new Map<string, 'dir' | 'missing' | 'blocker'>();
+  for (const w of writes) {
+    const parts = w.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const ancestor = parts.slice(0, i).join('/');
+      let kind = seen.get(ancestor);
+      if (kind === undefined) {
+        const st = await fsp.lstat(path.join(dir, ancestor)).catch(() => null);
+        kind = !st ? 'missing' : st.isDirectory() ? 'dir' : 'blocker';
+        seen.set(ancestor, kind);
+      }
+      if (kind === 'missing') break;
+      if (kind === 'dir') continue;
+      if (deleting.has(ancestor)) first.add(ancestor);
+      else if (!first.has(ancestor)) {
+        const ours = placed.has(ancestor);
+        plan.conflicts.push({ path: ancestor, reason: `a ${ours ? 'changed ' : ''}file is where the folder of ${w} must go`, overridable: true });
+        if (force) first.add(ancestor);
+      }
+      seen.set(ancestor, 'missing');
+      break;
+    }
+  }
+  return [...first];
+}
+
+/** Whether the folder holds nothing but the given files (and folders of them). */
+async function onlyThese(full: string, rel: string, files: Set<string>): Promise<boolean> {
+  for (const d of await fsp.readdir(full, { withFileTypes: true })) {
+    const r = `${rel}/${d.name}`;
+    if (d.isDirectory()) {
+      if (!(await onlyThese(path.join(full, d.name), r, files))) return false;
+    } else if (!files.has(r)) return false;
+  }
+  return true;
+}
+
+/** Writes into the destination folder, keeping the record of placed files current as it goes. */
+class TreeWriter {
+  private readonly checkedDirs = new Set<string>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly realDir: string,
+    private readonly placed: Map<string, PlacedFile>,
+  ) {}
+
+  /** Create the folders of `rel` and make sure they resolve inside the destination. */
+  private async prepareParent(rel: string): Promise<string> {
+    const full = path.join(this.dir, rel);
+    const parent = path.dirname(full);
+    if (!this.checkedDirs.has(parent)) {
+      await fsp.mkdir(parent, { recursive: true }).catch((err) => {
+        throw fsError(err, 'create folder', parent);
+      });
+      const real = await fsp.realpath(parent);
+      if (real !== this.realDir && !real.startsWith(this.realDir + path.sep)) {
+        throw new FlowsyncError('UNSAFE_PATH', `Refusing to write ${rel}: its folder resolves to ${real}, outside ${this.dir} (a link in the way?).`);
+      }
+      this.checkedDirs.add(parent);
+    }
+    return full;
+  }
+
+  private async record(rel: string, entry: Omit<PlacedFile, 'id'>): Promise<void> {
+    const st = await fsp.lstat(path.join(this.dir, rel), { bigint: true });
+    this.placed.set(rel, { ...entry, id: identityOf(st) });
+  }
+
+  async download(ctx: TransferContext, key: string, t: PullFile, signal: AbortSignal): Promise<void> {
+    const full = await this.prepareParent(t.path);
+    const tmp = tempNameFor(full);
+    let sha256: string | undefined;
+    try {
+      await withRetry(
+        async () => {
+          sha256 = await downloadFile(ctx, key, tmp, t, signal);
+        },
+        { signal, attempts: 3, onRetry: ctx.onRetry },
+      );
+      if (t.mode === 0o755) {
+        // Add x wherever r is set, as git does, so the umask still decides who may run it.
+        const { mode } = await fsp.stat(tmp);
+        await fsp.chmod(tmp, mode | ((mode & 0o444) >> 2));
+      }
+      await fsp.rename(tmp, full);
+    } catch (err) {
+      await fsp.rm(tmp, { force: true });
+      throw fsError(err, 'write', full);
+    }
+    await this.record(t.path, { ...(sha256 ? { sha256 } : {}), ...(t.etag ? { etag: t.etag } : {}) });
+  }
+
+  async chmod(t: PullFile): Promise<void> {
+    const full = path.join(this.dir, t.path);
+    const { mode } = await fsp.stat(full);
+    await fsp.chmod(full, t.mode === 0o755 ? mode | ((mode & 0o444) >> 2) : mode & ~0o111);
+    const prev = this.placed.get(t.path);
+    await this.record(t.path, { ...(t.sha256 ? { sha256: t.sha256 } : {}), ...(prev?.etag ? { etag: prev.etag } : {}) });
+  }
+
+  async link(l: LinkEntry): Promise<void> {
+    const full = await this.prepareParent(l.path);
+    const tmp = tempNameFor(full);
+    try {
+      await fsp.symlink(l.link, tmp);
+      await fsp.rename(tmp, full);
+    } catch (err) {
+      await fsp.rm(tmp, { force: true });
+      throw fsError(err, 'create link', full);
+    }
+    await this.record(l.path, { link: l.link });
+  }
+
+  /** Delete placed files, then the folders that became empty (never the destination or .flowsync). */
+  async remove(paths: string[]): Promise<void> {
+    for (const rel of paths) {
+      const full = path.join(this.dir, rel);
+      try {
+        await fsp.unlink(full);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fsError(err, 'delete', full);
+      }
+      this.placed.delete(rel);
+      for (let d = path.dirname(full); d !== this.dir && d.startsWith(this.dir + path.sep) && path.basename(d) !== RESERVED_DIR; d = path.dirname(d)) {
+        try {
+          await fsp.rmdir(d);
+          this.checkedDirs.delete(d);
+        } catch {
+          break; // not empty: its parents are not either
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * push: walk → hash → local manifest; fetch the remote manifest; plan; upload what changed;
+ * write the new manifest LAST (the commit point: a push that stops early leaves the old manifest
+ * in force); then delete what the old manifest listed and the new one does not.
+ */
+import { keyFor } from '../backends/keys.js';
+import { FlowsyncError } from '../errors.js';
+import { createManifest } from '../manifest/codec.js';
+import { planPush } from '../plan/push-plan.js';
+import { ByteBudget } from '../transfer/budget.js';
+import { DEFAULT_MEMORY_BUDGET, type TransferContext } from '../transfer/context.js';
+import { runPool } from '../transfer/pool.js';
+import { Progress } from '../transfer/progress.js';
+import { withRetry } from '../transfer/retry.js';
+import { uploadFile } from '../transfer/upload.js';
+import { releaseRemote, resolveRemote } from './open.js';
+import { fetchManifest, writeManifest } from './remote-manifest.js';
+import { scanTree } from './scan.js';
+import type { PushOptions, SyncSummary } from './types.js';
+
+/** DeleteObjects takes 1,000 keys a request; other stores batch less, none more. */
+const DELETE_BATCH = 1000;
+
+export interface PushResult extends SyncSummary {
+  /** With dryRun: the paths that would be uploaded and deleted. */
+  changes?: { upload: string[]; delete: string[] };
+}
+
+export async function push(o: PushOptions & { command?: 'push' | 'status' }): Promise<PushResult> {
+  const started = Date.now();
+  const progress = new Progress(o.onProgress);
+  const remote = await resolveRemote(o.remote, o.remoteOptions);
+  try {
+    const [scan, previous] = await Promise.all([
+      scanTree({ ...o, dir: o.dir }, progress),
+      fetchManifest(remote, o.signal),
+    ]);
+    const plan = planPush(scan.manifest.files, previous?.manifest.files ?? null);
+    const bytes = plan.upload.reduce((n, e) => n + e.size, 0);
+    const doDelete = o.delete !== false;
+    const summary: PushResult = {
+      command: o.command ?? 'push',
+      uploaded: plan.upload.length,
+      downloaded: 0,
+      deleted: doDelete ? plan.delete.length : 0,
+      unchanged: plan.unchanged,
+      bytes,
+      manifest: previous?.id ?? null,
+      durationMs: 0,
+      dryRun: o.dryRun ?? false,
+      conflicts: [],
+      warnings: [...scan.warnings],
+    };
+    if (o.dryRun) {
+      summary.changes = { upload: plan.upload.map((e) => e.path), delete: doDelete ? plan.delete : [] };
+      return { ...summary, durationMs: Date.now() - started };
+    }
+    if (!plan.manifestChanged) return { ...summary, durationMs: Date.now() - started };
+
+    const { backend } = remote;
+    const concurrency = o.concurrency ?? backend.tuning.concurrency;
+    const ctx: TransferContext = {
+      backend,
+      budget: new ByteBudget(DEFAULT_MEMORY_BUDGET),
+      progress,
+      partConcurrency: Math.min(concurrency, 8),
+      ...(o.partSize ? { partSize: o.partSize } : {}),
+      onRetry: (err, attempt) => o.log?.info(`retrying (attempt ${attempt + 1}): ${(err as Error).message}`),
+    };
+    progress.begin('upload', bytes, plan.upload.length);
+    await runPool(
+      plan.upload,
+      concurrency,
+      (e, signal) => {
+        const source = scan.sources.get(e.path);
+        if (!source) throw new FlowsyncError('INTERNAL', `No source file for ${e.path}.`);
+        return uploadFile(ctx, keyFor(remote.prefix, e.path), source, e, signal);
+      },
+      o.signal,
+    );
+    progress.end();
+
+    progress.begin('manifest', 0, 1);
+    const next = createManifest(scan.manifest.files);
+    if (previous?.manifest.extra) next.extra = previous.manifest.extra;
+    summary.manifest = await writeManifest(remote, next, previous, o.signal);
+    progress.end();
+
+    if (doDelete && plan.delete.length > 0) {
+      // The new manifest is already in force: a failure here leaves unused objects, never a broken tree.
+      try {
+        await deleteObjects(remote.backend, plan.delete.map((p) => keyFor(remote.prefix, p)), progress, o.signal);
+      } catch (err) {
+        summary.deleted = 0;
+        summary.warnings.push(`The push succeeded, but removing ${plan.delete.length} old objects failed: ${(err as Error).message}`);
+        o.log?.warn(summary.warnings.at(-1)!);
+      }
+    }
+    return { ...summary, durationMs: Date.now() - started };
+  } finally {
+    await releaseRemote(remote, o.remote);
+  }
+}
+
+export async function deleteObjects(
+  backend: { delete(keys: string[], o?: { signal?: AbortSignal }): Promise<void> },
+  keys: string[],
+  progress: Progress,
+  signal?: AbortSignal,
+): Promise<void> {
+  progress.begin('delete', 0, keys.length);
+  for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+    const batch = keys.slice(i, i + DELETE_BATCH);
+    await withRetry(() => backend.delete(batch, { signal }), { signal });
+    progress.advance(0, batch.length);
+  }
+  progress.end();
+}

@@ -1,0 +1,113 @@
+/**
+ * Upload one file. Small files are read whole (once), checked against the hash planned for them
+ * and sent in one request. Big files go up in parts: one chunk generator reads the file in order
+ * (hashing as it goes) and the part workers pull from it, so memory stays at part size × parts
+ * in flight (lib-storage's design). If the bytes read do not hash to what the manifest will say,
+ * the upload is aborted: a manifest never names content that was not sent.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import type { MultipartWriter } from '../backends/types.js';
+import { FlowsyncError, fsError } from '../errors.js';
+import { hashFile } from '../hash/hash-file.js';
+import type { FileEntry } from '../manifest/types.js';
+import type { TransferContext } from './context.js';
+import { choosePartSize, usesMultipart } from './part-size.js';
+import { runPool } from './pool.js';
+import { withRetry } from './retry.js';
+
+function changedError(path: string): FlowsyncError {
+  return new FlowsyncError('FILE_CHANGED', `${path} changed after it was scanned. Wait until nothing writes to it (or add it to .prefectignore), then push again.`);
+}
+
+export async function uploadFile(ctx: TransferContext, key: string, source: string, entry: FileEntry, signal: AbortSignal): Promise<void> {
+  if (usesMultipart(entry.size, ctx.backend, ctx.partSize)) return uploadInParts(ctx, key, source, entry, signal);
+  const release = await ctx.budget.acquire(entry.size, signal);
+  try {
+    const read = await hashFile(source, { signal, keepUpTo: entry.size, label: entry.path });
+    if (read.sha256 !== entry.sha256 || !read.data) throw changedError(entry.path);
+    const body = read.data;
+    await withRetry(() => ctx.backend.write(key, body, { size: entry.size, sha256: entry.sha256 }, { signal }), {
+      signal,
+      onRetry: ctx.onRetry,
+    });
+    ctx.progress.advance(entry.size, 1);
+  } finally {
+    release();
+  }
+}
+
+interface Part {
+  n: number;
+  data: Buffer;
+  release: () => void;
+}
+
+async function uploadInParts(ctx: TransferContext, key: string, source: string, entry: FileEntry, signal: AbortSignal): Promise<void> {
+  const partSize = choosePartSize(entry.size, ctx.backend, ctx.partSize);
+  const partCount = Math.ceil(entry.size / partSize);
+  let handle: fsp.FileHandle;
+  try {
+    handle = await fsp.open(source, 'r');
+  } catch (err) {
+    throw fsError(err, 'read', entry.path);
+  }
+  let writer: MultipartWriter | null = null;
+  const hash = createHash('sha256');
+  try {
+    const before = await handle.stat({ bigint: true });
+    if (Number(before.size) !== entry.size) throw changedError(entry.path);
+    writer = await withRetry(() => ctx.backend.openMultipart!(key, { size: entry.size, sha256: entry.sha256, partSize }, { signal }), {
+      signal,
+      onRetry: ctx.onRetry,
+    });
+    const w = writer;
+    const fh = handle;
+    // The generator is the only reader of the file, so parts are read (and hashed) in order.
+    async function* parts(poolSignal: AbortSignal): AsyncGenerator<Part> {
+      for (let n = 1; n <= partCount; n++) {
+        const offset = (n - 1) * partSize;
+        const length = Math.min(partSize, entry.size - offset);
+        const release = await ctx.budget.acquire(length, poolSignal);
+        try {
+          const data = Buffer.allocUnsafe(length);
+          let got = 0;
+          while (got < length) {
+            const { bytesRead } = await fh.read(data, got, length - got, offset + got);
+            if (bytesRead === 0) throw changedError(entry.path);
+            got += bytesRead;
+          }
+          hash.update(data);
+          yield { n, data, release };
+        } catch (err) {
+          release();
+          throw err;
+        }
+      }
+    }
+    const concurrency = ctx.backend.multipartLimits?.sequential ? 1 : ctx.partConcurrency;
+    await runPool(
+      parts,
+      concurrency,
+      async (part, partSignal) => {
+        try {
+          await withRetry(() => w.writePart(part.n, part.data, { signal: partSignal }), { signal: partSignal, onRetry: ctx.onRetry });
+          ctx.progress.advance(part.data.length);
+        } finally {
+          part.release();
+        }
+      },
+      signal,
+    );
+    const after = await handle.stat({ bigint: true });
+    if (after.mtimeNs !== before.mtimeNs || after.size !== before.size || hash.digest('hex') !== entry.sha256) throw changedError(entry.path);
+    await withRetry(() => w.complete({ signal }), { signal, onRetry: ctx.onRetry });
+    writer = null;
+    ctx.progress.advance(0, 1);
+  } catch (err) {
+    if (writer) await writer.abort().catch(() => {});
+    throw err;
+  } finally {
+    await handle.close().catch(() => {});
+  }
+}
