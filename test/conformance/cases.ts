@@ -18,7 +18,7 @@ import {
   seededBytes,
   sha256Hex,
 } from './data.js';
-import { enginePartSize, openWriter, partOf, smallPartSize, uploadInParts } from './multipart.js';
+import { enginePartSize, engineUsesMultipart, openWriter, partOf, smallPartSize, uploadInParts } from './multipart.js';
 
 export interface CaseContext {
   backend: Backend;
@@ -185,7 +185,8 @@ export const CONFORMANCE_CASES: readonly ConformanceCase[] = [
         const partSize = enginePartSize(c.backend, data.length);
         const concurrency = c.backend.tuning.concurrency;
         const { object, parts } = await uploadInParts(c.backend, key, data, info, { partSize, concurrency });
-        await c.note(`multipart: ${parts} parts of ${partSize} B, ${c.backend.multipartLimits?.sequential ? 'sequential' : `${concurrency} at once`}`);
+        const engineWould = engineUsesMultipart(c.backend, data.length) ? '' : ' (forced: below the multipart threshold the engine would use one write)';
+        await c.note(`multipart: ${parts} parts of ${partSize} B, ${c.backend.multipartLimits?.sequential ? 'sequential' : `${concurrency} at once`}${engineWould}`);
         expect(object.size).toBe(data.length);
         await expectPendingBack(c, before, 'after complete()');
       } else {

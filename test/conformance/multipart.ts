@@ -2,26 +2,27 @@
 import pLimit from 'p-limit';
 import { expect } from 'vitest';
 import type { Backend, MultipartWriter, ObjectInfo, WriteInfo } from '../../src/backends/types.js';
+import { choosePartSize, usesMultipart } from '../../src/transfer/part-size.js';
 import { MiB } from './data.js';
 
-/**
- * The part size the engine picks (DESIGN §10): the backend's preferred size, raised to the
- * service minimum and to what fits in maxParts, capped at the service maximum.
- */
+/** The part size the engine picks for an object of `size` bytes (from the backend's tuning and limits). */
 export function enginePartSize(backend: Backend, size: number): number {
-  const limits = backend.multipartLimits;
-  let partSize = Math.max(backend.tuning.partSize, limits?.minPartSize ?? 1, Math.ceil(size / (limits?.maxParts ?? 10_000)));
-  if (limits) partSize = Math.min(partSize, limits.maxPartSize);
-  return partSize;
+  return choosePartSize(size, backend);
+}
+
+/** Whether the engine itself would upload an object of `size` bytes in parts. */
+export function engineUsesMultipart(backend: Backend, size: number): boolean {
+  return usesMultipart(size, backend);
 }
 
 /**
  * A small part size for forcing multipart on a few-MB object: 2 MiB (three parts of a 6 MB
- * object) when the service allows parts that small, else max(minimum, 5 MiB), the S3 floor.
+ * object) when the service allows parts that small, else max(minimum, 5 MiB), the S3 floor;
+ * rounded as the engine rounds (e.g. to GCS's 256 KiB granule).
  */
 export function smallPartSize(backend: Backend): number {
   const min = backend.multipartLimits?.minPartSize ?? 1;
-  return min <= 2 * MiB ? 2 * MiB : Math.max(min, 5 * MiB);
+  return choosePartSize(6_000_000, backend, min <= 2 * MiB ? 2 * MiB : 5 * MiB);
 }
 
 export function openWriter(backend: Backend, key: string, info: WriteInfo & { partSize: number }): Promise<MultipartWriter> {
