@@ -1,0 +1,110 @@
+/**
+ * The storage steps with Prefect's names and parameters, run on the flowsync engine: only
+ * changed files move, objects sit exactly where Prefect's own steps put them
+ * (`<folder>/<relative path>`), and deletes follow DESIGN §7 (push removes what its previous
+ * manifest listed and the new one lacks; pull removes only files flowsync placed earlier).
+ *
+ * Push works on the steps' current folder and returns {bucket|container, folder}; pull writes
+ * into it and returns {bucket|container, folder, directory}. Prefect's pull overwrites whatever
+ * is in the way, so pull runs with `force` — every overwritten file is named in a warning.
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { RemoteOptions } from '../../backends/open.js';
+import { FlowsyncError } from '../../errors.js';
+import { pull } from '../../sync/pull.js';
+import { push } from '../../sync/push.js';
+import type { Logger, SyncSummary } from '../../sync/types.js';
+import type { ParamSpec, StepContext, StepDefinition, StepResult } from '../types.js';
+import { s3OptionsFromPrefect } from './aws-credentials.js';
+import { azureOptionsFromPrefect } from './azure-credentials.js';
+import { gcsOptionsFromPrefect } from './gcp-credentials.js';
+
+type Cloud = 's3' | 'azure' | 'gcs';
+
+const SCHEME: Record<Cloud, string> = { s3: 's3', azure: 'az', gcs: 'gs' };
+
+function prefixedLog(ctx: StepContext): Logger {
+  return { info: (m) => ctx.log.info(m), warn: (m) => ctx.log.warn(`${ctx.label}: ${m}`) };
+}
+
+async function remoteOptionsFor(cloud: Cloud, args: Record<string, unknown>, ctx: StepContext): Promise<RemoteOptions> {
+  switch (cloud) {
+    case 's3':
+      return { s3: { ...s3OptionsFromPrefect(args['credentials'], args['client_parameters'], ctx.env, ctx.log, ctx.label) } };
+    case 'azure':
+      return { azure: { ...(await azureOptionsFromPrefect(args['credentials'], ctx.env, ctx.label)) } };
+    case 'gcs':
+      return { gcs: { ...gcsOptionsFromPrefect(args['credentials'], args['project'], ctx.env, ctx.label) } };
+  }
+}
+
+function remoteUrl(cloud: Cloud, bucket: string, folder: string, label: string): string {
+  if (bucket.includes('/')) {
+    throw new FlowsyncError('INVALID_INPUT', `${label}: "${bucket}" is not a bucket/container name (it contains "/"). Put the path inside it in "folder".`);
+  }
+  return `${SCHEME[cloud]}://${bucket}/${folder}`;
+}
+
+/** Prefect filters with the ignore file only when it exists; a missing one means "nothing ignored". */
+async function ignoreFileFor(args: Record<string, unknown>, ctx: StepContext): Promise<string | undefined> {
+  // Absent: the engine's default, <dir>/.prefectignore when it exists.
+  if (!('ignore_file' in args)) return undefined;
+  const given = args['ignore_file'];
+  if (given === null || given === undefined || given === '') return '';
+  const file = path.resolve(ctx.cwd, String(given));
+  const found = await fsp.stat(file).then((s) => s.isFile(), () => false);
+  if (!found) {
+    ctx.log.warn(`${ctx.label}: ignore_file ${file} does not exist; nothing is ignored (as Prefect does). Fix the path if that is not intended.`);
+    return '';
+  }
+  return file;
+}
+
+function storageStep(cloud: Cloud, direction: 'push' | 'pull', names: string[], containerKey: 'bucket' | 'container'): StepDefinition {
+  const params: Record<string, ParamSpec> = {
+    [containerKey]: { kind: 'string', required: true },
+    folder: { kind: 'string', required: true, allowEmpty: true },
+    credentials: { kind: 'mapping', required: cloud === 'azure' },
+  };
+  if (cloud === 's3') params['client_parameters'] = { kind: 'mapping' };
+  if (cloud === 'gcs') params['project'] = { kind: 'string' };
+  if (direction === 'push') params['ignore_file'] = { kind: 'string' };
+
+  async function run(args: Record<string, unknown>, ctx: StepContext): Promise<StepResult> {
+    const bucket = args[containerKey] as string;
+    const folder = (args['folder'] as string | undefined) ?? '';
+    const remote = remoteUrl(cloud, bucket, folder, ctx.label);
+    const remoteOptions = await remoteOptionsFor(cloud, args, ctx);
+    const common = {
+      remote,
+      remoteOptions,
+      log: prefixedLog(ctx),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+      ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
+    };
+    let sync: SyncSummary;
+    if (direction === 'push') {
+      const ignoreFile = await ignoreFileFor(args, ctx);
+      sync = await push({ ...common, dir: ctx.cwd, ...(ignoreFile !== undefined ? { ignoreFile } : {}) });
+      return { outputs: { [containerKey]: bucket, folder }, sync };
+    }
+    // The engine warns (through the step's logger) for every file it overwrote; they are listed in sync.conflicts too.
+    sync = await pull({ ...common, dir: ctx.cwd, force: true });
+    return { outputs: { [containerKey]: bucket, folder, directory: ctx.cwd }, sync };
+  }
+
+  const [name, ...aliases] = names;
+  return { name: name!, aliases, params, run };
+}
+
+export const storageSteps: StepDefinition[] = [
+  storageStep('s3', 'push', ['prefect_aws.deployments.steps.push_to_s3'], 'bucket'),
+  storageStep('s3', 'pull', ['prefect_aws.deployments.steps.pull_from_s3'], 'bucket'),
+  storageStep('azure', 'push', ['prefect_azure.deployments.steps.push_to_azure_blob_storage'], 'container'),
+  storageStep('azure', 'pull', ['prefect_azure.deployments.steps.pull_from_azure_blob_storage'], 'container'),
+  // Old recipes wrote the module in the singular (prefect#10441); both reach the same step.
+  storageStep('gcs', 'push', ['prefect_gcp.deployments.steps.push_to_gcs', 'prefect_gcp.deployment.steps.push_to_gcs'], 'bucket'),
+  storageStep('gcs', 'pull', ['prefect_gcp.deployments.steps.pull_from_gcs', 'prefect_gcp.deployment.steps.pull_from_gcs'], 'bucket'),
+];
