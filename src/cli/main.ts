@@ -3,6 +3,7 @@
  * flowsync command line. Exit codes: 0 done; 1 failed (the message names the cause and the
  * fix); 2 bad usage or input.
  */
+import { setMaxListeners } from 'node:events';
 import { parseArgs } from 'node:util';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { scrubSecrets } from '../secrets.js';
@@ -74,6 +75,7 @@ export async function main(argv: string[]): Promise<number> {
 
   const output = createOutput({ json: Boolean(values.json), quiet: Boolean(values.quiet) });
   const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
   let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;

@@ -64,6 +64,7 @@ export function createOutput(opts: { json: boolean; quiet: boolean; stderr?: Nod
       if (starting) {
         current = e.phase;
         phaseStart = Date.now();
+        lastPlain = phaseStart;
       }
       const finished = (e.filesTotal > 0 && e.files >= e.filesTotal && e.loaded >= e.total) || (e.total > 0 && e.loaded >= e.total && e.files >= e.filesTotal);
       if (tty) {

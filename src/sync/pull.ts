@@ -76,6 +76,9 @@ export async function pull(o: PullOptions): Promise<PullResult> {
       return { ...summary, durationMs: Date.now() - started };
     }
 
+    await fsp.mkdir(dir, { recursive: true }).catch((err) => {
+      throw fsError(err, 'create folder', dir);
+    });
     const realDir = await fsp.realpath(dir);
     const writer = new TreeWriter(dir, realDir, placed);
     try {

@@ -8,6 +8,7 @@
  * An item taken from the source is always handed to `task`, even after a failure, so the task's
  * own cleanup (releasing memory, removing a temp file) runs; with an aborted signal it fails fast.
  */
+import { setMaxListeners } from 'node:events';
 import { abortError } from '../errors.js';
 
 export type PoolSource<T> = Iterable<T> | AsyncIterable<T> | ((signal: AbortSignal) => AsyncIterable<T>);
@@ -20,6 +21,8 @@ export async function runPool<T>(
 ): Promise<void> {
   if (outer?.aborted) throw abortError(outer);
   const controller = new AbortController();
+  // Every task in flight listens on this signal (often several times: retry sleep, fs, HTTP).
+  setMaxListeners(0, controller.signal);
   const onOuterAbort = () => controller.abort(outer?.reason);
   outer?.addEventListener('abort', onOuterAbort, { once: true });
 
