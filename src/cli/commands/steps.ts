@@ -1,5 +1,4 @@
 import { FlowsyncError } from '../../errors.js';
-import { runSteps } from '../../steps/index.js';
 import type { Command } from '../command.js';
 import { formatBytes, formatDuration, parsePositiveInt } from '../format.js';
 
@@ -32,6 +31,8 @@ Examples:
     if (verb !== 'run' || (section !== 'push' && section !== 'pull')) {
       throw new FlowsyncError('USAGE', `Expected 'flowsync steps run push' or 'flowsync steps run pull'; got 'steps ${verb} ${section}'.`);
     }
+    // Loaded on demand: plain push/pull never pay for the YAML and templating code.
+    const { runSteps } = await import('../../steps/index.js');
     const result = await runSteps({
       section,
       signal,
@@ -43,7 +44,7 @@ Examples:
       ...(typeof values['outputs-file'] === 'string' ? { outputsFile: values['outputs-file'] } : {}),
       ...(typeof values.concurrency === 'string' ? { concurrency: parsePositiveInt(values.concurrency, '--concurrency') } : {}),
     });
-    const lines = result.steps.map((s) => `  ${s.index + 1}. ${s.name}${s.id ? ` (id ${s.id})` : ''} in ${formatDuration(s.durationMs)}`);
+    const lines = result.steps.map((s: { index: number; name: string; id?: string; durationMs: number }) => `  ${s.index + 1}. ${s.name}${s.id ? ` (id ${s.id})` : ''} in ${formatDuration(s.durationMs)}`);
     lines.unshift(`steps run ${section}: ${result.steps.length} step(s)`);
     lines.push(`  uploaded ${result.uploaded}, downloaded ${result.downloaded}, deleted ${result.deleted}, unchanged ${result.unchanged} (${formatBytes(result.bytes)}) in ${formatDuration(result.durationMs)}`);
     if (result.directory) lines.push(`  directory ${result.directory}`);
