@@ -20,3 +20,4 @@ export { parseManifest, serializeManifest, createManifest, manifestId } from './
 export type * from './manifest/types.js';
 export { FlowsyncError, type ErrorCode } from './errors.js';
 export type * from './sync/types.js';
+export { runSteps, BUILTIN_STEPS, type RunStepsOptions, type RunStepsResult, type StepSummary } from './steps/index.js';
