@@ -10,7 +10,8 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { CRC32C, type File, type FileMetadata, type Storage, type StorageOptions } from '@google-cloud/storage';
+// Loaded only when a gs:// remote is used: open.ts imports this module lazily.
+import { CRC32C, Storage, type Bucket, type File, type FileMetadata, type StorageOptions } from '@google-cloud/storage';
 import { abortError, FlowsyncError, isFlowsyncError, throwIfAborted, type ErrorCode } from '../errors.js';
 import { registerSecret } from '../secrets.js';
 import { collect } from '../transfer/streams.js';
@@ -51,13 +52,13 @@ export function resolveGcsEndpoint(option: string | undefined, env: NodeJS.Proce
   return withScheme.replace(/\/+$/, '').replace(/\/storage\/v1$/, '');
 }
 
-function buildClient(o: GcsBackendOptions, StorageClass: typeof Storage): Storage {
+function buildClient(o: GcsBackendOptions): Storage {
   const endpoint = resolveGcsEndpoint(o.endpoint);
   const explicitAuth = o.credentials !== undefined || o.keyFilename !== undefined;
   const credentials = o.credentials as StorageOptions['credentials'] | undefined;
   registerSecret(typeof o.credentials?.['private_key'] === 'string' ? o.credentials['private_key'] : undefined);
   registerSecret(typeof o.credentials?.['private_key_id'] === 'string' ? o.credentials['private_key_id'] : undefined);
-  const storage = new StorageClass({
+  const storage = new Storage({
     ...(o.projectId ? { projectId: o.projectId } : {}),
     ...(credentials ? { credentials } : {}),
     ...(o.keyFilename ? { keyFilename: o.keyFilename } : {}),
@@ -93,7 +94,7 @@ interface RawError {
   errno?: unknown;
   status?: unknown;
   message?: unknown;
-  response?: { status?: unknown };
+  response?: { status?: unknown; data?: unknown };
   cause?: unknown;
 }
 
@@ -111,6 +112,9 @@ function networkCodeOf(e: RawError): string | undefined {
 
 /** The human part of an error: GCS JSON bodies are unwrapped to their message. */
 function messageOf(e: RawError): string {
+  // gaxios (resumable session starts) keeps the GCS JSON body in response.data.
+  const data = e.response?.data as { error?: { message?: unknown } } | undefined;
+  if (typeof data?.error?.message === 'string') return data.error.message;
   const text = typeof e.message === 'string' ? e.message : String(e);
   if (text.startsWith('{')) {
     try {
@@ -133,7 +137,7 @@ export function gcsError(err: unknown, ctx: ErrorContext): FlowsyncError {
   const fail = (code: ErrorCode, text: string) => new FlowsyncError(code, `Cannot ${ctx.action}: ${text}`, { cause: err });
   const bucketUrl = `gs://${ctx.bucket}`;
 
-  if (net && CHECKSUM_CODES.has(net)) return fail('CHECKSUM_MISMATCH', `the bytes did not match their checksum (${msg}). It is retried; if it persists, check proxies or the network.`);
+  if (net && CHECKSUM_CODES.has(net)) return fail('CHECKSUM_MISMATCH', `the bytes did not match their checksum (${msg}). A retry usually succeeds; if it persists, check proxies or the network.`);
   switch (status) {
     case 401:
       return fail('AUTH', `GCS rejected the credentials (401: ${msg}). Set GOOGLE_APPLICATION_CREDENTIALS to a valid service-account key file or run "gcloud auth application-default login".`);
@@ -147,24 +151,24 @@ export function gcsError(err: unknown, ctx: ErrorContext): FlowsyncError {
     case 412:
       return fail('PRECONDITION_FAILED', `the object changed since it was read, or already exists (412). Another writer got there first; re-read and try again.`);
     case 429:
-      return fail('THROTTLED', `GCS is throttling requests (429: ${msg}). It is retried more slowly; lower --concurrency if it persists.`);
+      return fail('THROTTLED', `GCS is throttling requests (429: ${msg}). Slow down: lower --concurrency if it persists.`);
     case 400:
-      if (/md5|crc32c|hash|checksum/i.test(msg)) return fail('CHECKSUM_MISMATCH', `GCS received bytes that do not match their checksum (${msg}). It is retried.`);
+      if (/md5|crc32c|hash|checksum/i.test(msg)) return fail('CHECKSUM_MISMATCH', `GCS received bytes that do not match their checksum (${msg}). A retry usually succeeds.`);
       return fail('INVALID_INPUT', `GCS refused the request (400: ${msg}).`);
     case 408:
-      return fail('TRANSIENT', `the request timed out (408). It is retried.`);
+      return fail('TRANSIENT', `the request timed out (408). A retry usually succeeds.`);
     default:
       break;
   }
-  if (status !== undefined && status >= 500) return fail('TRANSIENT', `GCS answered ${status} (${msg}). It is retried.`);
+  if (status !== undefined && status >= 500) return fail('TRANSIENT', `GCS answered ${status} (${msg}). A retry usually succeeds.`);
   if (net && NETWORK_UNREACHABLE.has(net)) {
     return fail('UNREACHABLE', `the GCS endpoint cannot be reached (${net}: ${msg}). Check the endpoint / STORAGE_EMULATOR_HOST, DNS and network.`);
   }
-  if (net && (NETWORK_TRANSIENT.has(net) || /^UND_ERR/.test(net))) return fail('TRANSIENT', `the connection failed (${net}). It is retried.`);
+  if (net && (NETWORK_TRANSIENT.has(net) || /^UND_ERR/.test(net))) return fail('TRANSIENT', `the connection failed (${net}). A retry usually succeeds.`);
   if (/Could not load the default credentials|invalid_grant|unauthorized_client|DECODER routines|private key|No key or keyFile set/i.test(msg) || net === 'ERR_OSSL_UNSUPPORTED') {
     return fail('AUTH', `no usable Google credentials (${msg}). Set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, pass credentials, or run "gcloud auth application-default login".`);
   }
-  if (/socket hang up|network|timeout/i.test(msg)) return fail('TRANSIENT', `the connection failed (${msg}). It is retried.`);
+  if (/socket hang up|network|timeout/i.test(msg)) return fail('TRANSIENT', `the connection failed (${msg}). A retry usually succeeds.`);
   if (status !== undefined) return fail('INTERNAL', `GCS answered ${status} (${msg}).`);
   return fail('INTERNAL', msg);
 }
@@ -204,14 +208,14 @@ function generationCondition(key: string, w: WriteInfo): { ifGenerationMatch: nu
 export function createGcsBackend(options: GcsBackendOptions): Backend {
   const bucketName = options.bucket;
   if (!bucketName) throw new FlowsyncError('USAGE', 'The GCS backend needs a bucket: write gs://<bucket>/<folder>.');
-  let client: Storage | undefined = options.client;
+  let bucketHandle: Bucket | undefined;
 
-  async function bucket() {
-    if (!client) {
-      const { Storage: StorageClass } = await import('@google-cloud/storage');
-      client ??= buildClient(options, StorageClass);
+  /** The SDK client is built on first use (so credentials are looked up only then); the Bucket object is reused. */
+  async function bucket(): Promise<Bucket> {
+    if (!bucketHandle) {
+      bucketHandle = (options.client ?? buildClient(options)).bucket(bucketName);
     }
-    return client.bucket(bucketName);
+    return bucketHandle;
   }
   const url = (key: string) => `gs://${bucketName}/${key}`;
   const ctx = (action: string, key: string | undefined, signal?: AbortSignal): ErrorContext => ({
@@ -334,7 +338,8 @@ export function createGcsBackend(options: GcsBackendOptions): Backend {
           ...(condition ? { preconditionOpts: condition } : {}),
         });
       } catch (err) {
-        throw gcsError(err, ctx('start an upload of', key, o?.signal));
+        // No object is read here: a 404 can only mean the bucket.
+        throw gcsError(err, { ...ctx('start an upload of', key, o?.signal), object: false });
       }
       return resumableWriter(uri, key, w, (action) => ctx(action, key));
     },
@@ -387,7 +392,7 @@ function validatedStream(
       throw gcsError(err, c);
     }
     const ok = md5 ? md5.digest('base64') === hashes.md5 : crc ? crc.toString() === hashes.crc32c : true;
-    if (!ok) throw new FlowsyncError('CHECKSUM_MISMATCH', `Cannot ${c.action}: the downloaded bytes do not match the object's ${md5 ? 'md5' : 'crc32c'}. It is retried; if it persists, check proxies or the network.`);
+    if (!ok) throw new FlowsyncError('CHECKSUM_MISMATCH', `Cannot ${c.action}: the downloaded bytes do not match the object's ${md5 ? 'md5' : 'crc32c'}. A retry usually succeeds; if it persists, check proxies or the network.`);
   }
   const out = Readable.from(pump(), { objectMode: false });
   const onAbort = () => out.destroy(abortError(signal));
