@@ -29,8 +29,8 @@ export function shellSplit(command: string): string[] {
           i++;
           break;
         }
-        // Inside double quotes a backslash escapes only \ " $ ` and newline.
-        if (c === '\\' && i + 1 < command.length && '\\"$`\n'.includes(command[i + 1]!)) {
+        // Inside double quotes a backslash escapes only \ and " (Python's shlex, unlike sh).
+        if (c === '\\' && i + 1 < command.length && '\\"'.includes(command[i + 1]!)) {
           word += command[i + 1];
           i += 2;
         } else {

@@ -198,7 +198,7 @@ async function gitClone(args: Record<string, unknown>, ctx: StepContext): Promis
     dest,
   };
   const env = gitConfigEnv({ ...ctx.env, GIT_TERMINAL_PROMPT: '0', ...(settings.length > 0 ? { GIT_ASKPASS: '' } : {}) }, settings);
-  const g: GitRunOptions = { cwd: ctx.cwd, env, signal: ctx.signal, label: ctx.label };
+  const g: GitRunOptions = { cwd: ctx.cwd, env, signal: ctx.signal, label: ctx.label, withCredentials: settings.length > 0 };
   await withRetries(ctx, () => pullCode(spec, g, ctx));
   const directory = path.relative(ctx.cwd, dest) || '.';
   ctx.log.info(`Cloned repository ${url} into ${directory}`);

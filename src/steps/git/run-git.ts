@@ -13,6 +13,8 @@ export interface GitRunOptions {
   env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
   label: string;
+  /** Whether credentials were sent (words the hint when the server says no). */
+  withCredentials?: boolean;
 }
 
 export class GitFailure extends FlowsyncError {
@@ -33,10 +35,10 @@ export async function runGit(args: string[], o: GitRunOptions): Promise<string> 
   const r = await runProcess(['git', ...args], { cwd: o.cwd, env: o.env, signal: o.signal });
   if (r.code === 0) return r.stdout;
   const said = scrubGitText(r.stderr.trim() || r.stdout.trim()) || '(no output)';
-  const { code, hint, retry } = classify(said);
+  const { code, hint, retry } = classify(said, o.withCredentials ?? false);
   // The subcommand and its flags are safe to show: git's argv never carries a credential.
   const command = scrubGitText(`git ${args.join(' ')}`);
-  throw new GitFailure(code, `${o.label}: \`${command}\` failed (exit ${r.code ?? r.killedBy}): ${lastLines(said)}${hint ? ` ${hint}` : ''}`, retry);
+  throw new GitFailure(code, `${o.label}: \`${command}\` failed (exit ${r.code ?? r.killedBy}): ${lastLines(said)}${hint ? ` — ${hint}` : ''}`, retry);
 }
 
 /** Runs git and reports only whether it exited 0 (for probes such as "is this commit here?"). */
@@ -50,9 +52,12 @@ function lastLines(text: string): string {
   return lines.slice(-6).join(' | ');
 }
 
-function classify(said: string): { code: ErrorCode; hint?: string; retry: boolean } {
+function classify(said: string, withCredentials: boolean): { code: ErrorCode; hint?: string; retry: boolean } {
   if (/Authentication failed|Access denied|could not read (Username|Password)|returned error: 401|Invalid username or password|terminal prompts disabled/i.test(said)) {
-    return { code: 'AUTH', hint: 'The server rejected the credentials (or needs some): check access_token / credentials and that the token may read this repository.', retry: false };
+    const hint = withCredentials
+      ? 'The server rejected the credentials: check access_token / credentials and that the token may read this repository.'
+      : 'The repository needs credentials: set access_token (e.g. "{{ prefect.blocks.secret.<name> }}") or credentials on the step.';
+    return { code: 'AUTH', hint, retry: false };
   }
   if (/returned error: 403|permission denied|not authorized/i.test(said)) {
     return { code: 'PERMISSION', hint: 'The credentials were accepted but may not read this repository: check the token\'s scopes.', retry: false };
