@@ -31,7 +31,7 @@ export function parseYamlText(text: string, label: string): YamlText {
   });
   const err = doc.errors[0];
   if (err) {
-    const pos = err.linePos?.[0];
+    const pos = err.linePos?.[0] ?? (err.pos ? lineCounter.linePos(err.pos[0]) : undefined);
     const where = pos ? ` line ${pos.line}, column ${pos.col}` : '';
     const firstLine = err.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? err.message;
     throw new FlowsyncError('INVALID_INPUT', `${label}${where}: malformed YAML: ${firstLine}. Fix the YAML syntax there.`, { cause: err });
