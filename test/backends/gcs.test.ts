@@ -255,6 +255,25 @@ describe('resumable sessions', () => {
     expect(emu.pendingUploads()).toBe(pending);
   });
 
+  it('a chunk stored by the server whose answer was lost is not sent twice after the retry', async () => {
+    const data = randomBytes(3 * GCS_CHUNK_UNIT + 1);
+    const part = (n: number) => data.subarray((n - 1) * GCS_CHUNK_UNIT, n * GCS_CHUNK_UNIT);
+    const w = await backend.openMultipart!('rs/lost-answer', { size: data.length, sha256: sha256(data), partSize: GCS_CHUNK_UNIT });
+    await w.writePart(1, part(1));
+    emu.injectFault({ status: 'reset', afterProcessing: true, method: 'PUT', pathIncludes: '/upload/' });
+    await expectCode(() => w.writePart(2, part(2)), 'TRANSIENT');
+    const session = [...emu.state.sessions.values()].find((x) => x.name === 'rs/lost-answer')!;
+    expect(session.persisted, 'the server kept part 2 although its answer was lost').toBe(2 * GCS_CHUNK_UNIT);
+    const before = emu.requests();
+    await w.writePart(2, part(2)); // asks the session where it stands: part 2 is already there
+    expect(emu.requests() - before, 'one status query, no chunk sent again').toBe(1);
+    await w.writePart(3, part(3));
+    await w.writePart(4, part(4));
+    const info = await w.complete();
+    expect(info.size).toBe(data.length);
+    expect((await readAll(backend, 'rs/lost-answer')).equals(data)).toBe(true);
+  });
+
   it('parts out of order are refused (sequential backend); abort cancels the session, twice is fine', async () => {
     expect(backend.multipartLimits).toMatchObject({ sequential: true, partMultiple: GCS_CHUNK_UNIT, minPartSize: GCS_CHUNK_UNIT });
     const pending = emu.pendingUploads();

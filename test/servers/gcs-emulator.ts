@@ -21,20 +21,33 @@ import { pathToFileURL } from 'node:url';
 // ---------------------------------------------------------------- crc32c (Castagnoli)
 
 const CASTAGNOLI_REFLECTED = 0x82f63b78;
-const CRC32C_TABLE = (() => {
-  const table = new Uint32Array(256);
+/** Slicing-by-8 tables: T[0] is the classic byte table, T[k] advances a byte k more positions. */
+const CRC32C_TABLES = (() => {
+  const t = Array.from({ length: 8 }, () => new Uint32Array(256));
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ CASTAGNOLI_REFLECTED : c >>> 1;
-    table[n] = c >>> 0;
+    t[0]![n] = c >>> 0;
   }
-  return table;
+  for (let n = 0; n < 256; n++) {
+    for (let k = 1; k < 8; k++) t[k]![n] = (t[k - 1]![n]! >>> 8) ^ t[0]![t[k - 1]![n]! & 0xff]!;
+  }
+  return t as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
 })();
 
 /** CRC-32C of `data`, continuing from `crc` (the value of the bytes before it). */
 export function crc32c(data: Uint8Array, crc = 0): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = CRC32C_TABLES;
   let c = ~crc >>> 0;
-  for (let i = 0; i < data.length; i++) c = CRC32C_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  let i = 0;
+  // Eight bytes per step (slicing-by-8): several times faster than a byte at a time.
+  for (const end = data.length - 7; i < end; i += 8) {
+    const lo = (c ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24))) >>> 0;
+    c =
+      t7[lo & 0xff]! ^ t6[(lo >>> 8) & 0xff]! ^ t5[(lo >>> 16) & 0xff]! ^ t4[lo >>> 24]! ^
+      t3[data[i + 4]!]! ^ t2[data[i + 5]!]! ^ t1[data[i + 6]!]! ^ t0[data[i + 7]!]!;
+  }
+  for (; i < data.length; i++) c = t0[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
 }
 
@@ -75,7 +88,7 @@ interface Bucket {
   sorted: string[] | null;
 }
 
-interface Session {
+export interface Session {
   id: string;
   bucket: string;
   name: string;
@@ -91,6 +104,8 @@ interface Session {
 export interface Fault {
   /** HTTP status to answer with, or 'reset' to destroy the connection without a response. */
   status: number | 'reset';
+  /** With 'reset': carry the request out, then drop the connection instead of answering (a lost response). */
+  afterProcessing?: boolean;
   /** How many matching requests fail (default 1). */
   count?: number;
   /** Which requests: method and a substring of the path (both optional). */
@@ -280,7 +295,15 @@ export function createGcsEmulatorServer(opts: GcsEmulatorOptions = {}): { server
       res.end(text);
     };
     const fault = takeFault(state, req.method ?? '', url.pathname);
-    if (fault) {
+    if (fault?.status === 'reset' && fault.afterProcessing) {
+      opts.log?.(`${req.method} ${url.pathname}${url.search} -> fault: answer lost`);
+      // Whatever the route answers never leaves: the connection drops at the first write.
+      res.writeHead = (() => {
+        req.socket.destroy();
+        return res;
+      }) as typeof res.writeHead;
+      res.end = (() => res) as typeof res.end;
+    } else if (fault) {
       opts.log?.(`${req.method} ${url.pathname}${url.search} -> fault ${fault.status}`);
       if (fault.status === 'reset') {
         req.socket.destroy();
@@ -682,7 +705,7 @@ async function resumableChunk(state: GcsEmulatorState, req: http.IncomingMessage
     const final = range.total !== undefined && end + 1 === range.total;
     if (!final) keep = Math.floor((s.persisted + fresh.length) / RESUMABLE_UNIT) * RESUMABLE_UNIT - s.persisted;
     if (keep > 0) {
-      s.chunks.push(Buffer.from(fresh.subarray(0, keep)));
+      s.chunks.push(fresh.subarray(0, keep)); // a view: the request body buffer is ours alone
       s.persisted += keep;
     }
   }
