@@ -55,7 +55,9 @@ const entryAt = (path: string) =>
     ),
     fc.constantFrom('a', 'b', 'd/e').map((target): ManifestEntry => ({ path, link: target })),
   );
-const manifestArb = fc.subarray(PATHS).chain((paths) => (paths.length === 0 ? fc.constant([]) : fc.tuple(...paths.map(entryAt))));
+const manifestArb: fc.Arbitrary<ManifestEntry[]> = fc
+  .subarray(PATHS)
+  .chain((paths) => (paths.length === 0 ? fc.constant<ManifestEntry[]>([]) : fc.tuple(...paths.map(entryAt)).map((t): ManifestEntry[] => [...t])));
 
 describe('planPush property', () => {
   it('applying the plan to the remote reaches the local state', () => {
