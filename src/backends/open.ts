@@ -70,6 +70,14 @@ async function createBackend(a: RemoteAddress, o: RemoteOptions): Promise<Backen
     case 'file':
       return createLocalBackend({ root: a.bucket });
     // cloud backends: s3, az, gs
+    case 's3': {
+      const { createS3Backend } = await import('./s3.js');
+      return createS3Backend({ ...o.s3, ...common, bucket: a.bucket });
+    }
+    case 'az': {
+      const { createAzureBackend } = await import('./azure.js');
+      return createAzureBackend({ ...o.azure, ...(o.endpoint ? { endpoint: o.endpoint } : {}), container: a.bucket });
+    }
     case 'gs': {
       const { createGcsBackend } = await import('./gcs.js');
       return createGcsBackend({ ...o.gcs, ...(o.endpoint ? { endpoint: o.endpoint } : {}), bucket: a.bucket });
