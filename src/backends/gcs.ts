@@ -177,6 +177,10 @@ export function gcsError(err: unknown, ctx: ErrorContext): FlowsyncError {
   if (/Could not load the default credentials|invalid_grant|unauthorized_client|DECODER routines|private key|No key or keyFile set/i.test(msg) || net === 'ERR_OSSL_UNSUPPORTED') {
     return fail('AUTH', `no usable Google credentials (${msg}). Set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, pass credentials, or run "gcloud auth application-default login".`);
   }
+  // The only local files a GCS call opens are credential files (keyFilename, GOOGLE_APPLICATION_CREDENTIALS).
+  if (net === 'ENOENT' || net === 'EACCES' || net === 'EISDIR' || net === 'ENOTDIR') {
+    return fail('AUTH', `cannot read the Google credentials file (${msg}). Point GOOGLE_APPLICATION_CREDENTIALS (or keyFilename) at a readable service-account key file.`);
+  }
   if (/socket hang up|network|timeout/i.test(msg)) return fail('TRANSIENT', `the connection failed (${msg}). A retry usually succeeds.`);
   if (status !== undefined) return fail('INTERNAL', `GCS answered ${status} (${msg}).`);
   return fail('INTERNAL', msg);
@@ -314,7 +318,7 @@ export function createGcsBackend(options: GcsBackendOptions): Backend {
       } catch (err) {
         throw gcsError(err, ctx('write', key, o?.signal));
       }
-      throwIfAborted(o?.signal);
+      // The SDK cannot cancel a simple upload in flight; one that finished is reported as done.
       return infoOf(key, file.metadata);
     },
 

@@ -155,6 +155,25 @@ describe('failing fast with the right code', () => {
     expect(err.message).not.toContain(broken.slice(30, 80));
   });
 
+  it('a credentials file that does not exist is AUTH (keyFilename, GOOGLE_APPLICATION_CREDENTIALS), without network', async () => {
+    const viaOption = createGcsBackend({ bucket: 'bkt', endpoint: emu.endpoint, keyFilename: '/nonexistent/flowsync-key.json' });
+    const err = await expectCode(() => viaOption.stat('k'), 'AUTH');
+    expect(err.message).toMatch(/GOOGLE_APPLICATION_CREDENTIALS/);
+    const saved = { gac: process.env['GOOGLE_APPLICATION_CREDENTIALS'], emu: process.env['STORAGE_EMULATOR_HOST'] };
+    process.env['GOOGLE_APPLICATION_CREDENTIALS'] = '/nonexistent/flowsync-key.json';
+    delete process.env['STORAGE_EMULATOR_HOST'];
+    try {
+      const started = Date.now();
+      await expectCode(() => createGcsBackend({ bucket: 'bkt' }).stat('k'), 'AUTH');
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      for (const [name, value] of [['GOOGLE_APPLICATION_CREDENTIALS', saved.gac], ['STORAGE_EMULATOR_HOST', saved.emu]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   it('maps raw errors it cannot classify to INTERNAL, keeping the cause', () => {
     const raw = new Error('something odd');
     const e = gcsError(raw, { bucket: 'b', action: 'read gs://b/k', object: true });

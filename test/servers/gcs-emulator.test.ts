@@ -264,6 +264,13 @@ describe('GCS emulator as a child process', () => {
       const stats = await child.stats();
       expect(stats).toMatchObject({ pendingUploads: 0, buckets: ['outside'] });
       expect(stats.requests).toBeGreaterThanOrEqual(1);
+      // The control API steers an emulator in another process: a fault, then a reset.
+      const fault = await fetch(`${child.endpoint}/_emulator/fault`, { method: 'POST', body: JSON.stringify({ status: 503, pathIncludes: '/o/k' }) });
+      expect(fault.status).toBe(204);
+      expect((await fetch(`${child.endpoint}/storage/v1/b/outside/o/k`)).status).toBe(503);
+      expect((await fetch(`${child.endpoint}/storage/v1/b/outside/o/k`)).status).toBe(200);
+      expect((await fetch(`${child.endpoint}/_emulator/reset`, { method: 'POST' })).status).toBe(204);
+      expect((await fetch(`${child.endpoint}/storage/v1/b/outside/o/k`)).status).toBe(404);
       await child.stop();
       stopped = true;
       expect(() => process.kill(child.pid, 0)).toThrow(); // the process is gone

@@ -319,7 +319,7 @@ export function createGcsEmulatorServer(opts: GcsEmulatorOptions = {}): { server
       else res.destroy();
     });
   });
-  // Keep-alive sockets would hold stop() open; the clients here reconnect cheaply.
+  // stop() closes idle keep-alive sockets itself (closeAllConnections).
   server.keepAliveTimeout = 5_000;
   return { server, state };
 }
