@@ -1,0 +1,281 @@
+/** The transfer engine's parts on their own: pool, retry, byte budget, part size. */
+import { describe, expect, it } from 'vitest';
+import { createMemoryBackend } from '../../src/backends/memory.js';
+import type { Backend } from '../../src/backends/types.js';
+import { FlowsyncError, isFlowsyncError } from '../../src/errors.js';
+import { ByteBudget } from '../../src/transfer/budget.js';
+import { choosePartSize, usesMultipart } from '../../src/transfer/part-size.js';
+import { runPool } from '../../src/transfer/pool.js';
+import { isRetryable, sleep, withRetry } from '../../src/transfer/retry.js';
+
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+
+async function caught(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('runPool', () => {
+  it('keeps at most `concurrency` tasks in flight and runs every item once', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const done: number[] = [];
+    await runPool(
+      Array.from({ length: 50 }, (_, i) => i),
+      4,
+      async (i) => {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        await tick(i % 3);
+        inFlight--;
+        done.push(i);
+      },
+    );
+    expect(peak).toBe(4);
+    expect(done.sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+
+  it('on the first failure: stops new work, aborts tasks in flight, waits for them, throws that failure', async () => {
+    const started: number[] = [];
+    const settled: number[] = [];
+    const boom = new FlowsyncError('IO', 'boom');
+    const err = await caught(
+      runPool(
+        Array.from({ length: 100 }, (_, i) => i),
+        3,
+        async (i, signal) => {
+          started.push(i);
+          if (i === 1) {
+            await tick(5);
+            throw boom;
+          }
+          // Well-behaved tasks end when their signal aborts.
+          await sleep(10_000, signal).catch(() => {});
+          await tick(20); // cleanup after the abort: the pool must wait for it
+          settled.push(i);
+        },
+      ),
+    );
+    expect(err).toBe(boom);
+    expect(started.length).toBeLessThan(10);
+    expect([...settled].sort()).toEqual(started.filter((i) => i !== 1).sort()); // all settled before the throw
+    expect(started).toEqual([0, 1, 2]); // nothing new started after the failure
+  });
+
+  it('an outer abort rejects with ABORTED and aborts every task', async () => {
+    const controller = new AbortController();
+    const aborted: number[] = [];
+    const p = runPool(
+      [1, 2, 3, 4, 5],
+      2,
+      async (i, signal) => {
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+        aborted.push(i);
+      },
+      controller.signal,
+    );
+    await tick(10);
+    controller.abort();
+    const err = await caught(p);
+    expect(isFlowsyncError(err, 'ABORTED')).toBe(true);
+    expect(aborted.sort()).toEqual([1, 2]);
+    // Already aborted: fails at once without starting anything.
+    let ran = false;
+    expect(isFlowsyncError(await caught(runPool([1], 1, async () => void (ran = true), controller.signal)), 'ABORTED')).toBe(true);
+    expect(ran).toBe(false);
+  });
+
+  it('hands every item taken from a waiting source to a task, and wakes the source on failure', async () => {
+    const budget = new ByteBudget(10);
+    const released: number[] = [];
+    const taken: number[] = [];
+    async function* source(signal: AbortSignal) {
+      for (let i = 0; i < 10; i++) {
+        const release = await budget.acquire(6, signal); // one at a time fits: the others wait here
+        taken.push(i);
+        yield { i, release };
+      }
+    }
+    const err = await caught(
+      runPool(source, 4, async ({ i, release }) => {
+        try {
+          if (i === 2) throw new Error('task 2 failed');
+          await tick(1);
+        } finally {
+          release();
+          released.push(i);
+        }
+      }),
+    );
+    expect((err as Error).message).toBe('task 2 failed');
+    // Whatever was taken from the source reached a task and was released: no memory leaked,
+    // no generator left waiting for memory.
+    expect(released.sort()).toEqual(taken.sort());
+    expect(taken.length).toBeLessThan(10);
+    const all = await budget.acquire(10);
+    all();
+  });
+
+  it('does not trip the MaxListeners warning with many tasks on one signal', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      await runPool(Array.from({ length: 64 }, (_, i) => i), 32, async (_i, signal) => {
+        signal.addEventListener('abort', () => {});
+        await tick(5);
+      });
+      await tick(10);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+  });
+});
+
+describe('withRetry', () => {
+  it('retries retryable errors with backoff and returns the first success', async () => {
+    const delays: number[] = [];
+    let calls = 0;
+    const result = await withRetry(
+      async (attempt) => {
+        calls++;
+        if (attempt < 3) throw new FlowsyncError('TRANSIENT', 'flaky');
+        return 'ok';
+      },
+      { baseDelayMs: 1, onRetry: (_e, _a, d) => delays.push(d) },
+    );
+    expect(result).toBe('ok');
+    expect(calls).toBe(3);
+    expect(delays).toHaveLength(2);
+    for (const [i, d] of delays.entries()) expect(d).toBeLessThanOrEqual(2 ** i); // full jitter under the cap
+  });
+
+  it('fails at once on errors that are not retryable', async () => {
+    for (const code of ['AUTH', 'NOT_FOUND', 'PRECONDITION_FAILED', 'BAD_MANIFEST', 'USAGE'] as const) {
+      let calls = 0;
+      const err = await caught(withRetry(async () => {
+        calls++;
+        throw new FlowsyncError(code, 'no');
+      }, { baseDelayMs: 1 }));
+      expect(isFlowsyncError(err, code)).toBe(true);
+      expect(calls).toBe(1);
+    }
+    let calls = 0;
+    await caught(withRetry(async () => {
+      calls++;
+      throw new TypeError('bug');
+    }, { baseDelayMs: 1 }));
+    expect(calls).toBe(1);
+  });
+
+  it('gives up after `attempts`, with the last error', async () => {
+    let calls = 0;
+    const err = await caught(withRetry(async () => {
+      calls++;
+      throw new FlowsyncError('THROTTLED', `slow down ${calls}`);
+    }, { attempts: 4, baseDelayMs: 1 }));
+    expect(calls).toBe(4);
+    expect((err as Error).message).toBe('slow down 4');
+  });
+
+  it('classifies raw network errors as retryable', () => {
+    expect(isRetryable(Object.assign(new Error('reset'), { code: 'ECONNRESET' }))).toBe(true);
+    expect(isRetryable(Object.assign(new Error('nope'), { code: 'ENOENT' }))).toBe(false);
+    expect(isRetryable(new FlowsyncError('CHECKSUM_MISMATCH', 'x'))).toBe(true);
+  });
+
+  it('an abort during the backoff wait stops at once with ABORTED', async () => {
+    const controller = new AbortController();
+    const started = Date.now();
+    const p = withRetry(async () => {
+      throw new FlowsyncError('TRANSIENT', 'down');
+    }, { signal: controller.signal, baseDelayMs: 60_000, attempts: 5 });
+    setTimeout(() => controller.abort(), 20);
+    const err = await caught(p);
+    expect(isFlowsyncError(err, 'ABORTED')).toBe(true);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});
+
+describe('ByteBudget', () => {
+  it('holds the sum under the limit, first come first served', async () => {
+    const b = new ByteBudget(10);
+    const order: string[] = [];
+    const r1 = await b.acquire(6);
+    const p2 = b.acquire(6).then((r) => (order.push('second'), r));
+    const p3 = b.acquire(1).then((r) => (order.push('third'), r)); // fits, but must not overtake
+    await tick(5);
+    expect(order).toEqual([]);
+    r1();
+    const r2 = await p2;
+    const r3 = await p3;
+    expect(order).toEqual(['second', 'third']);
+    r2();
+    r2(); // releasing twice gives back once
+    r3();
+    const all = await b.acquire(10);
+    all();
+  });
+
+  it('lets a request bigger than the whole budget run alone', async () => {
+    const b = new ByteBudget(10);
+    const big = await b.acquire(100);
+    let small = false;
+    const p = b.acquire(1).then((r) => ((small = true), r));
+    await tick(5);
+    expect(small).toBe(false);
+    big();
+    (await p)();
+    expect(small).toBe(true);
+  });
+
+  it('an aborted waiter leaves the queue and lets the next one in', async () => {
+    const b = new ByteBudget(10);
+    const r1 = await b.acquire(8);
+    const controller = new AbortController();
+    const waiting = b.acquire(8, controller.signal);
+    const after = b.acquire(2);
+    controller.abort();
+    expect(isFlowsyncError(await caught(waiting), 'ABORTED')).toBe(true);
+    (await after)(); // 8 + 2 fit once the aborted waiter is gone
+    r1();
+  });
+});
+
+describe('part size', () => {
+  const backend = (limits: Backend['multipartLimits'], tuning: Partial<Backend['tuning']> = {}): Backend => {
+    const b = createMemoryBackend();
+    return { ...b, multipartLimits: limits, tuning: { ...b.tuning, ...tuning } };
+  };
+  const MiB = 1024 * 1024;
+
+  it('is max(minimum, preferred, ceil(size / maxParts)), within the maximum', () => {
+    const b = backend({ minPartSize: 5 * MiB, maxPartSize: 5 * 1024 * MiB, maxParts: 10_000 }, { partSize: 8 * MiB });
+    expect(choosePartSize(100 * MiB, b)).toBe(8 * MiB);
+    expect(choosePartSize(100 * MiB, b, 1 * MiB)).toBe(5 * MiB); // the minimum wins over a smaller request
+    expect(choosePartSize(100 * 1024 * MiB, b)).toBe(Math.ceil((100 * 1024 * MiB) / 10_000)); // fits in 10,000 parts
+    expect(Math.ceil((100 * 1024 * MiB) / choosePartSize(100 * 1024 * MiB, b))).toBeLessThanOrEqual(10_000);
+    expect(choosePartSize(Number.MAX_SAFE_INTEGER, b)).toBe(5 * 1024 * MiB);
+  });
+
+  it('rounds up to the service granularity', () => {
+    const b = backend({ minPartSize: 256 * 1024, maxPartSize: 5 * 1024 * MiB, maxParts: 10_000, partMultiple: 256 * 1024 }, { partSize: 1_000_000 });
+    const part = choosePartSize(50 * MiB, b);
+    expect(part % (256 * 1024)).toBe(0);
+    expect(part).toBe(4 * 256 * 1024);
+  });
+
+  it('goes multipart only above the threshold (and above a larger user part size)', () => {
+    const b = backend({ minPartSize: 1, maxPartSize: 2 ** 40, maxParts: 10_000 }, { multipartThreshold: 8 * MiB });
+    expect(usesMultipart(8 * MiB, b)).toBe(false);
+    expect(usesMultipart(8 * MiB + 1, b)).toBe(true);
+    expect(usesMultipart(10 * MiB, b, 16 * MiB)).toBe(false); // one part would hold it all: a single PUT
+    const noMultipart = { ...b, features: { ...b.features, multipart: false } };
+    expect(usesMultipart(100 * MiB, noMultipart)).toBe(false);
+  });
+});
