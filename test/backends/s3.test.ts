@@ -1,0 +1,320 @@
+/**
+ * S3-specific behaviour against a real s3rver: failures that must be fast and clear, the
+ * endpoint from the environment, sha256 metadata, batched deletes, pagination. The shared
+ * semantics are in test/conformance/s3.test.ts.
+ */
+import { createHash } from 'node:crypto';
+import net from 'node:net';
+import { Readable } from 'node:stream';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createS3Backend, type S3BackendOptions } from '../../src/backends/s3.js';
+import type { Backend } from '../../src/backends/types.js';
+import { FlowsyncError } from '../../src/errors.js';
+import { collect } from '../../src/transfer/streams.js';
+import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, startS3rver, type S3rverServer } from '../servers/s3rver.js';
+
+const BUCKET = 'flowsync-s3-test';
+let server: S3rverServer;
+const opened: Backend[] = [];
+
+function backend(over: Partial<S3BackendOptions> = {}): Backend {
+  const b = createS3Backend({
+    bucket: BUCKET,
+    endpoint: server.endpoint,
+    credentials: { accessKeyId: S3RVER_ACCESS_KEY_ID, secretAccessKey: S3RVER_SECRET_ACCESS_KEY },
+    ...over,
+  });
+  opened.push(b);
+  return b;
+}
+
+/** A plain SDK client for s3rver, for looking at what the backend stored. */
+function sdkClient(): S3Client {
+  return new S3Client({
+    endpoint: server.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: S3RVER_ACCESS_KEY_ID, secretAccessKey: S3RVER_SECRET_ACCESS_KEY },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+async function failure(p: Promise<unknown>): Promise<FlowsyncError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(FlowsyncError);
+    return err as FlowsyncError;
+  }
+  throw new Error('expected a failure, got success');
+}
+
+/** A port nothing listens on: bind one, then close it. */
+async function closedPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+beforeAll(async () => {
+  server = await startS3rver({ buckets: [BUCKET] });
+});
+
+afterAll(async () => {
+  for (const b of opened) await b.close?.();
+  await server?.stop();
+});
+
+describe('s3 backend on s3rver', () => {
+  it('round-trips a buffer and a stream, stores sha256 as user metadata', async () => {
+    const b = backend();
+    const data = Buffer.from('hello flowsync\n'.repeat(1000));
+    const info = await b.write('t/meta/buf.txt', data, { size: data.length, sha256: sha256(data), contentType: 'text/plain', metadata: { mode: '420' } });
+    expect(info.sha256).toBe(sha256(data));
+    expect(info.etag).toMatch(/^".+"$/);
+
+    // Stream body: its bytes must arrive unframed (the flexible-checksum trap of DESIGN §8).
+    const streamed = Buffer.alloc(300_000, 7);
+    await b.write('t/meta/stream.bin', Readable.from([streamed.subarray(0, 100_000), streamed.subarray(100_000)]), { size: streamed.length, sha256: sha256(streamed) });
+    expect(sha256(await collect(await b.read('t/meta/stream.bin')))).toBe(sha256(streamed));
+
+    // What another S3 client sees: x-amz-meta-sha256 on HeadObject.
+    const raw = sdkClient();
+    try {
+      const head = await raw.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 't/meta/buf.txt' }));
+      expect(head.Metadata?.sha256).toBe(sha256(data));
+      expect(head.Metadata?.mode).toBe('420');
+      expect(head.ContentType).toBe('text/plain');
+    } finally {
+      raw.destroy();
+    }
+    const st = await b.stat('t/meta/buf.txt');
+    expect(st).toMatchObject({ key: 't/meta/buf.txt', size: data.length, sha256: sha256(data), etag: info.etag });
+    expect(st?.metadata).toMatchObject({ sha256: sha256(data), mode: '420' });
+  });
+
+  it('reads a byte range', async () => {
+    const b = backend();
+    const data = Buffer.from('0123456789abcdef');
+    await b.write('t/range.txt', data, { size: data.length });
+    expect((await collect(await b.read('t/range.txt', { range: [3, 7] }))).toString()).toBe('3456');
+    expect((await collect(await b.read('t/range.txt', { range: [5, 5] }))).length).toBe(0);
+  });
+
+  it('lists past page 1 (skipping folder markers), and deletes 2,500 keys in batches of 1,000', async () => {
+    const b = backend();
+    // Every other one of 2,500 names exists: 1,250 objects (two list pages), spread over all batches.
+    const names = Array.from({ length: 2_500 }, (_, i) => `t/many/${String(i).padStart(5, '0')}`);
+    const keys = names.filter((_, i) => i % 2 === 0);
+    await runLimited(keys, 32, (k) => b.write(k, Buffer.from(k), { size: Buffer.byteLength(k) }));
+    await b.write('t/many/folder/', new Uint8Array(0), { size: 0 });
+    const seen: string[] = [];
+    for await (const o of b.list('t/many/')) seen.push(o.key);
+    expect(seen.sort()).toEqual(keys);
+
+    // One call: three DeleteObjects requests (1,000 + 1,000 + 500); missing keys are no error.
+    // s3rver takes any number of keys per request, so count them on the way out.
+    const batches: number[] = [];
+    const client = sdkClient();
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { Delete?: { Objects?: unknown[] } };
+        if (context.commandName === 'DeleteObjectsCommand') batches.push(input.Delete?.Objects?.length ?? 0);
+        return next(args);
+      },
+      { step: 'initialize', name: 'countDeleteBatches' },
+    );
+    const counted = backend({ client });
+    await counted.delete(names);
+    client.destroy();
+    expect(batches).toEqual([1000, 1000, 500]);
+    const left: string[] = [];
+    for await (const o of b.list('t/many/')) left.push(o.key);
+    expect(left).toEqual([]); // the folder marker is left, and not listed
+    expect(await b.stat('t/many/folder/')).not.toBeNull();
+    await b.delete(keys.slice(0, 10)); // again: no error
+  });
+
+  it('stat of a missing key is null, read of it is NOT_FOUND', async () => {
+    const b = backend();
+    expect(await b.stat('t/missing')).toBeNull();
+    expect((await failure(b.read('t/missing'))).code).toBe('NOT_FOUND');
+  });
+
+  it('a wrong access key fails as AUTH within 10 s, with the fix and without the secret', async () => {
+    const b = backend({ credentials: { accessKeyId: 'NOT-A-KEY', secretAccessKey: 'very-secret-value-123' } });
+    const t0 = Date.now();
+    const err = await failure(b.read('t/meta/buf.txt'));
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(err.code).toBe('AUTH');
+    expect(err.message).toMatch(/AWS_ACCESS_KEY_ID/);
+    expect(err.message).not.toContain('very-secret-value-123');
+    // HEAD answers carry no error code: stat must still say AUTH, not "not found".
+    expect((await failure(b.stat('t/meta/buf.txt'))).code).toBe('AUTH');
+    expect((await failure(b.write('t/x', Buffer.from('x'), { size: 1 }))).code).toBe('AUTH');
+  });
+
+  it('a missing bucket is BUCKET_NOT_FOUND naming it, for read, stat, list and write', async () => {
+    const b = backend({ bucket: 'no-such-bucket-here' });
+    const err = await failure(b.read('a'));
+    expect(err.code).toBe('BUCKET_NOT_FOUND');
+    expect(err.message).toContain('no-such-bucket-here');
+    expect(err.message).toMatch(/[Cc]reate it/);
+    expect((await failure(b.stat('a'))).code).toBe('BUCKET_NOT_FOUND');
+    expect((await failure(drain(b.list('x/')))).code).toBe('BUCKET_NOT_FOUND');
+    expect((await failure(b.write('a', Buffer.from('x'), { size: 1 }))).code).toBe('BUCKET_NOT_FOUND');
+  });
+
+  it('an unreachable endpoint is UNREACHABLE within 10 s, naming the endpoint', async () => {
+    const endpoint = `http://127.0.0.1:${await closedPort()}`;
+    const b = backend({ endpoint });
+    const t0 = Date.now();
+    const err = await failure(b.stat('a'));
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(err.code).toBe('UNREACHABLE');
+    expect(err.message).toContain(endpoint);
+    expect((await failure(b.read('a'))).code).toBe('UNREACHABLE');
+  });
+
+  it('takes the endpoint from AWS_ENDPOINT_URL_S3 (over AWS_ENDPOINT_URL)', async () => {
+    const saved = { s3: process.env.AWS_ENDPOINT_URL_S3, any: process.env.AWS_ENDPOINT_URL };
+    process.env.AWS_ENDPOINT_URL_S3 = server.endpoint;
+    process.env.AWS_ENDPOINT_URL = `http://127.0.0.1:${await closedPort()}`;
+    try {
+      const b = createS3Backend({ bucket: BUCKET, credentials: { accessKeyId: S3RVER_ACCESS_KEY_ID, secretAccessKey: S3RVER_SECRET_ACCESS_KEY } });
+      opened.push(b);
+      await b.write('t/env.txt', Buffer.from('env'), { size: 3 });
+      expect((await collect(await b.read('t/env.txt'))).toString()).toBe('env');
+    } finally {
+      restoreEnv('AWS_ENDPOINT_URL_S3', saved.s3);
+      restoreEnv('AWS_ENDPOINT_URL', saved.any);
+    }
+  });
+
+  it('uploads in parts, out of order, and reports a missing part before completing', async () => {
+    const b = backend();
+    const MiB = 1024 * 1024;
+    const data = Buffer.alloc(11 * MiB);
+    for (let i = 0; i < data.length; i += 4096) data[i] = (i / 4096) & 0xff;
+    const w = await b.openMultipart!('t/mp.bin', { size: data.length, sha256: sha256(data), partSize: 5 * MiB });
+    await Promise.all([3, 1, 2].map((n) => w.writePart(n, data.subarray((n - 1) * 5 * MiB, n * 5 * MiB))));
+    const info = await w.complete();
+    expect(info.sha256).toBe(sha256(data));
+    expect(sha256(await collect(await b.read('t/mp.bin')))).toBe(sha256(data));
+    expect((await b.stat('t/mp.bin'))?.sha256).toBe(sha256(data));
+
+    const gap = await b.openMultipart!('t/mp-gap.bin', { size: 10 * MiB, partSize: 5 * MiB });
+    await gap.writePart(2, data.subarray(0, 5 * MiB));
+    expect((await failure(gap.complete())).code).toBe('CHECKSUM_MISMATCH');
+    expect(await b.stat('t/mp-gap.bin')).toBeNull();
+  });
+});
+
+describe('s3 backend: what the conformance gaps leave out on s3rver', () => {
+  it('an already-aborted signal fails every operation with ABORTED and writes nothing', async () => {
+    const b = backend();
+    await b.write('t/sig/existing', Buffer.from('here'), { size: 4 });
+    const controller = new AbortController();
+    controller.abort();
+    const signal = controller.signal;
+    const codeOf = async (p: Promise<unknown>) => (await failure(p)).code;
+    expect(await codeOf(b.stat('t/sig/existing', { signal }))).toBe('ABORTED');
+    expect(await codeOf(b.read('t/sig/existing', { signal }))).toBe('ABORTED');
+    expect(await codeOf(b.write('t/sig/new', Buffer.from('no'), { size: 2 }, { signal }))).toBe('ABORTED');
+    expect(await codeOf(b.write('t/sig/new', Readable.from([Buffer.from('no')]), { size: 2 }, { signal }))).toBe('ABORTED');
+    expect(await codeOf(drain(b.list('t/sig/', { signal })))).toBe('ABORTED');
+    expect(await codeOf(b.delete(['t/sig/existing'], { signal }))).toBe('ABORTED');
+    expect(await codeOf(b.openMultipart!('t/sig/new', { size: 10, partSize: 5 * 1024 * 1024 }, { signal }))).toBe('ABORTED');
+    const writer = await b.openMultipart!('t/sig/new', { size: 10, partSize: 5 * 1024 * 1024 });
+    expect(await codeOf(writer.writePart(1, Buffer.alloc(10), { signal }))).toBe('ABORTED');
+    expect(await codeOf(writer.complete({ signal }))).toBe('ABORTED');
+    expect(await b.stat('t/sig/new')).toBeNull();
+    expect(await b.stat('t/sig/existing')).not.toBeNull();
+  });
+
+  it('a buffer that does not match its sha256 is refused before it is sent', async () => {
+    const b = backend();
+    const old = Buffer.from('older content');
+    await b.write('t/sum/existing', old, { size: old.length, sha256: sha256(old) });
+    const data = Buffer.from('the real bytes');
+    const wrong = sha256(Buffer.from('other bytes'));
+    expect((await failure(b.write('t/sum/fresh', data, { size: data.length, sha256: wrong }))).code).toBe('CHECKSUM_MISMATCH');
+    expect(await b.stat('t/sum/fresh')).toBeNull();
+    expect((await failure(b.write('t/sum/existing', data, { size: data.length, sha256: wrong }))).code).toBe('CHECKSUM_MISMATCH');
+    expect((await collect(await b.read('t/sum/existing'))).toString()).toBe('older content');
+    expect((await failure(b.write('t/sum/fresh', data, { size: data.length + 1 }))).code).toBe('CHECKSUM_MISMATCH');
+  });
+
+  it('a stream that does not match its sha256, or fails, ends the request at once', async () => {
+    // What s3rver then keeps of the object is not checked: it writes bodies in place (see the gap).
+    const b = backend();
+    const data = Buffer.alloc(256 * 1024, 3);
+    const t0 = Date.now();
+    const mismatch = await failure(b.write('t/sum/stream', Readable.from([data.subarray(0, 1000), data.subarray(1000)]), { size: data.length, sha256: sha256(Buffer.from('x')) }));
+    expect(mismatch.code).toBe('CHECKSUM_MISMATCH');
+    const broken = Readable.from(
+      (async function* () {
+        yield data.subarray(0, 1000);
+        throw Object.assign(new Error('disk went away'), { code: 'EIO' });
+      })(),
+    );
+    const failed = await failure(b.write('t/sum/broken', broken, { size: data.length }));
+    expect(failed.code).toBe('IO');
+    expect(failed.message).toContain('disk went away');
+    // Without the body-error hook the request would wait for the 60 s socket timeout.
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it('a multipart upload whose parts (in order) miss the sha256 is refused by complete()', async () => {
+    const b = backend();
+    const MiB = 1024 * 1024;
+    const data = Buffer.alloc(5 * MiB + 1000, 9);
+    const w = await b.openMultipart!('t/mp-bad.bin', { size: data.length, sha256: sha256(Buffer.from('not these')), partSize: 5 * MiB });
+    await w.writePart(1, data.subarray(0, 5 * MiB));
+    await w.writePart(2, data.subarray(5 * MiB));
+    expect((await failure(w.complete())).code).toBe('CHECKSUM_MISMATCH');
+    expect(await b.stat('t/mp-bad.bin')).toBeNull();
+    // s3rver cannot abort uploads: the backend says so instead of pretending.
+    const err = await failure(w.abort());
+    expect(err.code).toBe('UNSUPPORTED');
+    expect(err.message).toContain(server.endpoint);
+    await w.abort(); // a second abort is a no-op
+  });
+});
+
+describe('s3rver helper', () => {
+  it('stops the server by PID and removes its folder', async () => {
+    const extra = await startS3rver();
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(extra.directory)).toBe(true);
+    expect(() => process.kill(extra.pid, 0)).not.toThrow();
+    await extra.stop();
+    expect(() => process.kill(extra.pid, 0)).toThrow();
+    expect(existsSync(extra.directory)).toBe(false);
+    await extra.stop(); // twice is fine
+  });
+});
+
+async function drain(it: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of it) void _;
+}
+
+function restoreEnv(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
+
+async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}

@@ -1,0 +1,213 @@
+/**
+ * Start s3rver (a fake S3 server from npm) on 127.0.0.1 for tests, e2e runs and the benchmark.
+ *
+ * The server runs in a child process through its programmatic API with port 0, and prints the
+ * port the OS gave it: no "find a free port, then bind it" race. The child reads a pipe from
+ * this process and exits when it closes, so even a killed test run leaves no server behind.
+ * Data lives in a temp folder removed on stop().
+ *
+ * s3rver facts (DESIGN §8): it needs the OpenSSL legacy provider (its ListObjectsV2 continuation
+ * token is DES-encrypted; without the provider page 2 answers 500), it checks the access key id
+ * but not the signature, and it ignores conditional writes and checksums.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+
+/** s3rver's built-in account (not a secret). */
+export const S3RVER_ACCESS_KEY_ID = 'S3RVER';
+export const S3RVER_SECRET_ACCESS_KEY = 'S3RVER';
+export const S3RVER_REGION = 'us-east-1';
+
+export interface S3rverServer {
+  /** e.g. http://127.0.0.1:41234 (path-style addressing). */
+  endpoint: string;
+  port: number;
+  pid: number;
+  /** The folder s3rver stores buckets in. */
+  directory: string;
+  /** AWS_* variables for tools and child processes (aws, rclone via its own vars, flowsync CLI). */
+  env: Record<string, string>;
+  /** Multipart uploads begun and neither completed nor aborted (read from s3rver's folder). */
+  pendingUploads(bucket: string): string[];
+  /** Create a bucket (no error if this server already has it). */
+  createBucket(name: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface StartS3rverOptions {
+  /** Buckets to create before returning. */
+  buckets?: string[];
+  /** How long to wait for the server to listen (default 30 s; a busy 2-core machine is slow). */
+  startTimeoutMs?: number;
+}
+
+// Runs in the child (CommonJS, `node -e`): argv[1] = s3rver's main module, argv[2] = data folder.
+const CHILD_SCRIPT = `
+const S3rver = require(process.argv[1]);
+const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: process.argv[2] });
+server.run().then(
+  (addr) => process.stdout.write('S3RVER_PORT=' + addr.port + '\\n'),
+  (err) => { process.stderr.write(String(err && err.stack || err) + '\\n'); process.exit(1); },
+);
+// The parent holds the other end of stdin: when it goes away, so do we.
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('error', () => process.exit(0));
+process.stdin.resume();
+// No graceful close: keep-alive client sockets would hold it open, and the data folder goes anyway.
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+const PORT_LINE = /S3RVER_PORT=(\d+)/;
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+}
+
+function s3rverMain(): string {
+  return createRequire(import.meta.url).resolve('s3rver');
+}
+
+export function s3rverEnv(endpoint: string): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: S3RVER_SECRET_ACCESS_KEY,
+    AWS_REGION: S3RVER_REGION,
+    AWS_DEFAULT_REGION: S3RVER_REGION,
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_ENDPOINT_URL_S3: endpoint,
+    // Flexible checksums frame streamed bodies in a way s3rver stores verbatim (corrupt).
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+    // No instance-metadata lookups from SDKs and tools that fall through the credential chain.
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+}
+
+export async function startS3rver(opts: StartS3rverOptions = {}): Promise<S3rverServer> {
+  const directory = mkdtempSync(path.join(os.tmpdir(), 'flowsync-s3rver-'));
+  const child = spawn(process.execPath, ['-e', CHILD_SCRIPT, s3rverMain(), directory], {
+    cwd: directory,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    // Only the legacy provider: the parent's NODE_OPTIONS may carry test-runner loaders.
+    env: { ...process.env, NODE_OPTIONS: '--openssl-legacy-provider' },
+  });
+  running.add(child);
+  installExitHook();
+
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const cleanup = () => {
+    running.delete(child);
+    rmSync(directory, { recursive: true, force: true });
+  };
+  void exited.then(cleanup);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+        await exited;
+        clearTimeout(timer);
+      }
+      cleanup();
+    })();
+    return stopping;
+  };
+
+  let port: number;
+  try {
+    port = await waitForPort(child, opts.startTimeoutMs ?? 30_000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  const endpoint = `http://127.0.0.1:${port}`;
+  const server: S3rverServer = {
+    endpoint,
+    port,
+    pid: child.pid!,
+    directory,
+    env: s3rverEnv(endpoint),
+    pendingUploads: (bucket) => {
+      try {
+        return readdirSync(path.join(directory, bucket, '._S3rver_uploads'));
+      } catch {
+        return [];
+      }
+    },
+    createBucket: (name) => createBucket(endpoint, name),
+    stop,
+  };
+  try {
+    for (const name of opts.buckets ?? []) await server.createBucket(name);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return server;
+}
+
+async function createBucket(endpoint: string, name: string): Promise<void> {
+  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
+  const client = new S3Client({
+    endpoint,
+    region: S3RVER_REGION,
+    forcePathStyle: true,
+    credentials: { accessKeyId: S3RVER_ACCESS_KEY_ID, secretAccessKey: S3RVER_SECRET_ACCESS_KEY },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: name }));
+  } catch (err) {
+    const code = (err as { name?: string }).name;
+    if (code !== 'BucketAlreadyOwnedByYou' && code !== 'BucketAlreadyExists') throw err;
+  } finally {
+    client.destroy();
+  }
+}
+
+function waitForPort(child: ChildProcess, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const m = PORT_LINE.exec(output);
+      if (m) {
+        done();
+        // Keep draining the pipes so a chatty child never blocks on a full pipe.
+        child.stdout?.resume();
+        child.stderr?.resume();
+        resolve(Number(m[1]));
+      }
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+      done();
+      reject(new Error(`s3rver exited before listening (code ${code}, signal ${signal}): ${output.trim().slice(-2000)}`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`s3rver did not start listening within ${timeoutMs} ms: ${output.trim().slice(-2000)}`));
+    }, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onData);
+      child.off('exit', onExit);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
