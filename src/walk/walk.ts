@@ -162,6 +162,12 @@ export async function walk(root: string, options: WalkOptions): Promise<WalkResu
       // Yield between folders: a 100k-file walk should not freeze progress output or Ctrl-C.
       await new Promise<void>((resolve) => setImmediate(resolve));
       const real = followLinks ? fs.realpathSync(full) : full;
+      // Through a followed link, a plain folder can be one already on the descent (a/link -> ..
+      // then a/ again): the loop must stop there too, not one level later.
+      if (followLinks && descent.has(real)) {
+        warnings.push(`Skipped ${rel}: following links here would loop back to a folder already being walked.`);
+        continue;
+      }
       descent.add(real);
       await visit(full, rel);
       descent.delete(real);
