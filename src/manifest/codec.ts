@@ -69,7 +69,7 @@ export function parseManifest(bytes: Uint8Array | string, where = 'the remote'):
   try {
     raw = JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8'));
   } catch (err) {
-    throw new FlowsyncError('BAD_MANIFEST', `The manifest at ${where} is not valid JSON (${(err as Error).message}). Push again from the source folder to replace it.`, { cause: err });
+    throw new FlowsyncError('BAD_MANIFEST', `The manifest at ${where} is not valid JSON (${(err as Error).message.replace(/\s+/g, ' ')}). Push again from the source folder to replace it.`, { cause: err });
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(where, 'it is not a JSON object');
   const obj = raw as Record<string, unknown>;
@@ -100,7 +100,10 @@ export function parseManifest(bytes: Uint8Array | string, where = 'the remote'):
     if (!('link' in e)) continue;
     const reason = unsafeLinkReason(e.path, e.link, linkPaths);
     if (reason !== null) {
-      throw new FlowsyncError('UNSAFE_PATH', `Refusing link ${JSON.stringify(e.path)} -> ${JSON.stringify(e.link)} in the manifest at ${where}: ${reason}.`);
+      throw new FlowsyncError(
+        'UNSAFE_PATH',
+        `Refusing link ${JSON.stringify(e.path)} -> ${JSON.stringify(e.link)} in the manifest at ${where}: ${reason}. Nothing was written; push again from the source folder to replace the manifest.`,
+      );
     }
   }
   const extra: Record<string, unknown> = {};

@@ -28,7 +28,7 @@ export function assertSafePath(path: string, where: string): void {
   if (reason !== null) {
     throw new FlowsyncError(
       'UNSAFE_PATH',
-      `Refusing path ${JSON.stringify(path)} in ${where}: ${reason}. A manifest path must be relative and stay inside its folder; the manifest was not produced by a trustworthy writer.`,
+      `Refusing path ${JSON.stringify(path)} in ${where}: ${reason}. A manifest path must be relative and stay inside its folder; the manifest was not written by flowsync. Nothing was written; push again from the source folder to replace it.`,
     );
   }
 }
