@@ -14,7 +14,7 @@ import { Progress } from '../transfer/progress.js';
 import { withRetry } from '../transfer/retry.js';
 import { uploadFile } from '../transfer/upload.js';
 import { releaseRemote, resolveRemote } from './open.js';
-import { fetchManifest, writeManifest } from './remote-manifest.js';
+import { fetchPushBase, writeManifest } from './remote-manifest.js';
 import { scanTree } from './scan.js';
 import type { PushOptions, SyncSummary } from './types.js';
 
@@ -31,10 +31,8 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
   const progress = new Progress(o.onProgress);
   const remote = await resolveRemote(o.remote, o.remoteOptions);
   try {
-    const [scan, previous] = await Promise.all([
-      scanTree({ ...o, dir: o.dir }, progress),
-      fetchManifest(remote, o.signal),
-    ]);
+    const [scan, base] = await Promise.all([scanTree({ ...o, dir: o.dir }, progress), fetchPushBase(remote, o.signal)]);
+    const previous = base.previous;
     const plan = planPush(scan.manifest.files, previous?.manifest.files ?? null);
     const bytes = plan.upload.reduce((n, e) => n + e.size, 0);
     const doDelete = o.delete !== false;
@@ -51,6 +49,11 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
       conflicts: [],
       warnings: [...scan.warnings],
     };
+    if (base.damaged) {
+      const cause = base.damaged.reason.message.replace(/[.;] (Nothing was written; )?[Pp]ush again from the source folder to replace (it|the manifest)\.$/, '.');
+      summary.warnings.push(`${cause} This push replaces it; objects that only the damaged manifest listed are left in place.`);
+      o.log?.warn(summary.warnings.at(-1)!);
+    }
     if (o.dryRun) {
       summary.changes = { upload: plan.upload.map((e) => e.path), delete: doDelete ? plan.delete : [] };
       return { ...summary, durationMs: Date.now() - started };
@@ -83,7 +86,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     progress.begin('manifest', 0, 1);
     const next = createManifest(scan.manifest.files);
     if (previous?.manifest.extra) next.extra = previous.manifest.extra;
-    summary.manifest = await writeManifest(remote, next, previous, o.signal);
+    summary.manifest = await writeManifest(remote, next, previous ?? base.damaged ?? null, o.signal);
     progress.end();
 
     if (doDelete && plan.delete.length > 0) {

@@ -21,28 +21,60 @@ export function describe(remote: Remote): string {
   return remote.url;
 }
 
-export async function fetchManifest(remote: Remote, signal?: AbortSignal): Promise<RemoteManifest | null> {
+async function fetchManifestBytes(remote: Remote, signal?: AbortSignal): Promise<{ bytes: Buffer; etag?: string } | null> {
   const key = manifestKey(remote.prefix);
   return withRetry(
     async () => {
       const info = await remote.backend.stat(key, { signal });
       if (!info) return null;
-      let bytes: Buffer;
       try {
-        bytes = await collect(await remote.backend.read(key, { signal }), signal);
+        const bytes = await collect(await remote.backend.read(key, { signal }), signal);
+        return { bytes, ...(info.etag ? { etag: info.etag } : {}) };
       } catch (err) {
         if (isFlowsyncError(err, 'NOT_FOUND')) return null; // deleted between stat and read
         throw err;
       }
-      const manifest = parseManifest(bytes, `${remote.url} (${key})`);
-      return { manifest, id: manifestId(bytes), ...(info.etag ? { etag: info.etag } : {}) };
     },
     { signal },
   );
 }
 
-/** Write `manifest` as the remote's new manifest; returns its id. */
-export async function writeManifest(remote: Remote, manifest: Manifest, previous: RemoteManifest | null, signal?: AbortSignal): Promise<string> {
+export async function fetchManifest(remote: Remote, signal?: AbortSignal): Promise<RemoteManifest | null> {
+  const found = await fetchManifestBytes(remote, signal);
+  if (!found) return null;
+  const manifest = parseManifest(found.bytes, `${remote.url} (${manifestKey(remote.prefix)})`);
+  return { manifest, id: manifestId(found.bytes), ...(found.etag ? { etag: found.etag } : {}) };
+}
+
+/** What a push builds on: the remote manifest, or a damaged one that the push will replace. */
+export interface PushBase {
+  previous: RemoteManifest | null;
+  /** Set when the stored manifest is unreadable or invalid: the push replaces it (conditionally on its tag). */
+  damaged?: { etag?: string; reason: FlowsyncError };
+}
+
+/**
+ * The manifest a push replaces. A damaged manifest (bad JSON, invalid entries, unsafe paths) is
+ * not a dead end: the push writes a good one over it (the error message tells users to push
+ * again). A manifest from a newer flowsync is still refused: replacing it could orphan its data.
+ */
+export async function fetchPushBase(remote: Remote, signal?: AbortSignal): Promise<PushBase> {
+  const found = await fetchManifestBytes(remote, signal);
+  if (!found) return { previous: null };
+  try {
+    const manifest = parseManifest(found.bytes, `${remote.url} (${manifestKey(remote.prefix)})`);
+    return { previous: { manifest, id: manifestId(found.bytes), ...(found.etag ? { etag: found.etag } : {}) } };
+  } catch (err) {
+    if (!isFlowsyncError(err, 'BAD_MANIFEST') && !isFlowsyncError(err, 'UNSAFE_PATH')) throw err;
+    return { previous: null, damaged: { ...(found.etag ? { etag: found.etag } : {}), reason: err } };
+  }
+}
+
+/**
+ * Write `manifest` as the remote's new manifest; returns its id. `previous` is what was read
+ * before (its tag makes the write conditional), or null when there was no manifest.
+ */
+export async function writeManifest(remote: Remote, manifest: Manifest, previous: { etag?: string } | null, signal?: AbortSignal): Promise<string> {
   const bytes = serializeManifest(manifest);
   const { backend } = remote;
   const condition = !backend.features.conditionalWrite
