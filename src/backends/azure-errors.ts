@@ -96,7 +96,7 @@ function scrubRequestUrls(err: unknown): void {
 export function azureError(err: unknown, ctx: AzureErrorContext): FlowsyncError {
   if (isFlowsyncError(err)) return err;
   const e = err as SdkErrorShape | undefined;
-  if (ctx.signal?.aborted || e?.name === 'AbortError') return abortError(ctx.signal);
+  if (ctx.signal?.aborted) return abortError(ctx.signal);
 
   const status = statusOf(err);
   const code = storageErrorCode(err);
@@ -133,6 +133,18 @@ export function azureError(err: unknown, ctx: AzureErrorContext): FlowsyncError 
   }
   if (code === 'BlobNotFound' || (status === 404 && ctx.key !== undefined && code === undefined)) {
     return make('NOT_FOUND', `${what}: no such blob.`);
+  }
+  // Without an aborted signal, an AbortError is the SDK's reading of a connection that closed
+  // in the middle of a response body (IncomingMessage 'aborted'), not a cancellation.
+  if (e?.name === 'AbortError') {
+    return make('TRANSIENT', `${what}: the connection closed before the whole response arrived. Retrying usually fixes it.`);
+  }
+  // The SDK's download stream checks the length: the body ended early (or ran long).
+  if (/^Data corruption failure: received less data/i.test(detail)) {
+    return make('TRANSIENT', `${what}: the connection kept ending before the whole body arrived. Retrying usually fixes it.`);
+  }
+  if (/^Data corruption failure/i.test(detail)) {
+    return make('CHECKSUM_MISMATCH', `${what}: Azure sent more data than asked for (${detail}). Retrying usually fixes it.`);
   }
   if (code === 'Md5Mismatch' || code === 'Crc64Mismatch' || (code === 'InvalidOperation' && /md5/i.test(detail))) {
     return make('CHECKSUM_MISMATCH', `${what}: Azure received bytes that do not match their checksum (${said}); the data changed in transit. Retrying usually fixes it.`);

@@ -284,9 +284,10 @@ export function createAzureBackend(options: AzureBackendOptions): Backend {
       let res;
       try {
         res = await r.client.getBlobClient(key).download(range?.[0] ?? 0, range ? range[1] - range[0] : undefined, {
-          // Lets the SDK resume a body cut off mid-way with a ranged GET pinned to the same
-          // ETag, which the engine cannot do without starting the file over.
-          maxRetryRequests: 1,
+          // The SDK's resume of a cut body never fires on Node >= 16 (a cut connection reaches it
+          // as an abort), so it is off: a cut body fails the stream with TRANSIENT and the engine
+          // reads again. The SDK still checks that the body has the announced length.
+          maxRetryRequests: 0,
           ...(o?.signal ? { abortSignal: o.signal } : {}),
         });
       } catch (err) {
@@ -296,19 +297,15 @@ export function createAzureBackend(options: AzureBackendOptions): Backend {
       }
       const body = res.readableStreamBody as Readable | undefined;
       if (!body) throw new FlowsyncError('INTERNAL', `Cannot read az://${container}/${key}: Azure returned no body.`);
-      return mapStreamErrors(body, c);
+      return mapStreamErrors(body, c, o?.signal);
     },
 
     async write(key, body, w, o?: Op) {
       throwIfAborted(o?.signal);
       const r = await connect();
       if (body instanceof Uint8Array) return putWhole(r, key, body, w, o);
-      if (w.size <= SINGLE_PUT_MAX) {
-        const data = await collect(body, o?.signal).catch((err) => {
-          throw azureError(err, ctx(r, 'read the source for', key, o?.signal));
-        });
-        return putWhole(r, key, data, w, o);
-      }
+      // Errors of the source stream itself reach the caller as they are.
+      if (w.size <= SINGLE_PUT_MAX) return putWhole(r, key, await collect(body, o?.signal), w, o);
       return putStreamInBlocks(r, key, body, w, o);
     },
 
@@ -438,11 +435,21 @@ async function resolveClient(o: AzureBackendOptions): Promise<ResolvedClient> {
     return u.toString();
   };
 
-  if (o.credential) return { client: new ContainerClient(containerUrl(), o.credential, PIPELINE_OPTIONS), account, batchDelete: true };
+  const needsTls = () => {
+    // The SDK refuses bearer tokens over plain http with an unhelpful message; say what to do.
+    if (url.protocol !== 'https:') {
+      throw new FlowsyncError('AUTH', `Azure AD sign-in needs an https endpoint, and ${url.host} is http. For an http endpoint (Azurite), give an account key, SAS token or connection string.`);
+    }
+  };
+  if (o.credential) {
+    needsTls();
+    return { client: new ContainerClient(containerUrl(), o.credential, PIPELINE_OPTIONS), account, batchDelete: true };
+  }
   if (o.clientSecret && !(o.tenantId && o.clientId)) {
     throw new FlowsyncError('AUTH', 'An Azure client secret was given without tenantId and clientId: give all three (or AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET).');
   }
   if (o.tenantId && o.clientId && o.clientSecret) {
+    needsTls();
     const { ClientSecretCredential } = await import('@azure/identity');
     const credential = new ClientSecretCredential(o.tenantId, o.clientId, o.clientSecret);
     return { client: new ContainerClient(containerUrl(), credential, PIPELINE_OPTIONS), account, batchDelete: true };
@@ -463,6 +470,7 @@ async function resolveClient(o: AzureBackendOptions): Promise<ResolvedClient> {
     return { client: new ContainerClient(containerUrl(sas), new AnonymousCredential(), PIPELINE_OPTIONS), account, batchDelete: false };
   }
   // No key and no SAS: Azure AD through the standard chain (environment, managed identity, az login).
+  needsTls();
   registerSecret(env.AZURE_CLIENT_SECRET);
   const { DefaultAzureCredential } = await import('@azure/identity');
   return { client: new ContainerClient(containerUrl(), new DefaultAzureCredential(), PIPELINE_OPTIONS), account, batchDelete: true };
@@ -627,12 +635,15 @@ function writtenInfo(key: string, size: number, w: WriteInfo, etag: string | und
   };
 }
 
-/** Pass the body through, turning SDK and socket errors into FlowsyncErrors. */
-function mapStreamErrors(body: Readable, c: AzureErrorContext): Readable {
+/** Pass the body through, turning SDK and socket errors (and an abort) into FlowsyncErrors. */
+function mapStreamErrors(body: Readable, c: AzureErrorContext, signal: AbortSignal | undefined): Readable {
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
   body.on('error', (err) => out.destroy(azureError(err, c)));
+  const onAbort = () => out.destroy(abortError(signal));
+  signal?.addEventListener('abort', onAbort, { once: true });
   // A consumer that stops early (or fails) must release the connection.
   out.on('close', () => {
+    signal?.removeEventListener('abort', onAbort);
     if (!body.readableEnded) body.destroy();
   });
   body.pipe(out);

@@ -74,26 +74,35 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-/**
- * A proxy in front of Azurite that flips one byte in the body of matching requests, as a
- * corrupting network would. Shared Key signatures do not cover the body, so only the MD5
- * check can notice.
- */
-async function corruptingProxy(target: URL, corrupt: (req: http.IncomingMessage) => boolean): Promise<{ endpoint: string; corrupted: () => number; close: () => Promise<void> }> {
+interface Faults {
+  /** Flip one byte in the request body, as a corrupting network would. Shared Key signatures do not cover the body, so only the MD5 check can notice. */
+  corruptRequest?: (req: http.IncomingMessage) => boolean;
+  /** Send only the first half of the response body, then cut the connection. */
+  truncateResponse?: (req: http.IncomingMessage) => boolean;
+}
+
+/** A proxy in front of Azurite that injects network faults into matching requests. */
+async function faultyProxy(target: URL, faults: Faults): Promise<{ endpoint: string; corrupted: () => number; truncated: () => number; close: () => Promise<void> }> {
   let corrupted = 0;
+  let truncated = 0;
   const proxy = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks);
-    if (body.length > 0 && corrupt(req)) {
+    if (body.length > 0 && faults.corruptRequest?.(req)) {
       body[body.length >> 1]! ^= 0x01;
       corrupted++;
     }
     const upstream = http.request(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-      (up) => {
+      async (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
+        if (!faults.truncateResponse?.(req)) return void up.pipe(res);
+        const parts: Buffer[] = [];
+        for await (const c of up) parts.push(c as Buffer);
+        const whole = Buffer.concat(parts);
+        truncated++;
+        res.write(whole.subarray(0, whole.length >> 1), () => res.socket?.destroy());
       },
     );
     upstream.on('error', () => res.destroy());
@@ -104,6 +113,7 @@ async function corruptingProxy(target: URL, corrupt: (req: http.IncomingMessage)
   return {
     endpoint: `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`,
     corrupted: () => corrupted,
+    truncated: () => truncated,
     close: () =>
       new Promise<void>((resolve) => {
         proxy.closeAllConnections();
@@ -166,6 +176,12 @@ describe('credentials and endpoints fail fast with a clear code', () => {
     const { err } = await failure(() => b.stat('k'), 'AUTH');
     expect(err.message).toContain('AZURE_STORAGE_CONNECTION_STRING');
     expect(err.message).toContain('AZURE_STORAGE_KEY');
+  });
+
+  it('an account without key or SAS on an http endpoint is AUTH (Azure AD needs https)', async () => {
+    const b = createAzureBackend({ container: CONTAINER, endpoint: server.endpoint, env: { AZURE_STORAGE_ACCOUNT: AZURITE_ACCOUNT } });
+    const { err } = await failure(() => b.stat('k'), 'AUTH');
+    expect(err.message).toMatch(/https/);
   });
 
   it('an invalid container name is refused before any request', () => {
@@ -248,7 +264,7 @@ describe('listing skips folder placeholders', () => {
 
 describe('server-side integrity and conditions (Azurite enforces them)', () => {
   it('a staged block corrupted in transit is refused by its Content-MD5: CHECKSUM_MISMATCH, nothing committed', async () => {
-    const proxy = await corruptingProxy(new URL(server.endpoint), (req) => req.method === 'PUT' && /[?&]comp=block(&|$)/.test(req.url ?? ''));
+    const proxy = await faultyProxy(new URL(server.endpoint), { corruptRequest: (req) => req.method === 'PUT' && /[?&]comp=block(&|$)/.test(req.url ?? '') });
     try {
       const b = createAzureBackend({ container: CONTAINER, accountUrl: proxy.endpoint, accountName: AZURITE_ACCOUNT, accountKey: AZURITE_KEY });
       const key = `${folder()}/corrupt-block`;
@@ -268,7 +284,7 @@ describe('server-side integrity and conditions (Azurite enforces them)', () => {
     const key = `${folder()}/corrupt-put`;
     const old = Buffer.from('old content');
     await backendWith().write(key, old, { size: old.length });
-    const proxy = await corruptingProxy(new URL(server.endpoint), (req) => req.method === 'PUT' && !(req.url ?? '').includes('comp='));
+    const proxy = await faultyProxy(new URL(server.endpoint), { corruptRequest: (req) => req.method === 'PUT' && !(req.url ?? '').includes('comp=') });
     try {
       const b = createAzureBackend({ container: CONTAINER, accountUrl: proxy.endpoint, accountName: AZURITE_ACCOUNT, accountKey: AZURITE_KEY });
       const data = Buffer.from('new content that gets corrupted');
@@ -313,6 +329,43 @@ describe('server-side integrity and conditions (Azurite enforces them)', () => {
     await b.write(key, Buffer.from('winner'), { size: 6 });
     await failure(() => writer.complete(), 'PRECONDITION_FAILED');
     expect((await collect(await b.read(key))).toString()).toBe('winner');
+  });
+});
+
+describe('reads over a faulty network', () => {
+  const viaProxy = (endpoint: string) => createAzureBackend({ container: CONTAINER, accountUrl: endpoint, accountName: AZURITE_ACCOUNT, accountKey: AZURITE_KEY });
+
+  it('a body cut off mid-way fails the read stream with TRANSIENT (not ABORTED); reading again gets it whole', async () => {
+    const key = `${folder()}/cut-once`;
+    const data = seededBytes(1_000_000, 'cut-once');
+    await backendWith().write(key, data, { size: data.length });
+    let gets = 0;
+    const proxy = await faultyProxy(new URL(server.endpoint), { truncateResponse: (req) => req.method === 'GET' && gets++ === 0 });
+    try {
+      const b = viaProxy(proxy.endpoint);
+      const { err } = await failure(async () => collect(await b.read(key)), 'TRANSIENT');
+      expect(err.retryable).toBe(true);
+      expect(proxy.truncated()).toBe(1);
+      expect(sha256(await collect(await b.read(key)))).toBe(sha256(data));
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('aborting in the middle of a read fails the stream with ABORTED', async () => {
+    const key = `${folder()}/abort-mid-read`;
+    const data = seededBytes(8 * 1024 * 1024, 'abort');
+    await backendWith().write(key, data, { size: data.length });
+    const ac = new AbortController();
+    const stream = await backendWith().read(key, { signal: ac.signal });
+    let received = 0;
+    await failure(async () => {
+      for await (const chunk of stream) {
+        received += (chunk as Buffer).length;
+        ac.abort();
+      }
+    }, 'ABORTED');
+    expect(received).toBeLessThan(data.length);
   });
 });
 
