@@ -75,6 +75,18 @@ export function s3Error(err: unknown, c: S3ErrorContext): FlowsyncError {
     return fail('INVALID_INPUT', `No AWS region is set for ${target}. Set AWS_REGION (or --region / the profile's region).`);
   }
 
+  // Network and TLS failures (no HTTP answer).
+  const code = networkCode(e);
+  if (code && UNREACHABLE_CODES.has(code)) {
+    return fail('UNREACHABLE', `Cannot reach ${endpointName(c)} to ${c.action} ${target} (${code}). Check the endpoint (--endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL) and the network.`);
+  }
+  if (code && TLS_CODES.has(code)) {
+    return fail('UNREACHABLE', `TLS connection to ${endpointName(c)} failed (${code}: ${e.message ?? ''}). Trust the server's certificate (AWS_CA_BUNDLE or NODE_EXTRA_CA_CERTS) or fix the endpoint URL.`);
+  }
+  const syscall = (e as { syscall?: string }).syscall;
+  if (/did not establish a connection|without establishing a connection/i.test(e.message ?? '') || (code === 'ETIMEDOUT' && syscall === 'connect')) {
+    return fail('UNREACHABLE', `No connection to ${endpointName(c)} within the connection timeout to ${c.action} ${target}. Check the endpoint (--endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL) and the network.`);
+  }
   // Service answers.
   if (AUTH_NAMES.has(name)) {
     const fix =
@@ -125,17 +137,6 @@ export function s3Error(err: unknown, c: S3ErrorContext): FlowsyncError {
     return fail('TRANSIENT', `${endpointName(c)} failed to ${c.action} ${target} (${detail}); worth retrying.`);
   }
 
-  // Network and TLS failures (no HTTP answer).
-  const code = networkCode(e);
-  if (code && UNREACHABLE_CODES.has(code)) {
-    return fail('UNREACHABLE', `Cannot reach ${endpointName(c)} to ${c.action} ${target} (${code}). Check the endpoint (--endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL) and the network.`);
-  }
-  if (code && TLS_CODES.has(code)) {
-    return fail('UNREACHABLE', `TLS connection to ${endpointName(c)} failed (${code}: ${e.message ?? ''}). Trust the server's certificate (AWS_CA_BUNDLE or NODE_EXTRA_CA_CERTS) or fix the endpoint URL.`);
-  }
-  if (name === 'TimeoutError' && /without establishing a connection/i.test(e.message ?? '')) {
-    return fail('UNREACHABLE', `No connection to ${endpointName(c)} within the connection timeout to ${c.action} ${target}. Check the endpoint (--endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL) and the network.`);
-  }
   if ((code && TRANSIENT_CODES.has(code)) || /socket hang up|timed out|ECONNRESET/i.test(e.message ?? '')) {
     return fail('TRANSIENT', `Connection to ${endpointName(c)} failed while trying to ${c.action} ${target} (${code ?? detail}); worth retrying.`);
   }

@@ -70,6 +70,7 @@ export interface S3BackendOptions {
 const MiB = 1024 * 1024;
 const MAX_DELETE_BATCH = 1000;
 const MAX_PARTS = 10_000;
+const MAX_SINGLE_PUT = 5 * 1024 * MiB;
 const CONNECTION_TIMEOUT_MS = 5_000;
 // Idle time on a connected socket before it counts as dead (not a total-request limit).
 const SOCKET_TIMEOUT_MS = 60_000;
@@ -346,6 +347,11 @@ export function createS3Backend(options: S3BackendOptions): Backend {
 
   async function put(key: string, body: Uint8Array | Readable, w: WriteInfo, signal?: AbortSignal): Promise<ObjectInfo> {
     throwIfAborted(signal);
+    if (w.size > MAX_SINGLE_PUT) {
+      // The engine sends anything this big through openMultipart; a caller that streams one in a
+      // single write gets told so rather than a failure after 5 GiB went over the wire.
+      throw new FlowsyncError('UNSUPPORTED', `S3 takes at most 5 GiB in one PUT; ${key} has ${w.size} bytes. Upload it in parts (openMultipart).`);
+    }
     const metadata = userMetadata(w);
     let payload: Uint8Array | Readable;
     // The SDK pipes a stream body into the request and ignores its errors (the request would
@@ -536,8 +542,17 @@ export function createS3Backend(options: S3BackendOptions): Backend {
             const command = new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId });
             await send((c, h) => c.send(command, h), 'abort the upload of', key);
           } catch (err) {
+            const e = err as FlowsyncError;
             // Already gone (aborted elsewhere, or expired): that is what abort wants.
-            if ((err as FlowsyncError).code !== 'NOT_FOUND') throw err;
+            if (e.code === 'NOT_FOUND') return;
+            if (e.code === 'UNSUPPORTED') {
+              throw new FlowsyncError(
+                'UNSUPPORTED',
+                `The S3 server at ${endpointLabel} cannot abort multipart uploads, so the parts sent for s3://${bucket}/${key} stay on it until it removes them.`,
+                { cause: err },
+              );
+            }
+            throw e;
           }
         },
       };

@@ -4,10 +4,14 @@
  * semantics are in test/conformance/s3.test.ts.
  */
 import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { s3Error } from '../../src/backends/s3-errors.js';
 import { createS3Backend, type S3BackendOptions } from '../../src/backends/s3.js';
 import type { Backend } from '../../src/backends/types.js';
 import { FlowsyncError } from '../../src/errors.js';
@@ -285,6 +289,145 @@ describe('s3 backend: what the conformance gaps leave out on s3rver', () => {
     expect(err.code).toBe('UNSUPPORTED');
     expect(err.message).toContain(server.endpoint);
     await w.abort(); // a second abort is a no-op
+  });
+});
+
+describe('s3 backend: credentials from the standard chain', () => {
+  const AWS_VARS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_EC2_METADATA_DISABLED'];
+  let saved: Record<string, string | undefined>;
+  let dir: string;
+
+  beforeAll(async () => {
+    saved = Object.fromEntries(AWS_VARS.map((k) => [k, process.env[k]]));
+    dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'flowsync-s3-profiles-'));
+    await fsp.writeFile(
+      path.join(dir, 'credentials'),
+      ['[flowsync-good]', `aws_access_key_id = ${S3RVER_ACCESS_KEY_ID}`, 'aws_secret_access_key = profile-secret-value-42', '', '[flowsync-bad]', 'aws_access_key_id = NOT-A-KEY', 'aws_secret_access_key = whatever-else', ''].join('\n'),
+    );
+    await fsp.writeFile(path.join(dir, 'config'), '');
+    for (const k of AWS_VARS) delete process.env[k];
+    process.env.AWS_SHARED_CREDENTIALS_FILE = path.join(dir, 'credentials');
+    process.env.AWS_CONFIG_FILE = path.join(dir, 'config');
+    // No instance-metadata lookup: this machine is not on EC2.
+    process.env.AWS_EC2_METADATA_DISABLED = 'true';
+  });
+
+  afterAll(async () => {
+    for (const [k, v] of Object.entries(saved)) restoreEnv(k, v);
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
+
+  const viaChain = (over: Partial<S3BackendOptions>) => {
+    const b = createS3Backend({ bucket: BUCKET, endpoint: server.endpoint, ...over });
+    opened.push(b);
+    return b;
+  };
+
+  it('no credentials anywhere: AUTH within 10 s, naming the variables to set', async () => {
+    const t0 = Date.now();
+    const err = await failure(viaChain({}).read('t/meta/buf.txt'));
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(err.code).toBe('AUTH');
+    expect(err.message).toMatch(/AWS_ACCESS_KEY_ID/);
+    expect(err.message).toMatch(/AWS_PROFILE/);
+  });
+
+  it('a profile supplies the credentials (over env keys), and its secret is scrubbed from messages', async () => {
+    process.env.AWS_ACCESS_KEY_ID = 'ENV-KEY-THAT-WOULD-FAIL';
+    process.env.AWS_SECRET_ACCESS_KEY = 'env-secret-value';
+    try {
+      const b = viaChain({ profile: 'flowsync-good' });
+      await b.write('t/profile.txt', Buffer.from('via profile'), { size: 11 });
+      expect((await collect(await b.read('t/profile.txt'))).toString()).toBe('via profile');
+      expect(new FlowsyncError('INTERNAL', 'leak: profile-secret-value-42').message).not.toContain('profile-secret-value-42');
+    } finally {
+      delete process.env.AWS_ACCESS_KEY_ID;
+      delete process.env.AWS_SECRET_ACCESS_KEY;
+    }
+    expect((await failure(viaChain({ profile: 'flowsync-bad' }).read('t/profile.txt'))).code).toBe('AUTH');
+    expect((await failure(viaChain({ profile: 'no-such-profile' }).read('t/profile.txt'))).code).toBe('AUTH');
+  });
+});
+
+describe('s3 error map (answers s3rver cannot give: regions, throttling, 5xx, permissions)', () => {
+  const context = { action: 'read', bucket: 'bkt', key: 'a/b', endpoint: 'AWS S3 (us-east-1)', region: 'us-east-1' };
+  // Shaped as the SDK throws them: name = S3 error code, $metadata.httpStatusCode, XML fields copied on.
+  const sdkError = (name: string, status?: number, extra: Record<string, unknown> = {}) =>
+    Object.assign(new Error(`${name} message`), { name, ...(status ? { $metadata: { httpStatusCode: status } } : {}), ...extra });
+
+  it.each([
+    { name: 'InvalidAccessKeyId', status: 403, code: 'AUTH' },
+    { name: 'SignatureDoesNotMatch', status: 403, code: 'AUTH' },
+    { name: 'ExpiredToken', status: 400, code: 'AUTH' },
+    { name: 'AccessDenied', status: 403, code: 'PERMISSION' },
+    { name: 'Forbidden', status: 403, code: 'PERMISSION' },
+    { name: 'NoSuchBucket', status: 404, code: 'BUCKET_NOT_FOUND' },
+    { name: 'NoSuchKey', status: 404, code: 'NOT_FOUND' },
+    { name: 'NotFound', status: 404, code: 'NOT_FOUND' },
+    { name: 'PreconditionFailed', status: 412, code: 'PRECONDITION_FAILED' },
+    { name: 'ConditionalRequestConflict', status: 409, code: 'PRECONDITION_FAILED' },
+    { name: 'SlowDown', status: 503, code: 'THROTTLED' },
+    { name: 'TooManyRequestsException', status: 429, code: 'THROTTLED' },
+    { name: 'InternalError', status: 500, code: 'TRANSIENT' },
+    { name: 'BadGateway', status: 502, code: 'TRANSIENT' },
+    { name: 'RequestTimeout', status: 400, code: 'TRANSIENT' },
+    { name: 'BadDigest', status: 400, code: 'CHECKSUM_MISMATCH' },
+    { name: 'XAmzContentSHA256Mismatch', status: 400, code: 'CHECKSUM_MISMATCH' },
+    { name: 'NotImplemented', status: 501, code: 'UNSUPPORTED' },
+    { name: 'CredentialsProviderError', status: undefined, code: 'AUTH' },
+  ] as const)('$name (HTTP $status) -> $code', ({ name, status, code }) => {
+    const err = s3Error(sdkError(name, status), context);
+    expect(err.code).toBe(code);
+    expect(err.message).toContain('bkt');
+  });
+
+  it('network failures: refused/unknown host -> UNREACHABLE naming the endpoint; reset -> TRANSIENT', () => {
+    for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT']) {
+      const err = s3Error(Object.assign(new Error(`connect ${code}`), { code, syscall: code === 'ENOTFOUND' ? 'getaddrinfo' : 'connect' }), context);
+      expect(err.code, code).toBe('UNREACHABLE');
+      expect(err.message).toContain('AWS S3 (us-east-1)');
+    }
+    // The SDK names its own connect timeout, and a timeout on a connected socket, TimeoutError.
+    const notConnected = Object.assign(new Error('@smithy/node-http-handler - the request socket did not establish a connection with the server within the configured timeout of 5000 ms.'), { name: 'TimeoutError' });
+    const idle = Object.assign(new Error('@smithy/node-http-handler - the request socket timed out after 60000 ms of inactivity'), { name: 'TimeoutError' });
+    expect(s3Error(idle, context).code).toBe('TRANSIENT');
+    expect(s3Error(Object.assign(new Error('read ETIMEDOUT'), { code: 'ETIMEDOUT', syscall: 'read', name: 'TimeoutError' }), context).code).toBe('TRANSIENT');
+    expect(s3Error(notConnected, context).code).toBe('UNREACHABLE');
+    expect(s3Error(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), context).code).toBe('TRANSIENT');
+    expect(s3Error(Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), context).message).toMatch(/AWS_CA_BUNDLE/);
+  });
+
+  it('a wrong region names the right one when S3 says it', () => {
+    const redirect = s3Error(sdkError('PermanentRedirect', 301, { Endpoint: 'bkt.s3.eu-west-1.amazonaws.com' }), context);
+    expect(redirect.code).toBe('INVALID_INPUT');
+    expect(redirect.message).toContain('us-east-1');
+    expect(redirect.message).toContain('AWS_REGION=eu-west-1');
+    const malformed = s3Error(sdkError('AuthorizationHeaderMalformed', 400, { Region: 'ap-south-1' }), context);
+    expect(malformed.message).toContain('AWS_REGION=ap-south-1');
+    // A HEAD answer has no body, only the x-amz-bucket-region header.
+    const head = s3Error(sdkError('301', 301, { $response: { statusCode: 301, headers: { 'x-amz-bucket-region': 'us-west-2' } } }), context);
+    expect(head.message).toContain('AWS_REGION=us-west-2');
+  });
+});
+
+describe('s3 backend over https (self-signed s3rver)', () => {
+  let tlsServer: S3rverServer;
+  beforeAll(async () => {
+    tlsServer = await startS3rver({ buckets: [BUCKET], tls: true });
+  });
+  afterAll(async () => {
+    await tlsServer?.stop();
+  });
+
+  it('an untrusted certificate is UNREACHABLE with the fix; tls.caFile trusts it', async () => {
+    const err = await failure(backend({ endpoint: tlsServer.endpoint }).stat('x'));
+    expect(err.code).toBe('UNREACHABLE');
+    expect(err.message).toMatch(/AWS_CA_BUNDLE/);
+    const trusted = backend({ endpoint: tlsServer.endpoint, tls: { caFile: tlsServer.caFile! } });
+    await trusted.write('t/tls.txt', Buffer.from('over tls'), { size: 8 });
+    expect((await collect(await trusted.read('t/tls.txt'))).toString()).toBe('over tls');
+    const insecure = backend({ endpoint: tlsServer.endpoint, tls: { rejectUnauthorized: false } });
+    expect((await insecure.stat('t/tls.txt'))?.size).toBe(8);
   });
 });
 

@@ -4,14 +4,16 @@
  * The server runs in a child process through its programmatic API with port 0, and prints the
  * port the OS gave it: no "find a free port, then bind it" race. The child reads a pipe from
  * this process and exits when it closes, so even a killed test run leaves no server behind.
- * Data lives in a temp folder removed on stop().
+ * Data lives in a temp folder removed on stop(). With `tls`, it serves https with a fresh
+ * self-signed certificate (for tests of certificate trust).
  *
  * s3rver facts (DESIGN §8): it needs the OpenSSL legacy provider (its ListObjectsV2 continuation
  * token is DES-encrypted; without the provider page 2 answers 500), it checks the access key id
  * but not the signature, and it ignores conditional writes and checksums.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,8 +24,10 @@ export const S3RVER_SECRET_ACCESS_KEY = 'S3RVER';
 export const S3RVER_REGION = 'us-east-1';
 
 export interface S3rverServer {
-  /** e.g. http://127.0.0.1:41234 (path-style addressing). */
+  /** e.g. http://127.0.0.1:41234 (path-style addressing); https:// with the `tls` option. */
   endpoint: string;
+  /** With the `tls` option: the self-signed certificate to trust (PEM file). */
+  caFile?: string;
   port: number;
   pid: number;
   /** The folder s3rver stores buckets in. */
@@ -42,19 +46,29 @@ export interface StartS3rverOptions {
   buckets?: string[];
   /** How long to wait for the server to listen (default 30 s; a busy 2-core machine is slow). */
   startTimeoutMs?: number;
+  /** Serve https with a fresh self-signed certificate for 127.0.0.1 (made with openssl). */
+  tls?: boolean;
 }
 
-// Runs in the child (CommonJS, `node -e`): argv[1] = s3rver's main module, argv[2] = data folder.
+// Runs in the child (CommonJS, `node -e`): argv[1] = s3rver's main module, argv[2] = data folder,
+// argv[3] and argv[4] = TLS key and certificate files (optional).
 const CHILD_SCRIPT = `
+const fs = require('fs');
 const S3rver = require(process.argv[1]);
-const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: process.argv[2] });
+const tls = process.argv[4] ? { key: fs.readFileSync(process.argv[3]), cert: fs.readFileSync(process.argv[4]) } : {};
+const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: process.argv[2], ...tls });
 server.run().then(
   (addr) => process.stdout.write('S3RVER_PORT=' + addr.port + '\\n'),
   (err) => { process.stderr.write(String(err && err.stack || err) + '\\n'); process.exit(1); },
 );
-// The parent holds the other end of stdin: when it goes away, so do we.
-process.stdin.on('end', () => process.exit(0));
-process.stdin.on('error', () => process.exit(0));
+// The parent holds the other end of stdin: when it goes away without stopping us, we remove
+// the temp folder it made (the data folder's parent) and exit.
+const orphaned = () => {
+  try { fs.rmSync(require('path').dirname(process.argv[2]), { recursive: true, force: true }); } catch {}
+  process.exit(0);
+};
+process.stdin.on('end', orphaned);
+process.stdin.on('error', orphaned);
 process.stdin.resume();
 // No graceful close: keep-alive client sockets would hold it open, and the data folder goes anyway.
 process.on('SIGTERM', () => process.exit(0));
@@ -93,9 +107,12 @@ export function s3rverEnv(endpoint: string): Record<string, string> {
 }
 
 export async function startS3rver(opts: StartS3rverOptions = {}): Promise<S3rverServer> {
-  const directory = mkdtempSync(path.join(os.tmpdir(), 'flowsync-s3rver-'));
-  const child = spawn(process.execPath, ['-e', CHILD_SCRIPT, s3rverMain(), directory], {
-    cwd: directory,
+  const workspace = mkdtempSync(path.join(os.tmpdir(), 'flowsync-s3rver-'));
+  const directory = path.join(workspace, 'data');
+  mkdirSync(directory);
+  const tlsFiles = opts.tls ? makeCertificate(workspace) : undefined;
+  const child = spawn(process.execPath, ['-e', CHILD_SCRIPT, s3rverMain(), directory, ...(tlsFiles ? [tlsFiles.key, tlsFiles.cert] : [])], {
+    cwd: workspace,
     stdio: ['pipe', 'pipe', 'pipe'],
     // Only the legacy provider: the parent's NODE_OPTIONS may carry test-runner loaders.
     env: { ...process.env, NODE_OPTIONS: '--openssl-legacy-provider' },
@@ -106,7 +123,7 @@ export async function startS3rver(opts: StartS3rverOptions = {}): Promise<S3rver
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const cleanup = () => {
     running.delete(child);
-    rmSync(directory, { recursive: true, force: true });
+    rmSync(workspace, { recursive: true, force: true });
   };
   void exited.then(cleanup);
 
@@ -132,9 +149,10 @@ export async function startS3rver(opts: StartS3rverOptions = {}): Promise<S3rver
     throw err;
   }
 
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `${tlsFiles ? 'https' : 'http'}://127.0.0.1:${port}`;
   const server: S3rverServer = {
     endpoint,
+    ...(tlsFiles ? { caFile: tlsFiles.cert } : {}),
     port,
     pid: child.pid!,
     directory,
@@ -146,7 +164,7 @@ export async function startS3rver(opts: StartS3rverOptions = {}): Promise<S3rver
         return [];
       }
     },
-    createBucket: (name) => createBucket(endpoint, name),
+    createBucket: (name) => createBucket(endpoint, name, tlsFiles?.cert),
     stop,
   };
   try {
@@ -158,8 +176,9 @@ export async function startS3rver(opts: StartS3rverOptions = {}): Promise<S3rver
   return server;
 }
 
-async function createBucket(endpoint: string, name: string): Promise<void> {
+async function createBucket(endpoint: string, name: string, caFile?: string): Promise<void> {
   const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
+  const httpsAgent = caFile ? new https.Agent({ ca: readFileSync(caFile) }) : undefined;
   const client = new S3Client({
     endpoint,
     region: S3RVER_REGION,
@@ -167,6 +186,7 @@ async function createBucket(endpoint: string, name: string): Promise<void> {
     credentials: { accessKeyId: S3RVER_ACCESS_KEY_ID, secretAccessKey: S3RVER_SECRET_ACCESS_KEY },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    ...(httpsAgent ? { requestHandler: { httpsAgent } } : {}),
   });
   try {
     await client.send(new CreateBucketCommand({ Bucket: name }));
@@ -176,6 +196,18 @@ async function createBucket(endpoint: string, name: string): Promise<void> {
   } finally {
     client.destroy();
   }
+}
+
+/** A self-signed certificate for 127.0.0.1, valid for a day. */
+function makeCertificate(dir: string): { key: string; cert: string } {
+  const key = path.join(dir, 'key.pem');
+  const cert = path.join(dir, 'cert.pem');
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+    { stdio: 'ignore' },
+  );
+  return { key, cert };
 }
 
 function waitForPort(child: ChildProcess, timeoutMs: number): Promise<number> {
