@@ -448,18 +448,36 @@ function toByteString(s: string): string {
  */
 const CACHE_RESET_EVERY = 1024;
 
-class GitIgnoreMatcher implements IgnoreMatcher {
-  private engine: Ignore;
+/** An `ignore` instance, replaced by a fresh one sharing the same compiled rules now and then. */
+class Engine {
+  private instance: Ignore;
   private calls = 0;
+
+  constructor(private readonly rules: Ignore) {
+    this.instance = ignore({ ignorecase: false }).add(rules);
+  }
+
+  ignores(path: string, isDir: boolean): boolean {
+    if (++this.calls === CACHE_RESET_EVERY) {
+      this.calls = 0;
+      this.instance = ignore({ ignorecase: false }).add(this.rules);
+    }
+    // `ignore` tells a directory by its trailing slash.
+    return this.instance.ignores(isDir ? `${path}/` : path);
+  }
+}
+
+class GitIgnoreMatcher implements IgnoreMatcher {
   private readonly slashes: number[] = [];
 
   constructor(
-    private readonly rules: Ignore,
     private readonly checks: RuleCheck[],
+    /** All rules, asked with the whole path. */
+    private readonly all: Engine,
+    /** The basename rules alone, asked with the last segment: no parents to look up. */
+    private readonly basenames: Engine,
     readonly source: string | null,
-  ) {
-    this.engine = ignore({ ignorecase: false }).add(rules);
-  }
+  ) {}
 
   // Answers for the path itself, its parent folders being kept: a walker prunes an ignored
   // folder and never asks about what is inside it (git cannot re-include anything there).
@@ -470,19 +488,20 @@ class GitIgnoreMatcher implements IgnoreMatcher {
     slashes.length = 0;
     for (let i = bytes.indexOf('/'); i >= 0; i = bytes.indexOf('/', i + 1)) slashes.push(i);
     let candidate = false;
+    let pathnameCandidate = false;
     for (const check of this.checks) {
       if (ruleMayMatch(check, bytes, isDir, slashes)) {
         candidate = true;
-        break;
+        if (!check.basename) {
+          pathnameCandidate = true;
+          break;
+        }
       }
     }
     if (!candidate) return false; // no rule can match it
-    if (++this.calls === CACHE_RESET_EVERY) {
-      this.calls = 0;
-      this.engine = ignore({ ignorecase: false }).add(this.rules);
-    }
-    // `ignore` tells a directory by its trailing slash.
-    return this.engine.ignores(isDir ? `${bytes}/` : bytes);
+    if (pathnameCandidate) return this.all.ignores(bytes, isDir);
+    // Only basename rules can match, and they see nothing but the last segment.
+    return this.basenames.ignores(slashes.length === 0 ? bytes : bytes.slice(slashes[slashes.length - 1]! + 1), isDir);
   }
 }
 
@@ -494,6 +513,7 @@ function matcherFromBytes(bytes: Buffer, source: string | null): IgnoreMatcher {
     .filter((r): r is CompiledRule => r !== null);
   if (compiled.length === 0) return NOTHING_IGNORED(source);
   // Git is case-sensitive on a case-sensitive file system; `ignore` defaults to ignoring case.
-  const rules = ignore({ ignorecase: false }).add(compiled.flatMap((r) => r.patterns));
-  return new GitIgnoreMatcher(rules, compiled.map((r) => r.check), source);
+  const engine = (rules: CompiledRule[]) => new Engine(ignore({ ignorecase: false }).add(rules.flatMap((r) => r.patterns)));
+  const checks = compiled.map((r) => r.check);
+  return new GitIgnoreMatcher(checks, engine(compiled), engine(compiled.filter((r) => r.check.basename)), source);
 }
