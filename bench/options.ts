@@ -1,0 +1,108 @@
+/** Command-line options of `npm run bench -- …`. */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { SCENARIOS, type ScenarioId } from './types.js';
+
+export interface BenchOptions {
+  quick: boolean;
+  files: number;
+  runs: number;
+  seed: string;
+  data: string | null;
+  big: boolean;
+  bigSize: number;
+  contenders: string[] | null;
+  scenarios: ScenarioId[];
+  local: boolean;
+  out: string;
+  name: string;
+  tmp: string | null;
+  keep: boolean;
+  profile: boolean;
+  timeoutSec: number;
+}
+
+export const HELP = `npm run bench -- [options]
+
+  --quick            small and fast (500 files, 1 run, no large-file scenario): < 2 minutes
+  --files N          files a push takes in the generated tree (default 5000; quick 500)
+  --runs N           repetitions; median and spread are reported (default 3; quick 1)
+  --seed S           generator seed (default "flowsync")
+  --data DIR         measure a copy of an existing folder instead of a generated tree
+  --big / --no-big   include the single-large-file push and pull (default: on, off with --quick)
+  --big-size SIZE    size of that file, e.g. 1GiB (default), 200MiB
+  --contenders LIST  comma-separated ids (flowsync, baseline, rclone, rclone-checksum, aws, s3cmd, flowsync-local)
+  --scenarios LIST   comma-separated scenario ids (default: all)
+  --no-local         skip flowsync on the local store
+  --profile          afterwards, profile flowsync's no-change and 1 %-change pushes (node --cpu-prof)
+  --out DIR          where latest.md/.svg/.json go (default bench/results)
+  --name NAME        file name stem (default "latest")
+  --tmp DIR          scratch folder (default: a new folder in the OS temp dir)
+  --keep             keep the scratch folder
+  --timeout SEC      per command (default 900)
+`;
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 2 ** 20, g: 1e9, gb: 1e9, gib: 2 ** 30 };
+
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new Error(`Not a size: ${JSON.stringify(text)} (use e.g. 1GiB, 200MiB, 5000000)`);
+  return Math.round(Number(m[1]) * unit);
+}
+
+function positiveInt(text: string | undefined, name: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+export function parseOptions(argv: string[], repoRoot: string): BenchOptions | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      quick: { type: 'boolean' },
+      files: { type: 'string' },
+      runs: { type: 'string' },
+      seed: { type: 'string' },
+      data: { type: 'string' },
+      big: { type: 'boolean' },
+      'no-big': { type: 'boolean' },
+      'big-size': { type: 'string' },
+      contenders: { type: 'string' },
+      scenarios: { type: 'string' },
+      'no-local': { type: 'boolean' },
+      profile: { type: 'boolean' },
+      out: { type: 'string' },
+      name: { type: 'string' },
+      tmp: { type: 'string' },
+      keep: { type: 'boolean' },
+      timeout: { type: 'string' },
+    },
+  });
+  if (values.help) return 'help';
+  const quick = Boolean(values.quick);
+  const known = new Set(SCENARIOS.map((s) => s.id));
+  const scenarios = values.scenarios ? (values.scenarios.split(',').map((s) => s.trim()) as ScenarioId[]) : SCENARIOS.map((s) => s.id);
+  for (const s of scenarios) if (!known.has(s)) throw new Error(`Unknown scenario ${JSON.stringify(s)}; known: ${[...known].join(', ')}`);
+  return {
+    quick,
+    files: positiveInt(values.files, '--files', quick ? 500 : 5000),
+    runs: positiveInt(values.runs, '--runs', quick ? 1 : 3),
+    seed: values.seed ?? 'flowsync',
+    data: values.data ? path.resolve(values.data) : null,
+    big: values['no-big'] ? false : values.big ? true : !quick,
+    bigSize: values['big-size'] ? parseSize(values['big-size']) : 2 ** 30,
+    contenders: values.contenders ? values.contenders.split(',').map((s) => s.trim()) : null,
+    scenarios,
+    local: !values['no-local'],
+    out: path.resolve(values.out ?? path.join(repoRoot, 'bench', 'results')),
+    name: values.name ?? 'latest',
+    tmp: values.tmp ? path.resolve(values.tmp) : null,
+    keep: Boolean(values.keep),
+    profile: Boolean(values.profile),
+    timeoutSec: positiveInt(values.timeout, '--timeout', 900),
+  };
+}

@@ -1,0 +1,119 @@
+/** What one bench invocation records: the options, the machine, and every measured command. */
+import type { MachineInfo } from './infra/machine.js';
+import type { Measurement } from './infra/measure.js';
+import type { RequestCounts } from './infra/proxy.js';
+
+export type ScenarioId =
+  | 'push-initial'
+  | 'push-nochange'
+  | 'push-nochange-cold'
+  | 'push-change'
+  | 'push-delete'
+  | 'pull-fresh'
+  | 'pull-change'
+  | 'push-big'
+  | 'pull-big';
+
+export interface ScenarioInfo {
+  id: ScenarioId;
+  title: string;
+  /** What the state is before, and what is timed. */
+  detail: string;
+  /** Contenders this scenario is for (undefined: all). */
+  only?: string[];
+}
+
+export const SCENARIOS: ScenarioInfo[] = [
+  { id: 'push-initial', title: 'initial push', detail: 'empty prefix; the whole tree is uploaded' },
+  { id: 'push-nochange', title: 'no-change push', detail: 'same tree pushed again; flowsync with a warm stat cache (the same deploy machine pushes again)' },
+  {
+    id: 'push-nochange-cold',
+    title: 'no-change push, cold stat cache',
+    detail: 'as above but flowsync starts with an empty stat cache (a new machine or CI runner): every file is hashed',
+    only: ['flowsync', 'flowsync-local'],
+  },
+  { id: 'push-change', title: 'push after 1 % changed', detail: '1 % of the files rewritten (half keep their size)' },
+  { id: 'push-delete', title: 'push after 1 % deleted', detail: '1 % of the files deleted locally' },
+  { id: 'pull-fresh', title: 'fresh pull', detail: "each tool's own prefix (aligned to the same tree, untimed) pulled into an empty folder" },
+  { id: 'pull-change', title: 'incremental pull after 1 % changed', detail: '1 % changed and pushed by each tool (untimed), then pulled into the folder of the fresh pull' },
+  { id: 'push-big', title: 'push of one large file', detail: 'a single file of --big-size (default 1 GiB) to an empty prefix' },
+  { id: 'pull-big', title: 'pull of one large file', detail: 'that file pulled into an empty folder' },
+];
+
+export type Status =
+  /** Done, and the result checked correct. */
+  | 'ok'
+  /** The Prefect-style baseline left deleted files on the remote: Prefect's behaviour, shown apart. */
+  | 'stale'
+  /** Exit code 0 but the tree is wrong: a failure. */
+  | 'wrong'
+  /** Non-zero exit code or timeout. */
+  | 'failed'
+  | 'skipped';
+
+export interface RunRecord {
+  run: number;
+  scenario: ScenarioId;
+  contender: string;
+  status: Status;
+  measurement?: Measurement;
+  requests?: RequestCounts;
+  problems?: string;
+  /** flowsync's --json summary, or the baseline's. */
+  summary?: Record<string, unknown>;
+  stderrTail?: string;
+  /** 1-minute load average when the command started (the machine is shared). */
+  load1?: number;
+}
+
+export interface ContenderInfo {
+  id: string;
+  label: string;
+  store: 's3' | 'local';
+  describe: string;
+  available: boolean;
+  version?: string;
+  reason?: string;
+}
+
+export interface DataInfo {
+  source: string;
+  seed?: string;
+  files: number;
+  bytes: number;
+  ignoredFiles: number;
+  largestFile: number;
+  depth: number;
+  folders: number;
+  unsupportedIgnoreLines: string[];
+  links: number;
+  changeCount: number;
+  deleteCount: number;
+}
+
+export interface BenchResult {
+  startedAt: string;
+  finishedAt: string;
+  argv: string[];
+  options: Record<string, unknown>;
+  machine: MachineInfo;
+  data: DataInfo;
+  bigFileBytes: number | null;
+  contenders: ContenderInfo[];
+  scenarios: ScenarioInfo[];
+  records: RunRecord[];
+  notes: string[];
+  profiles?: ProfileReport[];
+}
+
+export interface ProfileReport {
+  scenario: ScenarioId;
+  files: number;
+  wallMs: number;
+  /** Self time grouped by where the code lives. */
+  groups: { group: string; ms: number; share: number }[];
+  /** The functions with the most self time. */
+  top: { fn: string; where: string; ms: number }[];
+  /** Outside-in phase timings (medians of 3, whole processes, warm stat cache). */
+  phases: { label: string; ms: number }[];
+}
