@@ -4,6 +4,7 @@
  * in force); then delete what the old manifest listed and the new one does not.
  */
 import { keyFor } from '../backends/keys.js';
+import type { Remote } from '../backends/open.js';
 import { FlowsyncError } from '../errors.js';
 import { createManifest } from '../manifest/codec.js';
 import { planPush } from '../plan/push-plan.js';
@@ -14,8 +15,8 @@ import { Progress } from '../transfer/progress.js';
 import { withRetry } from '../transfer/retry.js';
 import { uploadFile } from '../transfer/upload.js';
 import { releaseRemote, resolveRemote } from './open.js';
-import { fetchPushBase, writeManifest } from './remote-manifest.js';
-import { scanTree } from './scan.js';
+import { fetchPushBase, writeManifest, type PushBase } from './remote-manifest.js';
+import { scanTree, type ScanDetail } from './scan.js';
 import type { PushOptions, SyncSummary } from './types.js';
 
 /** DeleteObjects takes 1,000 keys a request; other stores batch less, none more. */
@@ -31,7 +32,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
   const progress = new Progress(o.onProgress);
   const remote = await resolveRemote(o.remote, o.remoteOptions);
   try {
-    const [scan, base] = await Promise.all([scanTree({ ...o, dir: o.dir }, progress), fetchPushBase(remote, o.signal)]);
+    const { scan, base } = await scanAndFetch(o, remote, progress);
     const previous = base.previous;
     const plan = planPush(scan.manifest.files, previous?.manifest.files ?? null);
     const bytes = plan.upload.reduce((n, e) => n + e.size, 0);
@@ -102,6 +103,32 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     return { ...summary, durationMs: Date.now() - started };
   } finally {
     await releaseRemote(remote, o.remote);
+  }
+}
+
+/**
+ * Scan the tree while the remote manifest is fetched. If the fetch fails (no such bucket, bad
+ * credentials), the scan is stopped and awaited: push must not reject while it is still reading
+ * files and writing the stat cache in the background.
+ */
+async function scanAndFetch(o: PushOptions, remote: Remote, progress: Progress): Promise<{ scan: ScanDetail; base: PushBase }> {
+  const scanStop = new AbortController();
+  const onAbort = () => scanStop.abort(o.signal?.reason);
+  if (o.signal?.aborted) onAbort();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const [scan, base] = await Promise.allSettled([
+      scanTree({ ...o, signal: scanStop.signal }, progress),
+      fetchPushBase(remote, o.signal).catch((err: unknown) => {
+        scanStop.abort(err);
+        throw err;
+      }),
+    ]);
+    if (base.status === 'rejected') throw base.reason;
+    if (scan.status === 'rejected') throw scan.reason;
+    return { scan: scan.value, base: base.value };
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
   }
 }
 
