@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ignoreRulesFromText, type IgnoreMatcher } from '../../src/walk/ignore-rules.js';
 
 const SEED = 20_240_917;
-const RANDOM_TREES = 20;
+const RANDOM_TREES = 14;
 
 let workDir = '';
 let gitEnv: NodeJS.ProcessEnv = {};
@@ -500,7 +500,7 @@ describe('ignore rules agree with git', () => {
     );
     expect(describeFailures(results)).toBe('');
     // The corpus must exercise both answers, or agreeing proves little.
-    expect(askedCases).toBeGreaterThan(3000);
+    expect(askedCases).toBeGreaterThan(2500);
     expect(gitIgnored).toBeGreaterThan(pathCases / 5);
     expect(pathCases - gitIgnored).toBeGreaterThan(pathCases / 5);
   });

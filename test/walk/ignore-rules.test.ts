@@ -297,8 +297,10 @@ describe('ignore rules: speed and long walks', () => {
     }
     console.log(`ignore rules: 100k ignores() calls, default Prefect file: ${best.toFixed(1)} ms CPU (best of 5), ${ignored} ignored`);
     expect(ignored).toBeGreaterThan(4000); // the __pycache__ folders and .pyc files
-    // Generous against a shared, loaded machine; still catches a return to a per-call regex scan.
-    expect(best).toBeLessThan(300);
+    // CPU time, best of 5: about 50 ms in plain node on this machine, 100-180 ms inside vitest
+    // next to other test files. The bound is loose for a shared machine and still catches a
+    // pathological regression (recompiling rules, an unbounded cache: seconds).
+    expect(best).toBeLessThan(600);
   });
 
   it('gives the same answers over a long walk as a fresh matcher does for each path', () => {
