@@ -10,8 +10,9 @@
  *   The backend checks the sha256 itself as well (buffer before sending, stream before its last
  *   chunk, multipart parts when they come in order), so servers that check nothing still never
  *   get wrong bytes committed.
- * - The SDK retries at most once (maxAttempts 2): the engine retries with its own backoff, and a
- *   wrong key, a missing bucket or a dead endpoint must fail fast, not after minutes.
+ * - The SDK does not retry (maxAttempts 1): the engine retries what is worth it with its own
+ *   backoff (retries on both levels would multiply under throttling), and a wrong key, a missing
+ *   bucket or a dead endpoint must fail fast: a connection gets 5 s, once.
  * - The client is built on first use, so opening a backend costs nothing until it is used.
  */
 import { createHash } from 'node:crypto';
@@ -61,7 +62,7 @@ export interface S3BackendOptions {
   /** A ready-made client; this backend then never destroys it. */
   client?: S3Client;
   tls?: { rejectUnauthorized?: boolean; caFile?: string };
-  /** SDK attempts per request (default 2); the engine retries on top. */
+  /** SDK attempts per request (default 1: the engine retries). */
   maxAttempts?: number;
   /** Sockets per agent (default 64), so 16-64 concurrent transfers are not queued. */
   maxSockets?: number;
@@ -133,7 +134,7 @@ function buildClient(o: S3BackendOptions, endpoint: string | undefined, region: 
     forcePathStyle: o.forcePathStyle ?? endpoint !== undefined,
     ...(credentials ? { credentials } : {}),
     ...(o.profile ? { profile: o.profile } : {}),
-    maxAttempts: o.maxAttempts ?? 2,
+    maxAttempts: o.maxAttempts ?? 1,
     // The SDK prints some warnings with console.warn unless it has a logger of its own; flowsync
     // reports failures through its errors, and its stderr belongs to the progress display.
     logger: QUIET_LOGGER,

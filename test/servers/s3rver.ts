@@ -7,9 +7,12 @@
  * Data lives in a temp folder removed on stop(). With `tls`, it serves https with a fresh
  * self-signed certificate (for tests of certificate trust).
  *
- * s3rver facts (DESIGN §8): it needs the OpenSSL legacy provider (its ListObjectsV2 continuation
- * token is DES-encrypted; without the provider page 2 answers 500), it checks the access key id
- * but not the signature, and it ignores conditional writes and checksums.
+ * s3rver facts (DESIGN §8, checked here): it needs the OpenSSL legacy provider (its ListObjectsV2
+ * continuation token is DES-encrypted; without the provider any listing longer than one page
+ * answers 500 InternalError), it checks the access key id but not the signature, it ignores
+ * conditional writes and checksums, writes PUT bodies in place (an interrupted PUT truncates the
+ * old object), answers "Range: bytes=0-0" with the whole object, and has neither
+ * AbortMultipartUpload (405) nor ListMultipartUploads (501).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -119,6 +122,10 @@ export async function startS3rver(opts: StartS3rverOptions = {}): Promise<S3rver
   });
   running.add(child);
   installExitHook();
+  // A server nobody stopped must not keep this process alive: the exit hook kills it, and the
+  // closed stdin pipe tells it to go even if this process dies without running hooks.
+  child.unref();
+  for (const pipe of [child.stdin, child.stdout, child.stderr]) (pipe as unknown as { unref?: () => void } | null)?.unref?.();
 
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const cleanup = () => {
@@ -156,7 +163,7 @@ export async function startS3rver(opts: StartS3rverOptions = {}): Promise<S3rver
     port,
     pid: child.pid!,
     directory,
-    env: s3rverEnv(endpoint),
+    env: { ...s3rverEnv(endpoint), ...(tlsFiles ? { AWS_CA_BUNDLE: tlsFiles.cert } : {}) },
     pendingUploads: (bucket) => {
       try {
         return readdirSync(path.join(directory, bucket, '._S3rver_uploads'));
