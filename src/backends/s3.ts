@@ -116,8 +116,9 @@ function buildClient(o: S3BackendOptions, endpoint: string | undefined, region: 
   const agentOptions = { keepAlive: true, maxSockets: o.maxSockets ?? 64 };
   const httpsAgent = new https.Agent({
     ...agentOptions,
-    // Add the bundle to the system roots rather than replace them.
-    ...(caFile ? { ca: [...rootCertificates, readCaFile(caFile)] } : {}),
+    // Add the bundle to the roots Node would use rather than replace them (a `ca` option also
+    // drops NODE_EXTRA_CA_CERTS, so that file is added back).
+    ...(caFile ? { ca: [...rootCertificates, ...extraCaCerts(), readCaFile(caFile)] } : {}),
     ...(o.tls?.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
   });
   const credentials = o.credentials;
@@ -152,6 +153,15 @@ function buildClient(o: S3BackendOptions, endpoint: string | undefined, region: 
   return client;
 }
 
+function extraCaCerts(): string[] {
+  const file = env('NODE_EXTRA_CA_CERTS');
+  try {
+    return file ? [readFileSync(file, 'utf8')] : [];
+  } catch {
+    return []; // Node itself only warns about an unreadable NODE_EXTRA_CA_CERTS
+  }
+}
+
 function readCaFile(file: string): string {
   try {
     return readFileSync(file, 'utf8');
@@ -178,8 +188,8 @@ function registerResolvedSecrets(client: S3Client): void {
 
 /**
  * The body of a GET as the caller's stream: errors become FlowsyncErrors, the signal aborts it,
- * and exactly `length` bytes come out (when known). Some S3-compatible servers answer a range with more than
- * was asked (s3rver: "bytes=0-0" returns the whole object); the surplus is cut off here.
+ * and exactly `length` bytes come out (when known). Some S3-compatible servers answer a range
+ * with more than was asked (s3rver: "bytes=0-0" returns the whole object); the rest is cut off.
  */
 function guardStream(body: Readable, length: number | undefined, map: (err: unknown) => FlowsyncError, signal?: AbortSignal): Readable {
   const out = Readable.from(
