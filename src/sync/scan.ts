@@ -4,7 +4,7 @@ import { hashTree } from '../hash/hash-tree.js';
 import { createManifest } from '../manifest/codec.js';
 import { Progress } from '../transfer/progress.js';
 import { loadIgnoreRules } from '../walk/ignore-rules.js';
-import { walk } from '../walk/walk.js';
+import { checkWalkRoot, walk } from '../walk/walk.js';
 import type { ScanOptions, ScanResult } from './types.js';
 
 export interface ScanDetail extends ScanResult {
@@ -13,6 +13,8 @@ export interface ScanDetail extends ScanResult {
 }
 
 export async function scanTree(o: ScanOptions, progress = new Progress(o.onProgress)): Promise<ScanDetail> {
+  // Before the ignore file is looked for inside it: a file given as the folder must say so.
+  checkWalkRoot(o.dir);
   const ignore = await loadIgnoreRules(o.dir, o.ignoreFile);
   progress.begin('scan', 0, 0);
   let counted = 0;

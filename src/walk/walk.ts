@@ -61,7 +61,8 @@ export function modeOf(st: fs.BigIntStats): FileMode {
   return (Number(st.mode) & S_IXUSR) !== 0 ? 0o755 : 0o644;
 }
 
-export async function walk(root: string, options: WalkOptions): Promise<WalkResult> {
+/** The absolute path of the folder to walk; fails with a clear message if it is missing or not a folder. */
+export function checkWalkRoot(root: string): string {
   const rootAbs = path.resolve(root);
   let rootStat: fs.Stats;
   try {
@@ -72,6 +73,11 @@ export async function walk(root: string, options: WalkOptions): Promise<WalkResu
   if (!rootStat.isDirectory()) {
     throw new FlowsyncError('INVALID_INPUT', `${rootAbs} is not a folder. Give the project folder to push.`);
   }
+  return rootAbs;
+}
+
+export async function walk(root: string, options: WalkOptions): Promise<WalkResult> {
+  const rootAbs = checkWalkRoot(root);
   const rootReal = fs.realpathSync(rootAbs);
   const entries: WalkedEntry[] = [];
   const warnings: string[] = [];
