@@ -1,5 +1,5 @@
 /** Shared pieces of the end-to-end tests: temp folders, the built CLI, a stat-cache folder of their own. */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -57,20 +57,26 @@ export function cliEnv(cacheDir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.
   return env;
 }
 
-/** Run the built CLI to completion (asynchronously, so a test can do other things meanwhile). */
-export function runCli(args: string[], o: { env: NodeJS.ProcessEnv; cwd?: string; input?: string }): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { env: o.env, cwd: o.cwd ?? repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+/** Start the built CLI; `result` settles when it exits. */
+export function startCli(args: string[], o: { env: NodeJS.ProcessEnv; cwd?: string; input?: string }): { child: ChildProcess; result: Promise<CliResult> } {
+  const child = spawn(process.execPath, [cliPath, ...args], { env: o.env, cwd: o.cwd ?? repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+  const result = new Promise<CliResult>((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.on('data', (d: Buffer) => err.push(d));
     child.on('error', reject);
     child.on('close', (code, signal) =>
       resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
     );
-    child.stdin.end(o.input ?? '');
   });
+  child.stdin!.end(o.input ?? '');
+  return { child, result };
+}
+
+/** Run the built CLI to completion (asynchronously, so a test can do other things meanwhile). */
+export function runCli(args: string[], o: { env: NodeJS.ProcessEnv; cwd?: string; input?: string }): Promise<CliResult> {
+  return startCli(args, o).result;
 }
 
 export function runCliSync(args: string[], env: NodeJS.ProcessEnv): CliResult {

@@ -267,6 +267,10 @@ export function diffTrees(expected: Map<string, TreeNode>, actual: Map<string, T
 export function snapshot(root: string): Record<string, string> {
   const out: Record<string, string> = {};
   if (!fs.existsSync(root)) return out;
+  if (!fs.lstatSync(root).isDirectory()) {
+    const st = fs.lstatSync(root, { bigint: true });
+    return { '': `file ${st.size} ${st.mode.toString(8)} ${st.mtimeNs} ${sha256File(root)}` };
+  }
   const visit = (dirAbs: string, dirRel: string) => {
     for (const d of fs.readdirSync(dirAbs, { withFileTypes: true })) {
       const rel = dirRel ? `${dirRel}/${d.name}` : d.name;

@@ -1,0 +1,112 @@
+/**
+ * Pull's rules for local files, through the CLI: a file flowsync did not place is never
+ * overwritten or deleted silently (exit 1, listed, nothing written; --force overrides), a file
+ * changed after a pull and then dropped from the manifest is kept with a warning.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { snapshot } from '../helpers/tree.js';
+import { cliEnv, removeDir, requireBuiltCli, runCli, tempDir } from './support.js';
+
+let work = '';
+let env: NodeJS.ProcessEnv = {};
+let n = 0;
+beforeAll(() => {
+  requireBuiltCli();
+  work = tempDir('pull-rules');
+  env = cliEnv(path.join(work, 'cache'));
+});
+afterAll(() => removeDir(work));
+
+/** A source folder with the given files, pushed to a fresh store. */
+async function pushed(files: Record<string, string>): Promise<{ src: string; store: string; dest: string }> {
+  const base = path.join(work, `case-${n++}`);
+  const src = path.join(base, 'src');
+  for (const [rel, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(src, rel)), { recursive: true });
+    fs.writeFileSync(path.join(src, rel), content);
+  }
+  const store = path.join(base, 'store');
+  const r = await runCli(['push', src, store, '--json'], { env });
+  expect(r.code, r.stderr).toBe(0);
+  return { src, store, dest: path.join(base, 'dest') };
+}
+
+const pull = (store: string, dest: string, ...flags: string[]) => runCli(['pull', store, dest, ...flags], { env });
+
+describe('pull conflicts', () => {
+  it('a local file flowsync did not place, with other content: exit 1, listed, nothing written; --force overwrites', async () => {
+    const { store, dest } = await pushed({ 'a.txt': 'remote a', 'b/c.txt': 'remote c', 'd.txt': 'remote d' });
+    fs.mkdirSync(path.join(dest, 'b'), { recursive: true });
+    fs.writeFileSync(path.join(dest, 'a.txt'), 'my own a');
+    fs.writeFileSync(path.join(dest, 'b', 'c.txt'), 'my own c');
+    fs.writeFileSync(path.join(dest, 'd.txt'), 'remote d'); // same content: not a conflict
+    const before = snapshot(dest);
+
+    const r = await pull(store, dest);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Pull stopped before changing anything .*2 local path\(s\)/);
+    expect(r.stderr).toMatch(/^ {2}a\.txt: a file that flowsync did not place is in the way$/m);
+    expect(r.stderr).toMatch(/^ {2}b\/c\.txt: a file that flowsync did not place is in the way$/m);
+    expect(r.stderr).not.toMatch(/d\.txt/);
+    expect(r.stderr).toMatch(/--force/);
+    expect(snapshot(dest)).toEqual(before); // not even .flowsync/ was created
+
+    const forced = await pull(store, dest, '--force', '--json');
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(JSON.parse(forced.stdout)).toMatchObject({ command: 'pull', downloaded: 2, unchanged: 1, conflicts: ['a.txt', 'b/c.txt'] });
+    expect(forced.stderr).toMatch(/warning: Overwrote a\.txt/);
+    expect(fs.readFileSync(path.join(dest, 'a.txt'), 'utf8')).toBe('remote a');
+    expect(fs.readFileSync(path.join(dest, 'b', 'c.txt'), 'utf8')).toBe('remote c');
+  });
+
+  it('a folder in the way is a conflict even with --force', async () => {
+    const { store, dest } = await pushed({ 'x': 'file x' });
+    fs.mkdirSync(path.join(dest, 'x'), { recursive: true });
+    fs.writeFileSync(path.join(dest, 'x', 'inside.txt'), 'mine');
+    const r = await pull(store, dest, '--force');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/x: a folder is in the way/);
+    expect(r.stderr).toMatch(/Move them away and re-run/);
+    expect(fs.readFileSync(path.join(dest, 'x', 'inside.txt'), 'utf8')).toBe('mine');
+  });
+
+  it('a file flowsync placed, changed locally, and changed at the source too: conflict', async () => {
+    const { src, store, dest } = await pushed({ 'a.txt': 'v1' });
+    expect((await pull(store, dest)).code).toBe(0);
+    fs.writeFileSync(path.join(dest, 'a.txt'), 'local edit');
+    fs.writeFileSync(path.join(src, 'a.txt'), 'v2');
+    expect((await runCli(['push', src, store], { env })).code).toBe(0);
+    const r = await pull(store, dest);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/a\.txt: changed locally since flowsync placed it/);
+    expect(fs.readFileSync(path.join(dest, 'a.txt'), 'utf8')).toBe('local edit');
+  });
+});
+
+describe('pull deletes only what it placed', () => {
+  it('removes a placed, unchanged file the manifest dropped; keeps a changed one with a warning', async () => {
+    const { src, store, dest } = await pushed({ 'keep.txt': 'k', 'drop.txt': 'd', 'edited.txt': 'e', 'sub/drop2.txt': 'd2' });
+    expect((await pull(store, dest)).code).toBe(0);
+    fs.writeFileSync(path.join(dest, 'stranger.txt'), 'not from flowsync');
+    fs.writeFileSync(path.join(dest, 'edited.txt'), 'edited after the pull');
+    for (const f of ['drop.txt', 'edited.txt', 'sub/drop2.txt']) fs.rmSync(path.join(src, f));
+    expect((await runCli(['push', src, store], { env })).code).toBe(0);
+
+    const r = await pull(store, dest, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ deleted: 2, unchanged: 1 });
+    expect(r.stderr).toMatch(/warning: Kept edited\.txt: it changed locally since flowsync placed it/);
+    expect(fs.existsSync(path.join(dest, 'drop.txt'))).toBe(false);
+    expect(fs.existsSync(path.join(dest, 'sub'))).toBe(false); // emptied folder removed too
+    expect(fs.readFileSync(path.join(dest, 'edited.txt'), 'utf8')).toBe('edited after the pull');
+    expect(fs.readFileSync(path.join(dest, 'stranger.txt'), 'utf8')).toBe('not from flowsync');
+
+    // The kept file is no longer flowsync's: later pulls leave it alone, without repeating the warning.
+    const again = await pull(store, dest, '--json');
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ deleted: 0, warnings: [] });
+    expect(fs.existsSync(path.join(dest, 'edited.txt'))).toBe(true);
+  });
+});
