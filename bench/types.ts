@@ -112,8 +112,10 @@ export interface ProfileReport {
   wallMs: number;
   /** Self time grouped by where the code lives. */
   groups: { group: string; ms: number; share: number }[];
+  /** Samples attributed to the nearest flowsync function on the stack (inclusive of what it calls). */
+  byFlowsyncFunction: { label: string; ms: number; share: number }[];
   /** The functions with the most self time. */
   top: { fn: string; where: string; ms: number }[];
-  /** Outside-in phase timings (medians of 3, whole processes, warm stat cache). */
+  /** Outside-in phase timings (medians of 5, whole processes, warm stat cache). */
   phases: { label: string; ms: number }[];
 }

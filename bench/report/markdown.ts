@@ -143,13 +143,13 @@ export function renderMarkdown(result: BenchResult, cells: Cell[], targets: Targ
     lines.push('');
     for (const p of result.profiles) {
       if (p.phases.length > 0) {
-        lines.push(`Outside in (whole processes, medians of 3, ${p.files.toLocaleString('en-US')} files, warm stat cache):`);
+        lines.push(`Outside in (whole processes, medians of 5, ${p.files.toLocaleString('en-US')} files, warm stat cache):`);
         lines.push('');
         lines.push('| command | wall | step cost |');
         lines.push('|---|---|---|');
         let prev = 0;
         for (const ph of p.phases) {
-          lines.push(`| ${ph.label} | ${fmtMs(ph.ms)} | ${prev ? `+${fmtMs(ph.ms - prev)}` : ''} |`);
+          lines.push(`| ${ph.label} | ${fmtMs(ph.ms)} | ${!prev ? '' : ph.ms >= prev ? `+${fmtMs(ph.ms - prev)}` : '≈0 (below the noise)'} |`);
           prev = ph.ms;
         }
         lines.push('');
@@ -159,6 +159,12 @@ export function renderMarkdown(result: BenchResult, cells: Cell[], targets: Targ
       lines.push('| where | self time | share |');
       lines.push('|---|---|---|');
       for (const g of p.groups.slice(0, 12)) lines.push(`| ${g.group} | ${g.ms.toFixed(0)} ms | ${(g.share * 100).toFixed(1)} % |`);
+      lines.push('');
+      lines.push('By the flowsync function nearest on the stack (its own time plus the Node and library calls it makes):');
+      lines.push('');
+      lines.push('| flowsync function (or other) | time | share |');
+      lines.push('|---|---|---|');
+      for (const g of p.byFlowsyncFunction.slice(0, 14)) lines.push(`| ${g.label.replace(/\|/g, '\\|')} | ${g.ms.toFixed(0)} ms | ${(g.share * 100).toFixed(1)} % |`);
       lines.push('');
       lines.push('Hottest functions (self time):');
       lines.push('');
