@@ -7,6 +7,7 @@ import { keyFor } from '../backends/keys.js';
 import type { Remote } from '../backends/open.js';
 import { FlowsyncError } from '../errors.js';
 import { createManifest } from '../manifest/codec.js';
+import type { FileEntry } from '../manifest/types.js';
 import { planPush } from '../plan/push-plan.js';
 import { ByteBudget } from '../transfer/budget.js';
 import { DEFAULT_MEMORY_BUDGET, type TransferContext } from '../transfer/context.js';
@@ -71,6 +72,13 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
       ...(o.partSize ? { partSize: o.partSize } : {}),
       onRetry: (err, attempt) => o.log?.info(`retrying (attempt ${attempt + 1}): ${(err as Error).message}`),
     };
+    // A file that became a folder (or a folder that became a file) cannot coexist with its old
+    // objects in a store with real folders (the local store): those old objects go first. Every
+    // other delete still waits until the new manifest is in force.
+    const early = doDelete ? clashingDeletes(plan.upload, plan.delete) : [];
+    if (early.length > 0) await deleteObjects(backend, early.map((p) => keyFor(remote.prefix, p)), progress, o.signal);
+    const late = plan.delete.filter((p) => !early.includes(p));
+
     progress.begin('upload', bytes, plan.upload.length);
     await runPool(
       plan.upload,
@@ -90,13 +98,13 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     summary.manifest = await writeManifest(remote, next, previous ?? base.damaged ?? null, o.signal);
     progress.end();
 
-    if (doDelete && plan.delete.length > 0) {
+    if (doDelete && late.length > 0) {
       // The new manifest is already in force: a failure here leaves unused objects, never a broken tree.
       try {
-        await deleteObjects(remote.backend, plan.delete.map((p) => keyFor(remote.prefix, p)), progress, o.signal);
+        await deleteObjects(remote.backend, late.map((p) => keyFor(remote.prefix, p)), progress, o.signal);
       } catch (err) {
-        summary.deleted = 0;
-        summary.warnings.push(`The push succeeded, but removing ${plan.delete.length} old objects failed: ${(err as Error).message}`);
+        summary.deleted = early.length;
+        summary.warnings.push(`The push succeeded, but removing ${late.length} old objects failed: ${(err as Error).message}`);
         o.log?.warn(summary.warnings.at(-1)!);
       }
     }
@@ -104,6 +112,18 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
   } finally {
     await releaseRemote(remote, o.remote);
   }
+}
+
+/** Deletes whose path is a folder of an upload ("a" then "a/b"), or inside one ("a/b" then "a"). */
+function clashingDeletes(uploads: readonly FileEntry[], deletes: readonly string[]): string[] {
+  const files = new Set(uploads.map((e) => e.path));
+  const folders = new Set<string>();
+  for (const { path } of uploads) for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) folders.add(path.slice(0, i));
+  const insideAFile = (p: string) => {
+    for (let i = p.indexOf('/'); i !== -1; i = p.indexOf('/', i + 1)) if (files.has(p.slice(0, i))) return true;
+    return false;
+  };
+  return deletes.filter((p) => folders.has(p) || insideAFile(p));
 }
 
 /**
