@@ -187,6 +187,33 @@ describe('the remote manifest a push builds on', () => {
   });
 });
 
+describe('a file that becomes a folder, and back', () => {
+  it('round-trips through the local store, which cannot hold "a" and "a/b" at once', async () => {
+    const src = dir('shape');
+    const storeDir = dir('shape-store');
+    const dest = dir('shape-dest');
+    fs.mkdirSync(src);
+    fs.writeFileSync(path.join(src, 'a'), 'a file');
+    fs.writeFileSync(path.join(src, 'keep.txt'), 'k');
+    await push({ dir: src, remote: storeDir, cacheDir: false });
+    await pull({ remote: storeDir, dir: dest });
+
+    fs.rmSync(path.join(src, 'a'));
+    fs.mkdirSync(path.join(src, 'a', 'deeper'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'a', 'deeper', 'b'), 'now a folder');
+    expect(await push({ dir: src, remote: storeDir, cacheDir: false })).toMatchObject({ uploaded: 1, deleted: 1 });
+    expect(await pull({ remote: storeDir, dir: dest })).toMatchObject({ downloaded: 1, deleted: 1, conflicts: [] });
+    expect(compareTrees(src, dest, { excludeActual: excludeFlowsyncState })).toEqual([]);
+
+    fs.rmSync(path.join(src, 'a'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'a'), 'a file again');
+    expect(await push({ dir: src, remote: storeDir, cacheDir: false })).toMatchObject({ uploaded: 1, deleted: 1 });
+    expect(await pull({ remote: storeDir, dir: dest })).toMatchObject({ downloaded: 1, deleted: 1, conflicts: [] });
+    expect(compareTrees(src, dest, { excludeActual: excludeFlowsyncState })).toEqual([]);
+    await storeIsConsistent(storeDir);
+  });
+});
+
 describe('big files through the memory backend', () => {
   it('go up in parts and come down as parallel ranges, byte-identical', async () => {
     const src = dir('mem');
