@@ -146,35 +146,44 @@ describe('verify', () => {
 });
 
 describe('help and usage', () => {
-  it.each(['push', 'pull', 'status', 'scan', 'verify', 'steps'])('%s --help exits 0 with usage and an example', async (command) => {
-    const r = await cli(command, '--help');
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^Usage: flowsync ${command}`));
-    expect(r.stdout).toMatch(/Examples?:/);
-    expect(r.stderr).toBe('');
+  // Each case is one CLI start; they run side by side to keep the file fast.
+  it('every command --help exits 0 with its usage and an example', async () => {
+    const commands = ['push', 'pull', 'status', 'scan', 'verify', 'steps'];
+    const results = await Promise.all(commands.map((c) => cli(c, '--help')));
+    for (const [i, r] of results.entries()) {
+      const command = commands[i]!;
+      expect(r.code, `${command} --help: ${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^Usage: flowsync ${command}`));
+      expect(r.stdout, command).toMatch(/Examples?:/);
+      expect(r.stderr).toBe('');
+    }
   });
 
   it('flowsync --help exits 0; no command at all is a usage error (2)', async () => {
-    const h = await cli('--help');
+    const [h, none] = await Promise.all([cli('--help'), cli()]);
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/flowsync push <dir> <remote>/);
-    expect((await cli()).code).toBe(2);
+    expect(none.code).toBe(2);
   });
 
-  it.each([
-    [['frob'], /unknown command "frob"\. Commands: push, pull/],
-    [['push', 'a', 'b', '--bogus'], /Unknown option '--bogus'/],
-    [['push', 'only-dir'], /flowsync push: missing remote\./],
-    [['pull'], /flowsync pull: missing remote, dir\./],
-    [['scan', 'a', 'b'], /unexpected argument "b"/],
-    [['push', 'a', 'b', '--concurrency', 'lots'], /--concurrency expects a whole number/],
-    [['push', 'a', 'b', '--part-size', '12 parsecs'], /--part-size expects a size such as 16MiB/],
-    [['push', 'a', 'ftp://host/x'], /Unsupported remote ftp:\/\/host\/x/],
-  ])('%j is a usage error: exit 2 with the cause and the usage', async (args, message) => {
-    const r = await cli(...args);
-    expect(r.code).toBe(2);
-    expect(r.stderr.split('\n')[0]).toMatch(message);
-    expect(r.stdout).toBe('');
+  it('usage errors exit 2 with the cause on the first line, nothing on stdout', async () => {
+    const cases: [string[], RegExp][] = [
+      [['frob'], /unknown command "frob"\. Commands: push, pull/],
+      [['push', 'a', 'b', '--bogus'], /Unknown option '--bogus'/],
+      [['push', 'only-dir'], /flowsync push: missing remote\./],
+      [['pull'], /flowsync pull: missing remote, dir\./],
+      [['scan', 'a', 'b'], /unexpected argument "b"/],
+      [['push', 'a', 'b', '--concurrency', 'lots'], /--concurrency expects a whole number/],
+      [['push', 'a', 'b', '--part-size', '12 parsecs'], /--part-size expects a size such as 16MiB/],
+      [['push', 'a', 'ftp://host/x'], /Unsupported remote ftp:\/\/host\/x/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => cli(...args)));
+    for (const [i, r] of results.entries()) {
+      const [args, message] = cases[i]!;
+      expect(r.code, JSON.stringify(args)).toBe(2);
+      expect(r.stderr.split('\n')[0]).toMatch(message);
+      expect(r.stdout).toBe('');
+    }
   });
 });
 
