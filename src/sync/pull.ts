@@ -262,20 +262,25 @@ class TreeWriter {
   ) {}
 
   /** Create the folders of `rel` and make sure they resolve inside the destination. */
-  private async prepareParent(rel: string): Promise<string> {
+  private async prepareParent(rel: string, action = 'write'): Promise<string> {
     const full = path.join(this.dir, rel);
     const parent = path.dirname(full);
     if (!this.checkedDirs.has(parent)) {
       await fsp.mkdir(parent, { recursive: true }).catch((err) => {
         throw fsError(err, 'create folder', parent);
       });
-      const real = await fsp.realpath(parent);
-      if (real !== this.realDir && !real.startsWith(this.realDir + path.sep)) {
-        throw new FlowsyncError('UNSAFE_PATH', `Refusing to write ${rel}: its folder resolves to ${real}, outside ${this.dir} (a link in the way?).`);
-      }
-      this.checkedDirs.add(parent);
+      await this.checkInside(rel, parent, action);
     }
     return full;
+  }
+
+  /** A folder reached through a link the user put in the destination may lie outside it: never touch files there. */
+  private async checkInside(rel: string, parent: string, action: string): Promise<void> {
+    const real = await fsp.realpath(parent);
+    if (real !== this.realDir && !real.startsWith(this.realDir + path.sep)) {
+      throw new FlowsyncError('UNSAFE_PATH', `Refusing to ${action} ${rel}: its folder resolves to ${real}, outside ${this.dir} (a link in the way?). Replace that link with a folder, then pull again.`);
+    }
+    this.checkedDirs.add(parent);
   }
 
   private async record(rel: string, entry: Omit<PlacedFile, 'id'>): Promise<void> {
@@ -308,7 +313,7 @@ class TreeWriter {
   }
 
   async chmod(t: PullFile): Promise<void> {
-    const full = path.join(this.dir, t.path);
+    const full = await this.prepareParent(t.path, 'change the mode of');
     const { mode } = await fsp.stat(full);
     await fsp.chmod(full, t.mode === 0o755 ? mode | ((mode & 0o444) >> 2) : mode & ~0o111);
     const prev = this.placed.get(t.path);
@@ -332,6 +337,11 @@ class TreeWriter {
   async remove(paths: string[]): Promise<void> {
     for (const rel of paths) {
       const full = path.join(this.dir, rel);
+      const parent = path.dirname(full);
+      if (!this.checkedDirs.has(parent)) {
+        const exists = await fsp.stat(parent).then(() => true, () => false);
+        if (exists) await this.checkInside(rel, parent, 'delete');
+      }
       try {
         await fsp.unlink(full);
       } catch (err) {
