@@ -110,3 +110,24 @@ describe('pull deletes only what it placed', () => {
     expect(fs.existsSync(path.join(dest, 'edited.txt'))).toBe(true);
   });
 });
+
+describe('a link the user put in the destination', () => {
+  it('never lets pull delete or chmod a file outside the destination through it', async () => {
+    const { src, store, dest } = await pushed({ 'd/x.txt': 'same', 'd/run.sh': '#!/bin/sh\n', 'keep.txt': 'k' });
+    expect((await pull(store, dest)).code).toBe(0);
+    // The user moves d/ elsewhere and links it back in.
+    const outside = path.join(path.dirname(dest), 'outside-d');
+    fs.renameSync(path.join(dest, 'd'), outside);
+    fs.symlinkSync(outside, path.join(dest, 'd'));
+    // The source drops d/x.txt and makes d/run.sh executable.
+    fs.rmSync(path.join(src, 'd', 'x.txt'));
+    fs.chmodSync(path.join(src, 'd', 'run.sh'), 0o755);
+    expect((await runCli(['push', src, store], { env })).code).toBe(0);
+
+    const r = await pull(store, dest);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Refusing to (delete|change the mode of) d\/(x\.txt|run\.sh): its folder resolves to .*outside-d, outside .*a link in the way/);
+    expect(fs.readFileSync(path.join(outside, 'x.txt'), 'utf8')).toBe('same');
+    expect(fs.statSync(path.join(outside, 'run.sh')).mode & 0o111).toBe(0);
+  });
+});
