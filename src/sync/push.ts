@@ -3,10 +3,13 @@
  * write the new manifest LAST (the commit point: a push that stops early leaves the old manifest
  * in force); then delete what the old manifest listed and the new one does not.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { keyFor } from '../backends/keys.js';
 import type { Remote } from '../backends/open.js';
 import { FlowsyncError } from '../errors.js';
 import { createManifest } from '../manifest/codec.js';
+import { RESERVED_DIR } from '../manifest/paths.js';
 import type { FileEntry } from '../manifest/types.js';
 import { planPush } from '../plan/push-plan.js';
 import { ByteBudget } from '../transfer/budget.js';
@@ -15,6 +18,7 @@ import { runPool } from '../transfer/pool.js';
 import { Progress } from '../transfer/progress.js';
 import { withRetry } from '../transfer/retry.js';
 import { uploadFile } from '../transfer/upload.js';
+import { loadIgnoreRules } from '../walk/ignore-rules.js';
 import { releaseRemote, resolveRemote } from './open.js';
 import { fetchPushBase, writeManifest, type PushBase } from './remote-manifest.js';
 import { scanTree, type ScanDetail } from './scan.js';
@@ -33,6 +37,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
   const progress = new Progress(o.onProgress);
   const remote = await resolveRemote(o.remote, o.remoteOptions);
   try {
+    await refuseStoreInsideTree(o, remote);
     const { scan, base } = await scanAndFetch(o, remote, progress);
     const previous = base.previous;
     const plan = planPush(scan.manifest.files, previous?.manifest.files ?? null);
@@ -112,6 +117,34 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
   } finally {
     await releaseRemote(remote, o.remote);
   }
+}
+
+/**
+ * A local store inside the folder being pushed would be pushed into itself, one level deeper on
+ * every push. Refuse unless the ignore rules keep it out (or it is flowsync's own .flowsync/).
+ */
+async function refuseStoreInsideTree(o: PushOptions, remote: Remote): Promise<void> {
+  if (remote.scheme !== 'file' || remote.backend.name !== 'local' || !fs.existsSync(o.dir)) return;
+  const real = (p: string): string => {
+    // The store may not exist yet: resolve its nearest existing folder.
+    const abs = path.resolve(p);
+    try {
+      return fs.realpathSync(abs);
+    } catch {
+      return path.dirname(abs) === abs ? abs : path.join(real(path.dirname(abs)), path.basename(abs));
+    }
+  };
+  const rel = path.relative(real(o.dir), real(path.join(remote.bucket, remote.prefix)));
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return;
+  const segments = rel === '' ? [] : rel.split(path.sep);
+  if (segments[0] === RESERVED_DIR) return;
+  const ignore = await loadIgnoreRules(o.dir, o.ignoreFile);
+  for (let i = 1; i <= segments.length; i++) if (ignore.ignores(segments.slice(0, i).join('/'), true)) return;
+  const inside = segments.join('/');
+  throw new FlowsyncError(
+    'INVALID_INPUT',
+    `The store ${remote.url} is inside the folder being pushed (${o.dir}), so every push would copy the store into itself. Put the store outside that folder${inside ? `, or add "/${inside}/" to its ignore file` : ''}.`,
+  );
 }
 
 /** Deletes whose path is a folder of an upload ("a" then "a/b"), or inside one ("a/b" then "a"). */
