@@ -14,7 +14,7 @@ import { isFlowsyncError } from '../../src/errors.js';
 import { openRemote, pull, push, verify } from '../../src/index.js';
 import { parseManifest } from '../../src/manifest/codec.js';
 import { isFile } from '../../src/manifest/types.js';
-import { compareTrees, excludeFlowsyncState, generateTree } from '../helpers/tree.js';
+import { compareTrees, excludeFlowsyncState, generateTree, snapshot } from '../helpers/tree.js';
 import { progressRecorder, removeDir, tempDir } from './support.js';
 
 let work = '';
@@ -184,6 +184,27 @@ describe('the remote manifest a push builds on', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(rec.events.length).toBe(seen); // nothing reported after the rejection
     expect(fs.existsSync(cacheDir) ? fs.readdirSync(cacheDir) : []).toEqual([]); // no stat cache written behind our back
+  });
+});
+
+describe('a local store inside the folder being pushed', () => {
+  it('is refused (it would be pushed into itself), unless the ignore file keeps it out', async () => {
+    const src = dir('nest');
+    fs.mkdirSync(src);
+    fs.writeFileSync(path.join(src, 'a.txt'), 'a');
+    const before = snapshot(src);
+    for (const store of [path.join(src, 'store'), path.join(src, 'deep', 'er'), src]) {
+      const err = await rejection(push({ dir: src, remote: store, cacheDir: false }));
+      expect(isFlowsyncError(err, 'INVALID_INPUT')).toBe(true);
+      expect((err as Error).message).toMatch(/is inside the folder being pushed .*Put the store outside that folder/);
+    }
+    expect(snapshot(src)).toEqual(before);
+
+    fs.writeFileSync(path.join(src, '.prefectignore'), '/store/\n');
+    const store = path.join(src, 'store');
+    expect(await push({ dir: src, remote: store, cacheDir: false })).toMatchObject({ uploaded: 2 });
+    expect(await push({ dir: src, remote: store, cacheDir: false })).toMatchObject({ uploaded: 0, unchanged: 2 });
+    expect(fs.readdirSync(store).sort()).toEqual(['.flowsync', '.prefectignore', 'a.txt']);
   });
 });
 
