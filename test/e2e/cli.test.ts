@@ -90,6 +90,23 @@ describe('status and scan', () => {
     expect({ store: snapshot(store), src: snapshot(src) }).toEqual(before);
   });
 
+  it('pull --dry-run and push --dry-run list what they would do and write nothing', async () => {
+    const src = makeSource({ 'a.txt': 'a', 'b/c.txt': 'c' });
+    const store = fresh('store');
+    const dry = await cli('push', src, store, '--dry-run');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/^> a\.txt$/m);
+    expect(fs.existsSync(store)).toBe(false);
+    expect((await cli('push', src, store)).code).toBe(0);
+    const dest = fresh('dest');
+    const r = await cli('pull', store, dest, '--dry-run');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^< a\.txt$/m);
+    expect(r.stdout).toMatch(/^< b\/c\.txt$/m);
+    expect(r.stdout).toMatch(/would download 2/);
+    expect(fs.existsSync(dest)).toBe(false);
+  });
+
   it('scan lists the paths push would take, one a line; --json prints the manifest', async () => {
     const src = makeSource({ 'b.txt': '', 'a/x.py': 'x', '.prefectignore': 'node_modules/\n', 'node_modules/m.js': '', 'with space #1.txt': '' });
     const r = await cli('scan', src);
@@ -227,6 +244,12 @@ describe('bad input: one clear line, exit 1 or 2, nothing lost', () => {
     const dest = fresh('dest');
     await refused(['pull', file, dest], 1, /remote-file\.txt/, [file]);
     expect(fs.existsSync(dest)).toBe(false);
+  });
+
+  it('a destination that is a file', async () => {
+    const file = path.join(work, 'dest-file.txt');
+    fs.writeFileSync(file, 'precious');
+    await refused(['pull', store, file], 2, /dest-file\.txt is a file\. Pull into a folder\./, [file, store]);
   });
 
   it('an unreadable file', async (ctx) => {
