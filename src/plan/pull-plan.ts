@@ -118,8 +118,12 @@ export function planPull(input: PullPlanInput): PullPlan {
     const l = input.local(path);
     if (l.kind === 'missing') plan.forget.push(path);
     else if (!input.delete) continue;
-    else if (isOurs(l, p) || (input.force && l.kind !== 'dir')) plan.delete.push(path);
-    else {
+    else if (isOurs(l, p)) plan.delete.push(path);
+    else if (input.force && l.kind !== 'dir') {
+      // Forced over a local change: listed like a forced overwrite, so the caller can say so.
+      plan.conflicts.push({ path, reason: 'changed locally since flowsync placed it, and the source no longer lists it', overridable: true });
+      plan.delete.push(path);
+    } else {
       // Changed locally and no longer listed: keeping it loses nothing, so keep it and say so.
       plan.kept.push(path);
       plan.forget.push(path);

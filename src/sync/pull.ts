@@ -53,7 +53,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
     if (blocking.length > 0) throw conflictError(dir, blocking);
 
     const warnings = [
-      ...plan.conflicts.map((c) => `Overwrote ${c.path}: ${c.reason}.`),
+      ...plan.conflicts.map((c) => `${plan.delete.includes(c.path) ? 'Deleted' : 'Overwrote'} ${c.path}: ${c.reason}.`),
       ...plan.kept.map((p) => `Kept ${p}: it changed locally since flowsync placed it, and the source no longer lists it.`),
     ];
     for (const w of warnings) o.log?.warn(w);
