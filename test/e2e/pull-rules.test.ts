@@ -111,6 +111,21 @@ describe('pull deletes only what it placed', () => {
   });
 });
 
+describe('--force and deletes', () => {
+  it('deletes a placed file changed locally that the source dropped, and says so', async () => {
+    const { src, store, dest } = await pushed({ 'keep.txt': 'k', 'edited.txt': 'e' });
+    expect((await pull(store, dest)).code).toBe(0);
+    fs.writeFileSync(path.join(dest, 'edited.txt'), 'edited after the pull');
+    fs.rmSync(path.join(src, 'edited.txt'));
+    expect((await runCli(['push', src, store], { env })).code).toBe(0);
+    const r = await pull(store, dest, '--force', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ deleted: 1, conflicts: ['edited.txt'] });
+    expect(r.stderr).toMatch(/warning: Deleted edited\.txt: changed locally since flowsync placed it, and the source no longer lists it/);
+    expect(fs.existsSync(path.join(dest, 'edited.txt'))).toBe(false);
+  });
+});
+
 describe('a link the user put in the destination', () => {
   it('never lets pull delete or chmod a file outside the destination through it', async () => {
     const { src, store, dest } = await pushed({ 'd/x.txt': 'same', 'd/run.sh': '#!/bin/sh\n', 'keep.txt': 'k' });

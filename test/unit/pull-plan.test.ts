@@ -200,7 +200,10 @@ describe('planPull properties', () => {
         for (const path of p.delete) {
           const l = before.get(path)!;
           expect(l.kind).not.toBe('dir');
-          expect(isOurs(l, placed.get(path)) || s.force).toBe(true);
+          if (!isOurs(l, placed.get(path))) {
+            expect(s.force).toBe(true);
+            expect(conflicted.get(path)?.overridable).toBe(true); // a forced delete is reported too
+          }
         }
         // A chmod only touches a file that already has the target content.
         for (const t of p.chmod) expect((before.get(t.path) as { sha256?: string }).sha256).toBe(contentOf(t));
