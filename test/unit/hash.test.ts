@@ -66,6 +66,27 @@ describe('hashFile', () => {
     }
   });
 
+  it('re-reads a file rewritten in place while it was read, and returns the hash of what is there now', async () => {
+    const file = path.join(work, 'rewritten.bin');
+    const original = randomBytes(32 * 1024 * 1024, 5);
+    fs.writeFileSync(file, original);
+    const patch = Buffer.alloc(1024 * 1024, 0xee);
+    const rewritten = Buffer.concat([patch, original.subarray(patch.length)]);
+    let settled = false;
+    const hashing = hashFile(file).finally(() => (settled = true));
+    // Overwrite the start (already read, most likely) while the rest is being read.
+    await new Promise((r) => setTimeout(r, 5));
+    const late = settled;
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, patch, 0, patch.length, 0);
+    fs.closeSync(fd);
+    const h = await hashing;
+    // Whatever the timing, the hash is of bytes the file really held at one moment: never the
+    // mix of old bytes (already read) and new ones. On any usual machine the read of 32 MiB
+    // takes well over 5 ms, so this is the re-read case.
+    expect(h.sha256).toBe(late ? sha(original) : sha(rewritten));
+  });
+
   it('reports a missing file as NOT_FOUND and an aborted read as ABORTED', async () => {
     expect(isFlowsyncError(await caught(hashFile(path.join(work, 'nope'))), 'NOT_FOUND')).toBe(true);
     const c = new AbortController();
