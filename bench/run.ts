@@ -15,6 +15,7 @@ import { translateIgnoreLines, type ToolExcludes } from './data/excludes.js';
 import { generateBigFile, generateTree, type FileSpec } from './data/generate.js';
 import { changeFiles, deleteFiles, type WorkTree } from './data/mutate.js';
 import { hashTree, listTaken, loadPrefectignore, type TreeFacts } from './data/tree.js';
+import { calibrateServer } from './infra/calibrate.js';
 import { describeMachine } from './infra/machine.js';
 import { measure, type CommandSpec, type MeasuredRun } from './infra/measure.js';
 import { startCountingProxy, type CountingProxy } from './infra/proxy.js';
@@ -407,6 +408,13 @@ export async function runBench(o: BenchOptions, repoRoot: string, argv: string[]
   const proxy = await startCountingProxy(server.port);
   const admin = new S3Admin(server.endpoint, { accessKeyId: server.env.AWS_ACCESS_KEY_ID!, secretAccessKey: server.env.AWS_SECRET_ACCESS_KEY! }, server.env.AWS_REGION!);
   log(`s3rver on ${server.endpoint}, counting proxy on ${proxy.endpoint}`);
+  const credentials = { accessKeyId: server.env.AWS_ACCESS_KEY_ID!, secretAccessKey: server.env.AWS_SECRET_ACCESS_KEY! };
+  const calibration = await calibrateServer({ direct: server.endpoint, proxied: proxy.endpoint }, credentials, server.env.AWS_REGION!, BUCKET);
+  await admin.deletePrefix(BUCKET, 'calibrate');
+  log(
+    `server floor (8 KiB objects, 16 in flight): direct ${calibration.direct.putPerSec} PUT/s, ${calibration.direct.getPerSec} GET/s; ` +
+      `through the proxy ${calibration.proxied.putPerSec} PUT/s, ${calibration.proxied.getPerSec} GET/s`,
+  );
   const bench = new Bench(o, repoRoot, tmp, available, prepared, server, proxy, admin, log);
   let bigFileBytes: number | null = null;
   let profiles: BenchResult['profiles'];
@@ -446,6 +454,7 @@ export async function runBench(o: BenchOptions, repoRoot: string, argv: string[]
     machine,
     data: prepared.data,
     bigFileBytes,
+    calibration,
     contenders: infos,
     scenarios: SCENARIOS.filter((s) => o.scenarios.includes(s.id) && (o.big || !s.id.endsWith('-big'))),
     records: bench.records,

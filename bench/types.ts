@@ -1,4 +1,5 @@
 /** What one bench invocation records: the options, the machine, and every measured command. */
+import type { ServerCalibration } from './infra/calibrate.js';
 import type { MachineInfo } from './infra/machine.js';
 import type { Measurement } from './infra/measure.js';
 import type { RequestCounts } from './infra/proxy.js';
@@ -99,6 +100,7 @@ export interface BenchResult {
   machine: MachineInfo;
   data: DataInfo;
   bigFileBytes: number | null;
+  calibration: ServerCalibration;
   contenders: ContenderInfo[];
   scenarios: ScenarioInfo[];
   records: RunRecord[];
@@ -110,6 +112,8 @@ export interface ProfileReport {
   scenario: ScenarioId;
   files: number;
   wallMs: number;
+  /** user+sys CPU of the profiled process. */
+  cpuMs?: number;
   /** Self time grouped by where the code lives. */
   groups: { group: string; ms: number; share: number }[];
   /** Samples attributed to the nearest flowsync function on the stack (inclusive of what it calls). */

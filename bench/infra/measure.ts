@@ -7,7 +7,7 @@
  * counted. The child's stdout/stderr go to files (read afterwards, never through a pipe that
  * could fill up and stall it).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 export interface Measurement {
@@ -53,8 +53,16 @@ print(json.dumps({"exitCode": p.returncode, "wallMs": (t1 - t0) * 1000.0, "userM
                   "sysMs": ru.ru_stime * 1000.0, "maxRssKb": ru.ru_maxrss, "timedOut": timed_out}))
 `;
 
+let interpreter: string | undefined;
+
+/** The real python3 binary: a version-manager shim (pyenv) would add ~0.5 s to every command. */
+function python(): string {
+  interpreter ??= execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim() || 'python3';
+  return interpreter;
+}
+
 export async function measure(cmd: CommandSpec, files: { stdout: string; stderr: string }, timeoutSec: number): Promise<MeasuredRun> {
-  const child = spawn('python3', ['-c', WRAPPER], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(python(), ['-c', WRAPPER], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));

@@ -1,7 +1,9 @@
 /** The human report: what ran where, the scenario × contender table, targets, details, profile. */
-import type { BenchResult } from '../types.js';
+import { SCENARIOS, type BenchResult } from '../types.js';
 import { cellOf, type Cell } from './stats.js';
 import type { TargetRow } from './targets.js';
+
+const SCENARIO_TITLES: Record<string, string> = Object.fromEntries(SCENARIOS.map((s) => [s.id, s.title]));
 
 export function fmtMs(ms: number | null): string {
   if (ms === null) return '—';
@@ -37,6 +39,7 @@ function mainCell(c: Cell | undefined): string {
   if (c.status === 'missing' || c.status === 'n/a') return MARK[c.status];
   if (c.medianMs === null) return MARK[c.status].trim() || '—';
   const parts = [`**${fmtMs(c.medianMs)}**${c.ratio !== null ? ` ${fmtRatio(c.ratio)}` : ''}`];
+  if (c.medianCpuMs !== null) parts.push(`cpu ${fmtMs(c.medianCpuMs)}`);
   if (c.medianRssMiB !== null) parts.push(`${c.medianRssMiB.toFixed(0)} MiB`);
   if (c.medianRequests !== null) parts.push(`${fmtInt(c.medianRequests)} req`);
   return parts.join(' · ') + MARK[c.status];
@@ -73,16 +76,22 @@ export function renderMarkdown(result: BenchResult, cells: Cell[], targets: Targ
       (result.bigFileBytes ? ` Large-file scenarios: one file of ${fmtMiB(result.bigFileBytes)}.` : ''),
   );
   lines.push('');
+  const cal = result.calibration;
+  const floor = (perSec: number) => fmtMs((d.files / perSec) * 1000);
   lines.push(
     '**Server:** s3rver on 127.0.0.1 behind a counting pass-through proxy (both in this machine\'s 2 cores, shared with the contender). ' +
-      'Loopback has no WAN latency: a real network makes every request cost a round trip, so the request counts matter at least as much as these times.',
+      `Measured at the start (${cal.objects} objects of ${cal.objectBytes / 1024} KiB, ${cal.inFlight} in flight, SDK client): ` +
+      `${cal.direct.putPerSec} PUT/s and ${cal.direct.getPerSec} GET/s direct, ${cal.proxied.putPerSec} PUT/s and ${cal.proxied.getPerSec} GET/s through the proxy. ` +
+      `So no tool can push these ${d.files.toLocaleString('en-US')} files in less than about ${floor(cal.proxied.putPerSec)}, or pull them in less than about ${floor(cal.proxied.getPerSec)}: ` +
+      'on the initial push and the fresh pull the server, not the tool, sets the pace. ' +
+      'Loopback has no WAN latency: over a real network every request costs a round trip, so the request counts matter at least as much as these times.',
   );
   lines.push('');
   lines.push('## Results');
   lines.push('');
   lines.push(
     `Each cell: **median wall time** over ${runs} run${runs === 1 ? '' : 's'}, ×N = this tool's time ÷ flowsync's time in the same run (median over runs; above 1 means flowsync was faster), ` +
-      'median peak RSS of the whole process, requests seen by the proxy. Every result is checked (remote listing with MD5s plus objects read back; pulled folders hashed file by file): ' +
+      'median CPU time (user+sys: less sensitive than wall time to other load on this shared machine), median peak RSS of the whole process, requests seen by the proxy. Every result is checked (remote listing with MD5s plus objects read back; pulled folders hashed file by file): ' +
       '✗ WRONG = finished but the tree is not the source tree; ⚠ stale = the remote keeps files deleted locally (Prefect\'s steps never delete: by design, but a pull then brings them back).',
   );
   lines.push('');
@@ -154,7 +163,10 @@ export function renderMarkdown(result: BenchResult, cells: Cell[], targets: Targ
         }
         lines.push('');
       }
-      lines.push(`CPU profile of the ${p.scenario === 'push-nochange' ? 'no-change push' : 'push after 1 % changed'} (${fmtMs(p.wallMs)} under the profiler), self time by where the code lives:`);
+      const what = result.scenarios.find((x) => x.id === p.scenario)?.title ?? SCENARIO_TITLES[p.scenario] ?? p.scenario;
+      lines.push(`### CPU profile: ${what}`);
+      lines.push('');
+      lines.push(`${fmtMs(p.wallMs)} wall under the profiler${p.cpuMs ? `, ${fmtMs(p.cpuMs)} CPU (user+sys)` : ''}. Self time by where the code lives:`);
       lines.push('');
       lines.push('| where | self time | share |');
       lines.push('|---|---|---|');

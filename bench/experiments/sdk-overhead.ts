@@ -1,0 +1,97 @@
+/**
+ * How much CPU one small S3 request costs through the AWS SDK v3 versus a SigV4-signed request
+ * sent with node:http (same signer family, keep-alive, 16 in flight), against s3rver.
+ * On a 2-core machine the client's CPU competes with the server's, so this sets how fast an
+ * initial push or fresh pull of many small files can go.
+ *
+ *   npm run build && node dist/bench/experiments/sdk-overhead.js [requests=1000]
+ */
+import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import http from 'node:http';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SignatureV4 } from '@smithy/signature-v4';
+import pLimit from 'p-limit';
+import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, startS3rver } from '../../test/servers/s3rver.js';
+
+const credentials = { accessKeyId: S3RVER_ACCESS_KEY_ID, secretAccessKey: S3RVER_SECRET_ACCESS_KEY };
+
+/** node:crypto behind the hash interface the signer expects. */
+class Sha256 {
+  private h!: Hash | Hmac;
+  private readonly secret: string | Uint8Array | undefined;
+  constructor(secret?: string | Uint8Array | ArrayBuffer | ArrayBufferView) {
+    this.secret = secret === undefined ? undefined : typeof secret === 'string' ? secret : secret instanceof ArrayBuffer ? new Uint8Array(secret) : new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength);
+    this.reset();
+  }
+  update(d: string | ArrayBuffer | ArrayBufferView): void {
+    this.h.update(typeof d === 'string' ? Buffer.from(d) : d instanceof ArrayBuffer ? new Uint8Array(d) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.h.digest());
+  }
+  reset(): void {
+    this.h = this.secret ? createHmac('sha256', this.secret) : createHash('sha256');
+  }
+}
+
+async function timed(label: string, n: number, fn: () => Promise<unknown>): Promise<{ label: string; perSec: number; cpuMsPerRequest: number }> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await fn();
+  const c = process.cpuUsage(c0);
+  const ms = performance.now() - t0;
+  return { label, perSec: Math.round(n / (ms / 1000)), cpuMsPerRequest: Math.round(((c.user + c.system) / 1000 / n) * 100) / 100 };
+}
+
+async function main(): Promise<void> {
+  const n = Number(process.argv[2] ?? 1000);
+  const server = await startS3rver({ buckets: ['exp'] });
+  const body = Buffer.alloc(8192, 'y');
+  const limit = pLimit(16);
+  const all = (f: (i: number) => Promise<unknown>) => Promise.all(Array.from({ length: n }, (_, i) => limit(() => f(i))));
+  const sdk = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials, sha256: Sha256, uriEscapePath: false, applyChecksum: false });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  const u = new URL(server.endpoint);
+  const raw = async (method: string, key: string, data?: Buffer): Promise<Buffer> => {
+    const payloadHash = createHash('sha256').update(data ?? '').digest('hex');
+    const signed = await signer.sign({
+      method,
+      protocol: 'http:',
+      hostname: u.hostname,
+      port: Number(u.port),
+      path: `/exp/${key}`,
+      query: {},
+      headers: { host: u.host, 'x-amz-content-sha256': payloadHash, ...(data ? { 'content-length': String(data.length) } : {}) },
+    });
+    return new Promise((resolve, reject) => {
+      const req = http.request({ agent, method, host: u.hostname, port: u.port, path: signed.path, headers: signed.headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => ((res.statusCode ?? 500) < 300 ? resolve(Buffer.concat(chunks)) : reject(new Error(`HTTP ${res.statusCode}`))));
+      });
+      req.on('error', reject);
+      req.end(data);
+    });
+  };
+  try {
+    await sdk.send(new PutObjectCommand({ Bucket: 'exp', Key: 'warm-up', Body: body }));
+    await raw('GET', 'warm-up');
+    const results = [
+      await timed('raw signed PUT', n, () => all((i) => raw('PUT', `raw/${i}`, body))),
+      await timed('raw signed GET', n, () => all((i) => raw('GET', `raw/${i}`))),
+      await timed('SDK PutObject', n, () => all((i) => sdk.send(new PutObjectCommand({ Bucket: 'exp', Key: `sdk/${i}`, Body: body })))),
+      await timed('SDK GetObject', n, () => all(async (i) => (await sdk.send(new GetObjectCommand({ Bucket: 'exp', Key: `sdk/${i}` }))).Body!.transformToByteArray())),
+    ];
+    for (const r of results) process.stdout.write(`${r.label.padEnd(16)} ${String(r.perSec).padStart(5)} requests/s   ${r.cpuMsPerRequest.toFixed(2)} ms CPU per request (client side)\n`);
+  } finally {
+    sdk.destroy();
+    agent.destroy();
+    await server.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
