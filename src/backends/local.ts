@@ -147,11 +147,12 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
       }
     },
 
-    list(prefix, o?: Op) {
+    async *list(prefix, o?: Op) {
+      await checkRoot();
       // Start at the deepest folder the prefix names, not at the root.
       const slash = prefix.lastIndexOf('/');
       const relDir = slash === -1 ? '' : prefix.slice(0, slash);
-      return walk(relDir ? fileOf(relDir) : root, relDir, prefix, o?.signal);
+      yield* walk(relDir ? fileOf(relDir) : root, relDir, prefix, o?.signal);
     },
 
     async read(key, o?: ReadOptions): Promise<Readable> {

@@ -42,9 +42,13 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (!name) {
+    process.stderr.write(mainHelp() + '\n');
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(mainHelp() + '\n');
-    return name ? 0 : 2;
+    return 0;
   }
   if (name === '--version' || name === '-V') {
     const { createRequire } = await import('node:module');

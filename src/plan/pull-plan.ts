@@ -31,6 +31,11 @@ export interface Placed {
   sha256?: string;
   link?: string;
   etag?: string;
+  /**
+   * What a pull that did not finish was about to place (a sha256, or a link target): written to
+   * the record before the first write, so a pull killed mid-way still knows its own files.
+   */
+  pending?: string;
 }
 
 export interface Conflict {
@@ -67,8 +72,8 @@ const isLinkTarget = (t: PullTarget): t is LinkEntry => 'link' in t;
 /** Is the local thing at a path exactly what flowsync placed there (so it may be replaced)? */
 function isOurs(l: LocalState, p: Placed | undefined): boolean {
   if (!p) return false;
-  if (l.kind === 'file') return p.sha256 !== undefined && l.sha256 === p.sha256;
-  if (l.kind === 'link') return p.link === l.target;
+  if (l.kind === 'file') return l.sha256 !== null && (l.sha256 === p.sha256 || l.sha256 === p.pending);
+  if (l.kind === 'link') return l.target === p.link || l.target === p.pending;
   return false;
 }
 

@@ -18,6 +18,7 @@ export interface PlacedFile extends Placed {
 }
 
 interface StoredRow {
+  pending?: string;
   sha256?: string;
   link?: string;
   etag?: string;
@@ -31,23 +32,32 @@ export function stateFile(dir: string): string {
   return path.join(dir, RESERVED_DIR, 'state.json');
 }
 
-export async function loadPullState(dir: string): Promise<Map<string, PlacedFile>> {
-  const placed = new Map<string, PlacedFile>();
+export interface PullState {
+  placed: Map<string, PlacedFile>;
+  /** The last pull stopped without cleaning up (killed): temporary files may be left. */
+  interrupted: boolean;
+}
+
+export async function loadPullState(dir: string): Promise<PullState> {
+  const state: PullState = { placed: new Map(), interrupted: false };
+  const { placed } = state;
   let text: string;
   try {
     text = await fsp.readFile(stateFile(dir), 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return placed;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return state;
     throw fsError(err, 'read', stateFile(dir));
   }
   try {
-    const parsed = JSON.parse(text) as { format?: string; files?: Record<string, StoredRow> };
-    if (parsed.format !== FORMAT || typeof parsed.files !== 'object' || parsed.files === null) return placed;
+    const parsed = JSON.parse(text) as { format?: string; inProgress?: boolean; files?: Record<string, StoredRow> };
+    if (parsed.format !== FORMAT || typeof parsed.files !== 'object' || parsed.files === null) return state;
+    state.interrupted = parsed.inProgress === true;
     for (const [p, r] of Object.entries(parsed.files)) {
       const entry: PlacedFile = {};
       if (r.sha256) entry.sha256 = r.sha256;
       if (r.link) entry.link = r.link;
       if (r.etag) entry.etag = r.etag;
+      if (r.pending) entry.pending = r.pending;
       if (r.size !== undefined && r.mtimeNs && r.ctimeNs && r.ino) {
         entry.id = { size: r.size, mtimeNs: BigInt(r.mtimeNs), ctimeNs: BigInt(r.ctimeNs), ino: BigInt(r.ino) };
       }
@@ -56,16 +66,22 @@ export async function loadPullState(dir: string): Promise<Map<string, PlacedFile
   } catch {
     // A damaged record only costs re-reading files: treat it as empty (nothing counts as ours).
   }
-  return placed;
+  return state;
 }
 
-export async function savePullState(dir: string, placed: Map<string, PlacedFile>, about: { remote: string; manifest: string | null }): Promise<void> {
+/** `inProgress`: written before the first change and cleared at the end, so a kill is noticed. */
+export async function savePullState(
+  dir: string,
+  placed: Map<string, PlacedFile>,
+  about: { remote: string; manifest: string | null; inProgress: boolean },
+): Promise<void> {
   const files: Record<string, StoredRow> = {};
   for (const [p, e] of [...placed].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const row: StoredRow = {};
     if (e.sha256) row.sha256 = e.sha256;
     if (e.link) row.link = e.link;
     if (e.etag) row.etag = e.etag;
+    if (e.pending) row.pending = e.pending;
     if (e.id) Object.assign(row, { size: e.id.size, mtimeNs: String(e.id.mtimeNs), ctimeNs: String(e.id.ctimeNs), ino: String(e.id.ino) });
     files[p] = row;
   }
@@ -73,7 +89,7 @@ export async function savePullState(dir: string, placed: Map<string, PlacedFile>
   try {
     await fsp.mkdir(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
-    await fsp.writeFile(tmp, JSON.stringify({ format: FORMAT, version: 1, remote: about.remote, manifest: about.manifest, files }) + '\n');
+    await fsp.writeFile(tmp, JSON.stringify({ format: FORMAT, version: 1, remote: about.remote, manifest: about.manifest, ...(about.inProgress ? { inProgress: true } : {}), files }) + '\n');
     await fsp.rename(tmp, file);
   } catch (err) {
     throw fsError(err, 'write', file);

@@ -5,7 +5,7 @@
  */
 import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { tempNameFor } from '../backends/local.js';
+import { TEMP_MARKER, tempNameFor } from '../backends/local.js';
 import { FlowsyncError, fsError } from '../errors.js';
 import { hashFile } from '../hash/hash-file.js';
 import { RESERVED_DIR } from '../manifest/paths.js';
@@ -42,8 +42,9 @@ export async function pull(o: PullOptions): Promise<PullResult> {
     if (source.manifest === null) {
       o.log?.warn(`${remote.url} has no flowsync manifest (pushed by another tool?): pulling every object under it, as Prefect's pull does.`);
     }
-    const placed = await loadPullState(dir);
+    const { placed, interrupted } = await loadPullState(dir);
     const byPath = new Map(source.targets.map((t) => [t.path, t]));
+    if (interrupted && !o.dryRun) await sweepTempFiles(dir, [...byPath.keys(), ...placed.keys()]);
     const local = await inspectLocal(dir, [...new Set([...byPath.keys(), ...placed.keys()])], byPath, placed, o.signal);
     const force = o.force ?? false;
     const plan = planPull({ targets: source.targets, local: (p) => local.get(p) ?? { kind: 'missing' }, placed, delete: o.delete !== false, force });
@@ -79,8 +80,16 @@ export async function pull(o: PullOptions): Promise<PullResult> {
     await fsp.mkdir(dir, { recursive: true }).catch((err) => {
       throw fsError(err, 'create folder', dir);
     });
+    const nothingToDo = !interrupted && [plan.download, plan.link, plan.chmod, plan.delete, plan.forget, firstDeletes].every((l) => l.length === 0);
+    if (nothingToDo) return { ...summary, durationMs: Date.now() - started };
     const realDir = await fsp.realpath(dir);
     const writer = new TreeWriter(dir, realDir, placed);
+    // Journal first: if this pull is killed, the next one still recognises what it wrote.
+    for (const t of [...plan.download, ...plan.link]) {
+      const pending = 'link' in t ? t.link : t.sha256;
+      if (pending !== undefined) placed.set(t.path, { ...placed.get(t.path), pending });
+    }
+    await savePullState(dir, placed, { remote: remote.url, manifest: source.manifest, inProgress: true });
     try {
       await writer.remove(firstDeletes);
       const concurrency = o.concurrency ?? remote.backend.tuning.concurrency;
@@ -105,12 +114,40 @@ export async function pull(o: PullOptions): Promise<PullResult> {
       await writer.remove(plan.delete.filter((p) => !firstDeletes.includes(p)));
       progress.end();
       for (const p of plan.forget) placed.delete(p);
+      await settlePending(placed, byPath, local, writer);
     } finally {
-      await savePullState(dir, placed, { remote: remote.url, manifest: source.manifest });
+      // Failures inside this process remove their own temporary files; only a kill leaves any.
+      await savePullState(dir, placed, { remote: remote.url, manifest: source.manifest, inProgress: false });
     }
     return { ...summary, durationMs: Date.now() - started };
   } finally {
     await releaseRemote(remote, o.remote);
+  }
+}
+
+/**
+ * After a successful pull, resolve what an earlier killed pull marked as pending: a file that
+ * holds the content it was about to place is flowsync's (recorded in full); otherwise the mark
+ * is dropped, and an entry with nothing else recorded is forgotten.
+ */
+async function settlePending(placed: Map<string, PlacedFile>, targets: Map<string, PullTarget>, local: Map<string, LocalState>, writer: TreeWriter): Promise<void> {
+  for (const [p, e] of placed) {
+    if (e.pending === undefined) continue;
+    const t = targets.get(p);
+    const l = local.get(p);
+    const holdsIt = t && l && ('link' in t ? l.kind === 'link' && l.target === t.link : l.kind === 'file' && t.sha256 !== undefined && l.sha256 === t.sha256);
+    if (holdsIt) await writer.record(p, 'link' in t ? { link: t.link } : { sha256: t.sha256!, ...(t.etag ? { etag: t.etag } : {}) });
+    else if (e.sha256 === undefined && e.link === undefined) placed.delete(p);
+    else delete e.pending;
+  }
+}
+
+/** Remove temporary files a killed pull left in the folders it writes to. */
+async function sweepTempFiles(dir: string, paths: string[]): Promise<void> {
+  const folders = new Set(paths.map((p) => path.dirname(path.join(dir, p))));
+  for (const folder of folders) {
+    const names = await fsp.readdir(folder).catch(() => [] as string[]);
+    for (const name of names) if (name.startsWith(TEMP_MARKER)) await fsp.rm(path.join(folder, name), { force: true });
   }
 }
 
@@ -283,7 +320,7 @@ class TreeWriter {
     this.checkedDirs.add(parent);
   }
 
-  private async record(rel: string, entry: Omit<PlacedFile, 'id'>): Promise<void> {
+  async record(rel: string, entry: Omit<PlacedFile, 'id'>): Promise<void> {
     const st = await fsp.lstat(path.join(this.dir, rel), { bigint: true });
     this.placed.set(rel, { ...entry, id: identityOf(st) });
   }

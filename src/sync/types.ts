@@ -99,6 +99,8 @@ export interface VerifyOptions {
   onProgress?: (e: ProgressEvent) => void;
   /** Also download and hash every object (default: compare sizes and stored sha256 only). */
   deep?: boolean;
+  /** Stat-cache folder for hashing `dir`; false disables the cache. Default: the user cache dir. */
+  cacheDir?: string | false;
 }
 
 export interface VerifyProblem {

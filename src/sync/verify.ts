@@ -65,7 +65,7 @@ export async function verify(o: VerifyOptions): Promise<VerifyReport> {
 }
 
 async function compareLocal(dir: string, files: ManifestEntry[], o: VerifyOptions): Promise<VerifyProblem[]> {
-  const scan = await scanTree({ dir, ...(o.signal ? { signal: o.signal } : {}) });
+  const scan = await scanTree({ dir, ...(o.signal ? { signal: o.signal } : {}), ...(o.cacheDir !== undefined ? { cacheDir: o.cacheDir } : {}) });
   const problems: VerifyProblem[] = [];
   const localByPath = new Map(scan.manifest.files.map((e) => [e.path, e]));
   for (const e of files) {

@@ -78,6 +78,17 @@ describe('planPull examples', () => {
     expect(p.delete).toEqual([]);
   });
 
+  it('a file a killed pull was about to place (pending) counts as its own: replaced, or deleted when dropped', () => {
+    // 'a' holds what the killed pull was writing (pending 5); the source has moved on to 6.
+    const p = plan([tf('a', 6), tl('l', 'x')], { a: lf(5), l: { kind: 'link', target: 'old' }, gone: lf(7) }, { a: { pending: sha(5) }, l: { pending: 'old' }, gone: { sha256: sha(1), pending: sha(7) } });
+    expect(p.conflicts).toEqual([]);
+    expect(p.download.map((t) => t.path)).toEqual(['a']);
+    expect(p.link.map((t) => t.path)).toEqual(['l']);
+    expect(p.delete).toEqual(['gone']);
+    // Content that matches neither what was placed nor what was pending is still not flowsync's.
+    expect(plan([tf('a', 6)], { a: lf(9) }, { a: { sha256: sha(1), pending: sha(5) } }).conflicts.map((c) => c.path)).toEqual(['a']);
+  });
+
   it('without a manifest, trusts a local file only if it is the very object version it placed', () => {
     const t: PullTarget = { path: 'a', size: 1, mode: 420, etag: 'v1' };
     expect(plan([t], { a: lf(1) }, { a: { sha256: sha(1), etag: 'v1' } }).unchanged).toBe(1);
