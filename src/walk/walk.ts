@@ -118,9 +118,10 @@ export async function walk(root: string, options: WalkOptions): Promise<WalkResu
         continue;
       }
       if (d.isSymbolicLink()) {
-        // Whether a link is a folder decides how ignore rules apply to it (`foo/` patterns).
+        // git matches a link as a file (`foo/` does not catch a link named foo); a link that is
+        // followed into a folder is walked as that folder, so it is matched as one.
         const target = statOrNull(full);
-        if (ignore.ignores(rel, target?.isDirectory() ?? false)) continue;
+        if (ignore.ignores(rel, followLinks && (target?.isDirectory() ?? false))) continue;
         checkName(rel, full, d.name);
         if (followLinks && target) {
           if (target.isDirectory()) {

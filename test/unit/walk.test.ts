@@ -164,6 +164,15 @@ describe('links', () => {
     expect(paths(entries)).toEqual(['bin/tool', 'lib/current', 'lib/v2/mod.py', 'top']);
   });
 
+  it('matches a link to a folder as git does: as a file, unless links are followed', async () => {
+    const root = tree({ 'real/x.py': 'x', 'build': { link: 'real' }, 'other/y.py': 'y' });
+    const ignore = ignoreRulesFromText('build/\nother/\n');
+    // `build/` names folders; git does not apply it to a link, so the link is kept.
+    expect(paths((await walk(root, { ignore })).entries)).toEqual(['build', 'real/x.py']);
+    // Followed, the link is walked as the folder it points to, and `build/` prunes it.
+    expect(paths((await walk(root, { ignore, followLinks: true })).entries)).toEqual(['real/x.py']);
+  });
+
   it('skips links leaving the tree, absolute links and dangling links, each with a warning', async () => {
     const outside = path.join(work, `outside-${n}`);
     fs.writeFileSync(outside, 'outside content');
