@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HELP, parseOptions } from './options.js';
-import { writeReport } from './report/write.js';
+import { rewriteReport, writeReport } from './report/write.js';
 import { runBench } from './run.js';
 
 /** The repository root: the nearest folder up from here with flowsync's package.json (works from bench/ and dist/bench/). */
@@ -30,6 +30,11 @@ async function main(argv: string[]): Promise<number> {
   }
   if (options === 'help') {
     process.stdout.write(HELP);
+    return 0;
+  }
+  if (options.reportOnly) {
+    const files = rewriteReport(options.reportOnly);
+    process.stderr.write(`report: ${files.md}, ${files.svg}, ${files.json}\n`);
     return 0;
   }
   const started = Date.now();

@@ -20,12 +20,14 @@ export interface BenchOptions {
   keep: boolean;
   profile: boolean;
   timeoutSec: number;
+  /** Only render the report again from this JSON. */
+  reportOnly: string | null;
 }
 
 export const HELP = `npm run bench -- [options]
 
-  --quick            small and fast (500 files, 1 run, no large-file scenario): < 2 minutes
-  --files N          files a push takes in the generated tree (default 5000; quick 500)
+  --quick            small and fast (250 files, 1 run, no large-file scenario): under 2 minutes on this 2-core machine when it is not busy
+  --files N          files a push takes in the generated tree (default 5000; quick 250)
   --runs N           repetitions; median and spread are reported (default 3; quick 1)
   --seed S           generator seed (default "flowsync")
   --data DIR         measure a copy of an existing folder instead of a generated tree
@@ -40,6 +42,7 @@ export const HELP = `npm run bench -- [options]
   --tmp DIR          scratch folder (default: a new folder in the OS temp dir)
   --keep             keep the scratch folder
   --timeout SEC      per command (default 900)
+  --report-only FILE re-render FILE.md/.svg from a results JSON written earlier (no runs)
 `;
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 2 ** 20, g: 1e9, gb: 1e9, gib: 2 ** 30 };
@@ -80,6 +83,7 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
       tmp: { type: 'string' },
       keep: { type: 'boolean' },
       timeout: { type: 'string' },
+      'report-only': { type: 'string' },
     },
   });
   if (values.help) return 'help';
@@ -89,7 +93,7 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
   for (const s of scenarios) if (!known.has(s)) throw new Error(`Unknown scenario ${JSON.stringify(s)}; known: ${[...known].join(', ')}`);
   return {
     quick,
-    files: positiveInt(values.files, '--files', quick ? 500 : 5000),
+    files: positiveInt(values.files, '--files', quick ? 250 : 5000),
     runs: positiveInt(values.runs, '--runs', quick ? 1 : 3),
     seed: values.seed ?? 'flowsync',
     data: values.data ? path.resolve(values.data) : null,
@@ -104,5 +108,6 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
     keep: Boolean(values.keep),
     profile: Boolean(values.profile),
     timeoutSec: positiveInt(values.timeout, '--timeout', 900),
+    reportOnly: values['report-only'] ? path.resolve(values['report-only']) : null,
   };
 }

@@ -409,7 +409,7 @@ export async function runBench(o: BenchOptions, repoRoot: string, argv: string[]
   const admin = new S3Admin(server.endpoint, { accessKeyId: server.env.AWS_ACCESS_KEY_ID!, secretAccessKey: server.env.AWS_SECRET_ACCESS_KEY! }, server.env.AWS_REGION!);
   log(`s3rver on ${server.endpoint}, counting proxy on ${proxy.endpoint}`);
   const credentials = { accessKeyId: server.env.AWS_ACCESS_KEY_ID!, secretAccessKey: server.env.AWS_SECRET_ACCESS_KEY! };
-  const calibration = await calibrateServer({ direct: server.endpoint, proxied: proxy.endpoint }, credentials, server.env.AWS_REGION!, BUCKET);
+  const calibration = await calibrateServer({ direct: server.endpoint, proxied: proxy.endpoint }, credentials, server.env.AWS_REGION!, BUCKET, o.quick ? 200 : 500);
   await admin.deletePrefix(BUCKET, 'calibrate');
   log(
     `server floor (8 KiB objects, 16 in flight): direct ${calibration.direct.putPerSec} PUT/s, ${calibration.direct.getPerSec} GET/s; ` +

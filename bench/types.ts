@@ -100,7 +100,8 @@ export interface BenchResult {
   machine: MachineInfo;
   data: DataInfo;
   bigFileBytes: number | null;
-  calibration: ServerCalibration;
+  /** Absent in results written before the harness calibrated the server. */
+  calibration?: ServerCalibration;
   contenders: ContenderInfo[];
   scenarios: ScenarioInfo[];
   records: RunRecord[];

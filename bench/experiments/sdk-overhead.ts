@@ -6,33 +6,12 @@
  *
  *   npm run build && node dist/bench/experiments/sdk-overhead.js [requests=1000]
  */
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
-import http from 'node:http';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { SignatureV4 } from '@smithy/signature-v4';
 import pLimit from 'p-limit';
 import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, startS3rver } from '../../test/servers/s3rver.js';
+import { rawS3 } from '../infra/raw-s3.js';
 
 const credentials = { accessKeyId: S3RVER_ACCESS_KEY_ID, secretAccessKey: S3RVER_SECRET_ACCESS_KEY };
-
-/** node:crypto behind the hash interface the signer expects. */
-class Sha256 {
-  private h!: Hash | Hmac;
-  private readonly secret: string | Uint8Array | undefined;
-  constructor(secret?: string | Uint8Array | ArrayBuffer | ArrayBufferView) {
-    this.secret = secret === undefined ? undefined : typeof secret === 'string' ? secret : secret instanceof ArrayBuffer ? new Uint8Array(secret) : new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength);
-    this.reset();
-  }
-  update(d: string | ArrayBuffer | ArrayBufferView): void {
-    this.h.update(typeof d === 'string' ? Buffer.from(d) : d instanceof ArrayBuffer ? new Uint8Array(d) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.h.digest());
-  }
-  reset(): void {
-    this.h = this.secret ? createHmac('sha256', this.secret) : createHash('sha256');
-  }
-}
 
 async function timed(label: string, n: number, fn: () => Promise<unknown>): Promise<{ label: string; perSec: number; cpuMsPerRequest: number }> {
   const c0 = process.cpuUsage();
@@ -50,43 +29,20 @@ async function main(): Promise<void> {
   const limit = pLimit(16);
   const all = (f: (i: number) => Promise<unknown>) => Promise.all(Array.from({ length: n }, (_, i) => limit(() => f(i))));
   const sdk = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
-  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials, sha256: Sha256, uriEscapePath: false, applyChecksum: false });
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-  const u = new URL(server.endpoint);
-  const raw = async (method: string, key: string, data?: Buffer): Promise<Buffer> => {
-    const payloadHash = createHash('sha256').update(data ?? '').digest('hex');
-    const signed = await signer.sign({
-      method,
-      protocol: 'http:',
-      hostname: u.hostname,
-      port: Number(u.port),
-      path: `/exp/${key}`,
-      query: {},
-      headers: { host: u.host, 'x-amz-content-sha256': payloadHash, ...(data ? { 'content-length': String(data.length) } : {}) },
-    });
-    return new Promise((resolve, reject) => {
-      const req = http.request({ agent, method, host: u.hostname, port: u.port, path: signed.path, headers: signed.headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => ((res.statusCode ?? 500) < 300 ? resolve(Buffer.concat(chunks)) : reject(new Error(`HTTP ${res.statusCode}`))));
-      });
-      req.on('error', reject);
-      req.end(data);
-    });
-  };
+  const raw = rawS3(server.endpoint, credentials, 'us-east-1');
   try {
     await sdk.send(new PutObjectCommand({ Bucket: 'exp', Key: 'warm-up', Body: body }));
-    await raw('GET', 'warm-up');
+    await raw.get('exp', 'warm-up');
     const results = [
-      await timed('raw signed PUT', n, () => all((i) => raw('PUT', `raw/${i}`, body))),
-      await timed('raw signed GET', n, () => all((i) => raw('GET', `raw/${i}`))),
+      await timed('raw signed PUT', n, () => all((i) => raw.put('exp', `raw/${i}`, body))),
+      await timed('raw signed GET', n, () => all((i) => raw.get('exp', `raw/${i}`))),
       await timed('SDK PutObject', n, () => all((i) => sdk.send(new PutObjectCommand({ Bucket: 'exp', Key: `sdk/${i}`, Body: body })))),
       await timed('SDK GetObject', n, () => all(async (i) => (await sdk.send(new GetObjectCommand({ Bucket: 'exp', Key: `sdk/${i}` }))).Body!.transformToByteArray())),
     ];
     for (const r of results) process.stdout.write(`${r.label.padEnd(16)} ${String(r.perSec).padStart(5)} requests/s   ${r.cpuMsPerRequest.toFixed(2)} ms CPU per request (client side)\n`);
   } finally {
     sdk.destroy();
-    agent.destroy();
+    raw.close();
     await server.stop();
   }
 }

@@ -1,10 +1,11 @@
 /**
- * How fast the server itself goes: small PUTs and GETs sent with the SDK at 16 in flight, straight
- * to s3rver and through the counting proxy. Every contender's initial push and fresh pull is
- * bounded by this floor (files ÷ requests per second), however little work the tool itself does.
+ * How fast the server itself goes: small PUTs and GETs at 16 in flight from a lean client
+ * (bench/infra/raw-s3.ts, so the client's own CPU takes as little of the 2 cores as possible),
+ * straight to s3rver and through the counting proxy. Every contender's initial push and fresh
+ * pull is bounded by this (files ÷ requests per second), however little work the tool does.
  */
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
+import { rawS3 } from './raw-s3.js';
 
 export interface ServerCalibration {
   objects: number;
@@ -12,10 +13,6 @@ export interface ServerCalibration {
   inFlight: number;
   direct: { putPerSec: number; getPerSec: number };
   proxied: { putPerSec: number; getPerSec: number };
-}
-
-function client(endpoint: string, credentials: { accessKeyId: string; secretAccessKey: string }, region: string): S3Client {
-  return new S3Client({ endpoint, region, forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
 }
 
 async function rate(n: number, inFlight: number, op: (i: number) => Promise<unknown>): Promise<number> {
@@ -30,22 +27,21 @@ export async function calibrateServer(
   credentials: { accessKeyId: string; secretAccessKey: string },
   region: string,
   bucket: string,
-  objects = 400,
+  objects = 500,
 ): Promise<ServerCalibration> {
   const body = Buffer.alloc(8 * 1024, 'x');
   const inFlight = 16;
   const measure = async (endpoint: string, tag: string) => {
-    const c = client(endpoint, credentials, region);
+    const c = rawS3(endpoint, credentials, region, inFlight);
     try {
       const key = (i: number) => `calibrate/${tag}/${i}`;
-      const putPerSec = await rate(objects, inFlight, (i) => c.send(new PutObjectCommand({ Bucket: bucket, Key: key(i), Body: body })));
-      const getPerSec = await rate(objects, inFlight, async (i) => {
-        const res = await c.send(new GetObjectCommand({ Bucket: bucket, Key: key(i) }));
-        await res.Body!.transformToByteArray();
-      });
+      // Warm up: connections, JIT, s3rver's first folder creations.
+      await rate(50, inFlight, (i) => c.put(bucket, `calibrate/${tag}-warm/${i}`, body));
+      const putPerSec = await rate(objects, inFlight, (i) => c.put(bucket, key(i), body));
+      const getPerSec = await rate(objects, inFlight, (i) => c.get(bucket, key(i)));
       return { putPerSec: Math.round(putPerSec), getPerSec: Math.round(getPerSec) };
     } finally {
-      c.destroy();
+      c.close();
     }
   };
   const direct = await measure(endpoints.direct, 'direct');

@@ -80,10 +80,12 @@ export function renderMarkdown(result: BenchResult, cells: Cell[], targets: Targ
   const floor = (perSec: number) => fmtMs((d.files / perSec) * 1000);
   lines.push(
     '**Server:** s3rver on 127.0.0.1 behind a counting pass-through proxy (both in this machine\'s 2 cores, shared with the contender). ' +
-      `Measured at the start (${cal.objects} objects of ${cal.objectBytes / 1024} KiB, ${cal.inFlight} in flight, SDK client): ` +
-      `${cal.direct.putPerSec} PUT/s and ${cal.direct.getPerSec} GET/s direct, ${cal.proxied.putPerSec} PUT/s and ${cal.proxied.getPerSec} GET/s through the proxy. ` +
-      `So no tool can push these ${d.files.toLocaleString('en-US')} files in less than about ${floor(cal.proxied.putPerSec)}, or pull them in less than about ${floor(cal.proxied.getPerSec)}: ` +
-      'on the initial push and the fresh pull the server, not the tool, sets the pace. ' +
+      (cal
+        ? `Measured at the start with a lean signed-HTTP client (${cal.objects} objects of ${cal.objectBytes / 1024} KiB, ${cal.inFlight} in flight): ` +
+          `${cal.direct.putPerSec} PUT/s and ${cal.direct.getPerSec} GET/s direct, ${cal.proxied.putPerSec} PUT/s and ${cal.proxied.getPerSec} GET/s through the proxy. ` +
+          `So no tool can push these ${d.files.toLocaleString('en-US')} files in much less than ${floor(cal.proxied.putPerSec)}, or pull them in much less than ${floor(cal.proxied.getPerSec)}: ` +
+          'on the initial push and the fresh pull the server sets the pace, and a client that burns CPU per request slows the server it shares the 2 cores with. '
+        : '') +
       'Loopback has no WAN latency: over a real network every request costs a round trip, so the request counts matter at least as much as these times.',
   );
   lines.push('');

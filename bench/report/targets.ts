@@ -37,18 +37,36 @@ function speedup(cells: Cell[], scenario: Cell['scenario'], label: string, facto
   };
 }
 
-export function evaluateTargets(result: BenchResult, cells: Cell[]): TargetRow[] {
+/** A result at 100k files (this one, or a companion run written beside it), for the 100k targets. */
+export interface LargeRun {
+  name: string;
+  result: BenchResult;
+  cells: Cell[];
+}
+
+function mib(n: number): string {
+  return `${n.toFixed(0)} MiB (${(n * 1.048576).toFixed(0)} MB)`;
+}
+
+export function evaluateTargets(result: BenchResult, cells: Cell[], companion?: LargeRun): TargetRow[] {
   const files = result.data.files;
   const rows: TargetRow[] = [
     speedup(cells, 'push-nochange', 'no-change push', 5, files, 5000),
     speedup(cells, 'push-change', 'push after 1 % changed', 4, files, 5000),
     speedup(cells, 'push-initial', 'initial push', 1.5, files, 5000),
   ];
-  const nochange = cellOf(cells, 'push-nochange', 'flowsync');
+  const large: LargeRun | undefined = files >= 100_000 ? { name: 'this run', result, cells } : companion;
+  const where = large && large.name !== 'this run' ? ` (from ${large.name}, ${large.result.data.files.toLocaleString('en-US')} files)` : '';
+  const nochange = large ? cellOf(large.cells, 'push-nochange', 'flowsync') : undefined;
+  const cold = large ? cellOf(large.cells, 'push-nochange-cold', 'flowsync') : undefined;
   rows.push(
-    files >= 100_000 && nochange?.status === 'ok' && nochange.medianMs !== null
-      ? { target: 'no-change push of 100k files ≤ 1.5 s', measured: fmtS(nochange.medianMs), verdict: nochange.medianMs <= 1500 ? 'met' : 'not met' }
-      : { target: 'no-change push of 100k files ≤ 1.5 s', measured: nochange?.medianMs ? `${fmtS(nochange.medianMs)} at ${files.toLocaleString('en-US')} files` : 'not measured', verdict: 'not measured' },
+    nochange?.status === 'ok' && nochange.medianMs !== null
+      ? {
+          target: 'no-change push of 100k files ≤ 1.5 s',
+          measured: `${fmtS(nochange.medianMs)} warm stat cache${cold?.medianMs ? `; ${fmtS(cold.medianMs)} with a cold cache` : ''}${where}`,
+          verdict: nochange.medianMs <= 1500 ? 'met' : 'not met',
+        }
+      : { target: 'no-change push of 100k files ≤ 1.5 s', measured: 'not measured (run `npm run bench -- --files 100000 …`)', verdict: 'not measured' },
   );
   const big = cellOf(cells, 'push-big', 'flowsync');
   const rclones = ['rclone', 'rclone-checksum'].map((id) => cellOf(cells, 'push-big', id)).filter((c): c is Cell => !!c && c.status === 'ok' && c.medianMs !== null);
@@ -63,12 +81,18 @@ export function evaluateTargets(result: BenchResult, cells: Cell[]): TargetRow[]
         }
       : { target: bigLabel, measured: 'not measured', verdict: 'not measured' },
   );
-  const treeRss = cells.filter((c) => c.contender === 'flowsync' && !c.scenario.endsWith('-big') && c.maxRssMiB !== null).map((c) => c.maxRssMiB!);
-  const peak = treeRss.length ? Math.max(...treeRss) : null;
+  const treeRss = large
+    ? large.cells.filter((c) => c.contender === 'flowsync' && !c.scenario.endsWith('-big') && c.maxRssMiB !== null)
+    : [];
+  const peak = treeRss.sort((a, b) => b.maxRssMiB! - a.maxRssMiB!)[0];
   rows.push(
-    files >= 100_000 && peak !== null
-      ? { target: 'peak RSS for 100k files ≤ 150 MB', measured: `${peak.toFixed(0)} MiB (highest over the tree scenarios)`, verdict: peak * 1.048576 <= 150 ? 'met' : 'not met' }
-      : { target: 'peak RSS for 100k files ≤ 150 MB', measured: peak !== null ? `${peak.toFixed(0)} MiB at ${files.toLocaleString('en-US')} files` : 'not measured', verdict: 'not measured' },
+    peak
+      ? {
+          target: 'peak RSS for 100k files ≤ 150 MB',
+          measured: `${mib(peak.maxRssMiB!)}, highest in "${large!.result.scenarios.find((x) => x.id === peak.scenario)?.title ?? peak.scenario}"${where}`,
+          verdict: peak.maxRssMiB! * 1.048576 <= 150 ? 'met' : 'not met',
+        }
+      : { target: 'peak RSS for 100k files ≤ 150 MB', measured: 'not measured (run `npm run bench -- --files 100000 …`)', verdict: 'not measured' },
   );
   return rows;
 }
