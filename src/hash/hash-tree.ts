@@ -1,58 +1,52 @@
 /**
- * Turn walked entries into manifest entries: files answered by the stat cache cost nothing;
- * the rest are read and hashed, a bounded number at a time.
+ * Hash the files the stat cache could not vouch for, a bounded number at a time, filling in
+ * their manifest entries. Small files are read synchronously (see hash-file.ts).
  */
-import pLimit from 'p-limit';
-import { throwIfAborted } from '../errors.js';
-import type { ManifestEntry } from '../manifest/types.js';
+import type { FileEntry } from '../manifest/types.js';
+import { runPool } from '../transfer/pool.js';
 import type { Progress } from '../transfer/progress.js';
-import type { WalkedEntry, WalkedFile } from '../walk/walk.js';
 import { hashFile } from './hash-file.js';
-import { nowNs, type StatCache } from './stat-cache.js';
+import type { StatIdentity } from './identity.js';
+import type { StatCache } from './stat-cache.js';
 
-export interface HashTreeResult {
-  entries: ManifestEntry[];
-  filesRead: number;
-  bytesRead: number;
+/** A file to hash: its manifest entry (sha256 still empty), where to read it, what the walk saw. */
+export interface HashJob {
+  entry: FileEntry;
+  source: string;
+  seen: StatIdentity;
 }
 
-const HASH_CONCURRENCY = 8;
+/** Large files are read asynchronously; a few at once keep the disk busy. */
+const HASH_CONCURRENCY = 4;
+const YIELD_EVERY_MS = 10;
 
-export async function hashTree(
-  walked: WalkedEntry[],
-  cache: StatCache,
-  options: { signal?: AbortSignal; progress?: Progress } = {},
-): Promise<HashTreeResult> {
-  const entries: ManifestEntry[] = new Array(walked.length);
-  const toHash: [number, WalkedFile][] = [];
-  walked.forEach((w, i) => {
-    if (w.kind === 'link') {
-      entries[i] = { path: w.path, link: w.target };
-      return;
-    }
-    const sha256 = cache.lookup(w.path, w);
-    if (sha256 !== null) entries[i] = { path: w.path, size: w.size, mode: w.mode, sha256 };
-    else toHash.push([i, w]);
-  });
-
+/** Returns the bytes read. */
+export async function hashFiles(jobs: HashJob[], cache: StatCache, options: { signal?: AbortSignal; progress?: Progress } = {}): Promise<number> {
   const progress = options.progress;
-  progress?.begin('hash', toHash.reduce((n, [, w]) => n + w.size, 0), toHash.length);
-  const limit = pLimit(HASH_CONCURRENCY);
+  progress?.begin('hash', jobs.reduce((n, j) => n + j.seen.size, 0), jobs.length);
   let bytesRead = 0;
-  await Promise.all(
-    toHash.map(([i, w]) =>
-      limit(async () => {
-        throwIfAborted(options.signal);
-        const started = nowNs();
-        const h = await hashFile(w.source, { signal: options.signal, label: w.path });
-        cache.record(w.path, w.source, h, h.sha256, started);
-        // The size that was hashed is the size that goes in the manifest, even if the walk saw another.
-        entries[i] = { path: w.path, size: h.size, mode: w.mode, sha256: h.sha256 };
-        bytesRead += h.size;
-        progress?.advance(h.size, 1);
-      }),
-    ),
+  let lastYield = Date.now();
+  await runPool(
+    jobs,
+    HASH_CONCURRENCY,
+    async ({ entry, source }, signal) => {
+      // Small files are hashed with synchronous reads: give the event loop a turn now and then,
+      // so progress output and Ctrl-C are not held up by a long run of them.
+      if (Date.now() - lastYield > YIELD_EVERY_MS) {
+        await new Promise<void>((r) => setImmediate(r));
+        lastYield = Date.now();
+      }
+      const started = Date.now();
+      const h = await hashFile(source, { signal, label: entry.path });
+      cache.record(entry.path, source, h, h.sha256, started);
+      // The size that was hashed is the size that goes in the manifest, even if the walk saw another.
+      entry.size = h.size;
+      entry.sha256 = h.sha256;
+      bytesRead += h.size;
+      progress?.advance(h.size, 1);
+    },
+    options.signal,
   );
   progress?.end();
-  return { entries, filesRead: toHash.length, bytesRead };
+  return bytesRead;
 }

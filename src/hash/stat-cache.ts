@@ -11,16 +11,18 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { StatIdentity } from '../walk/walk.js';
+import { sameIdentity, type StatIdentity } from './identity.js';
 import { hashFile } from './hash-file.js';
 
-const FORMAT = 'flowsync-statcache-1';
+const FORMAT = 'flowsync-statcache-2';
 /** Linux file times come from a coarse kernel clock (a few ms); stay well above it. */
-const FINE_TICK_NS = 50_000_000n;
+const FINE_TICK_MS = 50;
 /** Filesystems that store whole seconds (FAT, old HFS+) need a whole tick of margin. */
-const COARSE_TICK_NS = 2_000_000_000n;
+const COARSE_TICK_MS = 2000;
 
-type Row = [path: string, size: number, mtimeNs: string, ctimeNs: string, ino: string, sha256: string];
+type Row = [path: string, size: number, mtimeMs: number, ctimeMs: number, ino: number, sha256: string];
+/** A row as held in memory: [6] marks it as seen in this run (kept by the next save). */
+type LiveRow = [...Row, seen?: 1];
 
 interface Entry extends StatIdentity {
   sha256: string;
@@ -34,27 +36,22 @@ export function defaultCacheDir(): string {
   return path.join(process.env.XDG_CACHE_HOME || path.join(home, '.cache'), 'flowsync');
 }
 
-function tickOf(mtimeNs: bigint): bigint {
-  return mtimeNs % 1_000_000_000n === 0n ? COARSE_TICK_NS : FINE_TICK_NS;
+function tickOf(mtimeMs: number): number {
+  return mtimeMs % 1000 === 0 ? COARSE_TICK_MS : FINE_TICK_MS;
 }
 
-function sameIdentity(a: StatIdentity, b: StatIdentity): boolean {
-  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
-}
-
+// Rows stay the arrays JSON.parse made: for 100k files, one object per entry more (and a second
+// map of the entries seen) cost more in garbage collection than the lookups themselves.
 export class StatCache {
-  private readonly previous: Map<string, Entry>;
-  private readonly next = new Map<string, Entry>();
+  private readonly added = new Map<string, Entry>();
   private readonly racy = new Map<string, { source: string; entry: Entry }>();
-  private dirty = false;
+  private seen = 0;
 
   private constructor(
     private readonly file: string | null,
     private readonly root: string,
-    previous: Map<string, Entry>,
-  ) {
-    this.previous = previous;
-  }
+    private readonly previous: Map<string, LiveRow>,
+  ) {}
 
   /** A cache that remembers nothing (cacheDir: false). */
   static disabled(): StatCache {
@@ -66,13 +63,11 @@ export class StatCache {
     const real = await fsp.realpath(root).catch(() => path.resolve(root));
     const id = createHash('sha256').update(real).digest('hex').slice(0, 32);
     const file = path.join(cacheDir, `statcache-${id}.json`);
-    const previous = new Map<string, Entry>();
+    const previous = new Map<string, LiveRow>();
     try {
-      const parsed = JSON.parse(await fsp.readFile(file, 'utf8')) as { format?: string; root?: string; rows?: Row[] };
+      const parsed = JSON.parse(await fsp.readFile(file, 'utf8')) as { format?: string; root?: string; rows?: LiveRow[] };
       if (parsed.format === FORMAT && parsed.root === real && Array.isArray(parsed.rows)) {
-        for (const [p, size, m, c, ino, sha256] of parsed.rows) {
-          previous.set(p, { size, mtimeNs: BigInt(m), ctimeNs: BigInt(c), ino: BigInt(ino), sha256 });
-        }
+        for (const row of parsed.rows) previous.set(row[0], row);
       }
     } catch {
       // No cache yet, or unreadable: every file is hashed once and the cache is rebuilt.
@@ -82,27 +77,30 @@ export class StatCache {
 
   /** The cached sha256 if the file's stat has not moved since it was hashed. */
   lookup(relPath: string, id: StatIdentity): string | null {
-    const e = this.previous.get(relPath);
-    if (!e || !sameIdentity(e, id)) return null;
-    this.next.set(relPath, e);
-    return e.sha256;
+    const r = this.previous.get(relPath);
+    if (!r || r[1] !== id.size || r[2] !== id.mtimeMs || r[3] !== id.ctimeMs || r[4] !== id.ino) return null;
+    if (r[6] === undefined) {
+      r[6] = 1;
+      this.seen++;
+    }
+    return r[5];
   }
 
-  /** Record a hash computed now; `hashStartedNs` is the wall clock when the read began. */
-  record(relPath: string, source: string, id: StatIdentity, sha256: string, hashStartedNs: bigint): void {
-    const entry: Entry = { ...id, sha256 };
-    this.dirty = true;
-    if (id.mtimeNs + tickOf(id.mtimeNs) >= hashStartedNs) this.racy.set(relPath, { source, entry });
-    else this.next.set(relPath, entry);
+  /** Record a hash computed now; `hashStartedMs` is the wall clock when the read began. */
+  record(relPath: string, source: string, id: StatIdentity, sha256: string, hashStartedMs: number): void {
+    const entry: Entry = { size: id.size, mtimeMs: id.mtimeMs, ctimeMs: id.ctimeMs, ino: id.ino, sha256 };
+    if (id.mtimeMs + tickOf(id.mtimeMs) >= hashStartedMs) this.racy.set(relPath, { source, entry });
+    else this.added.set(relPath, entry);
   }
 
   /** Write the cache (if anything changed), first confirming racy entries. */
   async save(): Promise<void> {
     if (this.file === null) return;
     if (this.racy.size > 0) await this.confirmRacy();
-    if (!this.dirty && this.next.size === this.previous.size) return;
+    if (this.added.size === 0 && this.seen === this.previous.size) return;
     const rows: Row[] = [];
-    for (const [p, e] of this.next) rows.push([p, e.size, e.mtimeNs.toString(), e.ctimeNs.toString(), e.ino.toString(), e.sha256]);
+    for (const r of this.previous.values()) if (r[6] !== undefined && !this.added.has(r[0])) rows.push([r[0], r[1], r[2], r[3], r[4], r[5]]);
+    for (const [p, e] of this.added) rows.push([p, e.size, e.mtimeMs, e.ctimeMs, e.ino, e.sha256]);
     const body = JSON.stringify({ format: FORMAT, root: this.root, rows });
     try {
       await fsp.mkdir(path.dirname(this.file), { recursive: true });
@@ -115,17 +113,14 @@ export class StatCache {
   }
 
   private async confirmRacy(): Promise<void> {
-    let latest = 0n;
-    for (const { entry } of this.racy.values()) {
-      const until = entry.mtimeNs + tickOf(entry.mtimeNs);
-      if (until > latest) latest = until;
-    }
-    const waitMs = Number((latest - nowNs()) / 1_000_000n) + 1;
+    let latest = 0;
+    for (const { entry } of this.racy.values()) latest = Math.max(latest, entry.mtimeMs + tickOf(entry.mtimeMs));
+    const waitMs = Math.ceil(latest - Date.now()) + 1;
     if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
     for (const [relPath, { source, entry }] of this.racy) {
       try {
         const again = await hashFile(source);
-        if (again.sha256 === entry.sha256 && sameIdentity(again, entry)) this.next.set(relPath, entry);
+        if (again.sha256 === entry.sha256 && sameIdentity(again, entry)) this.added.set(relPath, entry);
       } catch {
         // Gone or unreadable now: leave it out; the next run hashes it.
       }
@@ -134,7 +129,4 @@ export class StatCache {
   }
 }
 
-export function nowNs(): bigint {
-  return BigInt(Date.now()) * 1_000_000n;
-}
 

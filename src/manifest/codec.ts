@@ -40,12 +40,22 @@ export function serializeManifest(m: Manifest): Uint8Array {
     ...m.extra,
   };
   // One entry a line keeps large manifests diffable and cheap to produce.
-  const lines = sortEntries(m.files).map((e) =>
-    JSON.stringify('link' in e ? { path: e.path, link: e.link } : { path: e.path, size: e.size, mode: e.mode, sha256: e.sha256 }),
-  );
+  const lines = sortEntries(m.files).map(entryLine);
   const headJson = JSON.stringify(head);
   const body = `${headJson.slice(0, -1)},"files":[${lines.length ? '\n' + lines.join(',\n') + '\n' : ''}]}\n`;
   return Buffer.from(body, 'utf8');
+}
+
+function entryLine(e: ManifestEntry): string {
+  return JSON.stringify('link' in e ? { path: e.path, link: e.link } : { path: e.path, size: e.size, mode: e.mode, sha256: e.sha256 });
+}
+
+/** sha256 of a manifest's file list alone (not createdAt): equal for manifests of the same tree. */
+export function filesDigest(m: Manifest): string {
+  const h = createHash('sha256');
+  // A Manifest's files are sorted (createManifest and parseManifest both sort them).
+  for (const e of m.files) h.update(entryLine(e) + '\n');
+  return h.digest('hex');
 }
 
 /** The manifest's id: sha256 of its bytes, so equal manifests have equal ids. */

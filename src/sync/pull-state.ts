@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fsError } from '../errors.js';
 import { RESERVED_DIR } from '../manifest/paths.js';
 import type { Placed } from '../plan/pull-plan.js';
-import type { StatIdentity } from '../walk/walk.js';
+import type { StatIdentity } from '../hash/identity.js';
 
 const FORMAT = 'flowsync-pull-state';
 
@@ -23,9 +23,9 @@ interface StoredRow {
   link?: string;
   etag?: string;
   size?: number;
-  mtimeNs?: string;
-  ctimeNs?: string;
-  ino?: string;
+  mtimeMs?: number;
+  ctimeMs?: number;
+  ino?: number;
 }
 
 export function stateFile(dir: string): string {
@@ -58,8 +58,8 @@ export async function loadPullState(dir: string): Promise<PullState> {
       if (r.link) entry.link = r.link;
       if (r.etag) entry.etag = r.etag;
       if (r.pending) entry.pending = r.pending;
-      if (r.size !== undefined && r.mtimeNs && r.ctimeNs && r.ino) {
-        entry.id = { size: r.size, mtimeNs: BigInt(r.mtimeNs), ctimeNs: BigInt(r.ctimeNs), ino: BigInt(r.ino) };
+      if (r.size !== undefined && r.mtimeMs !== undefined && r.ctimeMs !== undefined && r.ino !== undefined) {
+        entry.id = { size: r.size, mtimeMs: r.mtimeMs, ctimeMs: r.ctimeMs, ino: r.ino };
       }
       placed.set(p, entry);
     }
@@ -82,7 +82,7 @@ export async function savePullState(
     if (e.link) row.link = e.link;
     if (e.etag) row.etag = e.etag;
     if (e.pending) row.pending = e.pending;
-    if (e.id) Object.assign(row, { size: e.id.size, mtimeNs: String(e.id.mtimeNs), ctimeNs: String(e.id.ctimeNs), ino: String(e.id.ino) });
+    if (e.id) Object.assign(row, { size: e.id.size, mtimeMs: e.id.mtimeMs, ctimeMs: e.id.ctimeMs, ino: e.id.ino });
     files[p] = row;
   }
   const file = stateFile(dir);

@@ -17,7 +17,7 @@ import { downloadFile } from '../transfer/download.js';
 import { runPool } from '../transfer/pool.js';
 import { Progress } from '../transfer/progress.js';
 import { withRetry } from '../transfer/retry.js';
-import { identityOf, modeOf, type StatIdentity } from '../walk/walk.js';
+import { identityOf, modeOf, sameIdentity } from '../hash/identity.js';
 import { releaseRemote, resolveRemote } from './open.js';
 import { loadPullSource } from './pull-targets.js';
 import { loadPullState, savePullState, type PlacedFile } from './pull-state.js';
@@ -85,9 +85,12 @@ export async function pull(o: PullOptions): Promise<PullResult> {
     const realDir = await fsp.realpath(dir);
     const writer = new TreeWriter(dir, realDir, placed);
     // Journal first: if this pull is killed, the next one still recognises what it wrote.
+    const journaled = new Map<string, PlacedFile | undefined>();
     for (const t of [...plan.download, ...plan.link]) {
       const pending = 'link' in t ? t.link : t.sha256;
-      if (pending !== undefined) placed.set(t.path, { ...placed.get(t.path), pending });
+      if (pending === undefined) continue;
+      journaled.set(t.path, placed.get(t.path));
+      placed.set(t.path, { ...placed.get(t.path), pending });
     }
     await savePullState(dir, placed, { remote: remote.url, manifest: source.manifest, inProgress: true });
     try {
@@ -115,6 +118,14 @@ export async function pull(o: PullOptions): Promise<PullResult> {
       progress.end();
       for (const p of plan.forget) placed.delete(p);
       await settlePending(placed, byPath, local, writer);
+    } catch (err) {
+      // Still running, so this run knows what it did not write: undo those journal marks.
+      for (const [p, before] of journaled) {
+        if (placed.get(p)?.pending === undefined) continue;
+        if (before) placed.set(p, before);
+        else placed.delete(p);
+      }
+      throw err;
     } finally {
       // Failures inside this process remove their own temporary files; only a kill leaves any.
       await savePullState(dir, placed, { remote: remote.url, manifest: source.manifest, inProgress: false });
@@ -174,10 +185,6 @@ function conflictError(dir: string, conflicts: Conflict[]): FlowsyncError {
   );
 }
 
-function sameIdentity(a: StatIdentity, b: StatIdentity): boolean {
-  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
-}
-
 /** The local state of every path the pull may touch. Files are read only when the record cannot vouch for them. */
 async function inspectLocal(
   dir: string,
@@ -192,9 +199,9 @@ async function inspectLocal(
     INSPECT_CONCURRENCY,
     async (rel) => {
       const full = path.join(dir, rel);
-      let st: fs.BigIntStats;
+      let st: fs.Stats;
       try {
-        st = await fsp.lstat(full, { bigint: true });
+        st = await fsp.lstat(full);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'ENOTDIR') return;
@@ -321,7 +328,7 @@ class TreeWriter {
   }
 
   async record(rel: string, entry: Omit<PlacedFile, 'id'>): Promise<void> {
-    const st = await fsp.lstat(path.join(this.dir, rel), { bigint: true });
+    const st = await fsp.lstat(path.join(this.dir, rel));
     this.placed.set(rel, { ...entry, id: identityOf(st) });
   }
 

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { keyFor } from '../backends/keys.js';
 import type { Remote } from '../backends/open.js';
 import { FlowsyncError } from '../errors.js';
-import { createManifest } from '../manifest/codec.js';
+import { defaultCacheDir } from '../hash/stat-cache.js';
+import { createManifest, filesDigest } from '../manifest/codec.js';
 import { RESERVED_DIR } from '../manifest/paths.js';
 import type { FileEntry } from '../manifest/types.js';
 import { planPush } from '../plan/push-plan.js';
@@ -21,7 +22,8 @@ import { uploadFile } from '../transfer/upload.js';
 import { loadIgnoreRules } from '../walk/ignore-rules.js';
 import { releaseRemote, resolveRemote } from './open.js';
 import { fetchPushBase, writeManifest, type PushBase } from './remote-manifest.js';
-import { scanTree, type ScanDetail } from './scan.js';
+import { loadMemo, saveMemo } from './remote-memo.js';
+import { scanTree, sourceOf, type ScanDetail } from './scan.js';
 import type { PushOptions, SyncSummary } from './types.js';
 
 /** DeleteObjects takes 1,000 keys a request; other stores batch less, none more. */
@@ -38,7 +40,32 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
   const remote = await resolveRemote(o.remote, o.remoteOptions);
   try {
     await refuseStoreInsideTree(o, remote);
-    const { scan, base } = await scanAndFetch(o, remote, progress);
+    const cacheDir = o.cacheDir === false ? null : (o.cacheDir ?? defaultCacheDir());
+    const memo = cacheDir ? await loadMemo(cacheDir, remote) : null;
+    const fetched = await scanAndFetch(o, remote, progress, memo?.etag);
+    const { scan } = fetched;
+    let { base } = fetched;
+    const digest = filesDigest(scan.manifest);
+    if (base.unchanged) {
+      // The remote manifest is the one this machine last saw; if the tree is too, nothing moves.
+      if (memo && digest === memo.filesDigest) {
+        return {
+          command: o.command ?? 'push',
+          uploaded: 0,
+          downloaded: 0,
+          deleted: 0,
+          unchanged: scan.manifest.files.length,
+          bytes: 0,
+          manifest: memo.id,
+          durationMs: Date.now() - started,
+          dryRun: o.dryRun ?? false,
+          conflicts: [],
+          warnings: [...scan.warnings],
+          ...(o.dryRun ? { changes: { upload: [], delete: [] } } : {}),
+        };
+      }
+      base = await fetchPushBase(remote, o.signal);
+    }
     const previous = base.previous;
     const plan = planPush(scan.manifest.files, previous?.manifest.files ?? null);
     const bytes = plan.upload.reduce((n, e) => n + e.size, 0);
@@ -65,7 +92,10 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
       summary.changes = { upload: plan.upload.map((e) => e.path), delete: doDelete ? plan.delete : [] };
       return { ...summary, durationMs: Date.now() - started };
     }
-    if (!plan.manifestChanged) return { ...summary, durationMs: Date.now() - started };
+    if (!plan.manifestChanged) {
+      if (cacheDir && previous?.etag) await saveMemo(cacheDir, remote, { etag: previous.etag, id: previous.id, filesDigest: digest });
+      return { ...summary, durationMs: Date.now() - started };
+    }
 
     const { backend } = remote;
     const concurrency = o.concurrency ?? backend.tuning.concurrency;
@@ -89,9 +119,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
       plan.upload,
       concurrency,
       (e, signal) => {
-        const source = scan.sources.get(e.path);
-        if (!source) throw new FlowsyncError('INTERNAL', `No source file for ${e.path}.`);
-        return uploadFile(ctx, keyFor(remote.prefix, e.path), source, e, signal);
+        return uploadFile(ctx, keyFor(remote.prefix, e.path), sourceOf(scan, e.path), e, signal);
       },
       o.signal,
     );
@@ -100,7 +128,9 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     progress.begin('manifest', 0, 1);
     const next = createManifest(scan.manifest.files);
     if (previous?.manifest.extra) next.extra = previous.manifest.extra;
-    summary.manifest = await writeManifest(remote, next, previous ?? base.damaged ?? null, o.signal);
+    const written = await writeManifest(remote, next, previous ?? base.damaged ?? null, o.signal);
+    summary.manifest = written.id;
+    if (cacheDir && written.etag) await saveMemo(cacheDir, remote, { etag: written.etag, id: written.id, filesDigest: digest });
     progress.end();
 
     if (doDelete && late.length > 0) {
@@ -164,7 +194,7 @@ function clashingDeletes(uploads: readonly FileEntry[], deletes: readonly string
  * credentials), the scan is stopped and awaited: push must not reject while it is still reading
  * files and writing the stat cache in the background.
  */
-async function scanAndFetch(o: PushOptions, remote: Remote, progress: Progress): Promise<{ scan: ScanDetail; base: PushBase }> {
+async function scanAndFetch(o: PushOptions, remote: Remote, progress: Progress, knownEtag?: string): Promise<{ scan: ScanDetail; base: PushBase }> {
   const scanStop = new AbortController();
   const onAbort = () => scanStop.abort(o.signal?.reason);
   if (o.signal?.aborted) onAbort();
@@ -172,7 +202,7 @@ async function scanAndFetch(o: PushOptions, remote: Remote, progress: Progress):
   try {
     const [scan, base] = await Promise.allSettled([
       scanTree({ ...o, signal: scanStop.signal }, progress),
-      fetchPushBase(remote, o.signal).catch((err: unknown) => {
+      fetchPushBase(remote, o.signal, knownEtag).catch((err: unknown) => {
         scanStop.abort(err);
         throw err;
       }),

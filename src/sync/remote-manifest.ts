@@ -21,12 +21,14 @@ export function describe(remote: Remote): string {
   return remote.url;
 }
 
-async function fetchManifestBytes(remote: Remote, signal?: AbortSignal): Promise<{ bytes: Buffer; etag?: string } | null> {
+/** The manifest's bytes and tag; with `knownEtag`, only the tag when it is that one (nothing read). */
+async function fetchManifestBytes(remote: Remote, signal?: AbortSignal, knownEtag?: string): Promise<{ bytes: Buffer | null; etag?: string } | null> {
   const key = manifestKey(remote.prefix);
   return withRetry(
     async () => {
       const info = await remote.backend.stat(key, { signal });
       if (!info) return null;
+      if (knownEtag !== undefined && info.etag === knownEtag) return { bytes: null, etag: knownEtag };
       try {
         const bytes = await collect(await remote.backend.read(key, { signal }), signal);
         return { bytes, ...(info.etag ? { etag: info.etag } : {}) };
@@ -41,7 +43,7 @@ async function fetchManifestBytes(remote: Remote, signal?: AbortSignal): Promise
 
 export async function fetchManifest(remote: Remote, signal?: AbortSignal): Promise<RemoteManifest | null> {
   const found = await fetchManifestBytes(remote, signal);
-  if (!found) return null;
+  if (!found?.bytes) return null;
   const manifest = parseManifest(found.bytes, `${remote.url} (${manifestKey(remote.prefix)})`);
   return { manifest, id: manifestId(found.bytes), ...(found.etag ? { etag: found.etag } : {}) };
 }
@@ -51,6 +53,8 @@ export interface PushBase {
   previous: RemoteManifest | null;
   /** Set when the stored manifest is unreadable or invalid: the push replaces it (conditionally on its tag). */
   damaged?: { etag?: string; reason: FlowsyncError };
+  /** The stored manifest still has the tag the caller knew (`knownEtag`): it was not read. */
+  unchanged?: boolean;
 }
 
 /**
@@ -58,9 +62,10 @@ export interface PushBase {
  * not a dead end: the push writes a good one over it (the error message tells users to push
  * again). A manifest from a newer flowsync is still refused: replacing it could orphan its data.
  */
-export async function fetchPushBase(remote: Remote, signal?: AbortSignal): Promise<PushBase> {
-  const found = await fetchManifestBytes(remote, signal);
+export async function fetchPushBase(remote: Remote, signal?: AbortSignal, knownEtag?: string): Promise<PushBase> {
+  const found = await fetchManifestBytes(remote, signal, knownEtag);
   if (!found) return { previous: null };
+  if (!found.bytes) return { previous: null, unchanged: true };
   try {
     const manifest = parseManifest(found.bytes, `${remote.url} (${manifestKey(remote.prefix)})`);
     return { previous: { manifest, id: manifestId(found.bytes), ...(found.etag ? { etag: found.etag } : {}) } };
@@ -74,7 +79,12 @@ export async function fetchPushBase(remote: Remote, signal?: AbortSignal): Promi
  * Write `manifest` as the remote's new manifest; returns its id. `previous` is what was read
  * before (its tag makes the write conditional), or null when there was no manifest.
  */
-export async function writeManifest(remote: Remote, manifest: Manifest, previous: { etag?: string } | null, signal?: AbortSignal): Promise<string> {
+export async function writeManifest(
+  remote: Remote,
+  manifest: Manifest,
+  previous: { etag?: string } | null,
+  signal?: AbortSignal,
+): Promise<{ id: string; etag?: string }> {
   const bytes = serializeManifest(manifest);
   const { backend } = remote;
   const condition = !backend.features.conditionalWrite
@@ -84,8 +94,9 @@ export async function writeManifest(remote: Remote, manifest: Manifest, previous
         ? { ifMatch: previous.etag }
         : {}
       : { ifNoneMatch: '*' as const };
+  let written;
   try {
-    await withRetry(
+    written = await withRetry(
       () => backend.write(manifestKey(remote.prefix), bytes, { size: bytes.length, contentType: 'application/json', ...condition }, { signal }),
       { signal },
     );
@@ -99,5 +110,5 @@ export async function writeManifest(remote: Remote, manifest: Manifest, previous
     }
     throw err;
   }
-  return manifestId(bytes);
+  return { id: manifestId(bytes), ...(written.etag ? { etag: written.etag } : {}) };
 }

@@ -1,44 +1,56 @@
 /** walk → hash (through the stat cache) → local manifest. */
+import path from 'node:path';
+import { hashFiles, type HashJob } from '../hash/hash-tree.js';
+import { identityOf, modeOf } from '../hash/identity.js';
 import { defaultCacheDir, StatCache } from '../hash/stat-cache.js';
-import { hashTree } from '../hash/hash-tree.js';
 import { createManifest } from '../manifest/codec.js';
+import type { ManifestEntry } from '../manifest/types.js';
 import { Progress } from '../transfer/progress.js';
 import { loadIgnoreRules } from '../walk/ignore-rules.js';
-import { checkWalkRoot, walk } from '../walk/walk.js';
+import { checkWalkRoot, walkTree } from '../walk/walk.js';
 import type { ScanOptions, ScanResult } from './types.js';
 
 export interface ScanDetail extends ScanResult {
-  /** Absolute path to read each file's content from. */
-  sources: Map<string, string>;
+  /** The absolute folder scanned: a file's content is read from `<root>/<path>`. */
+  root: string;
 }
 
 export async function scanTree(o: ScanOptions, progress = new Progress(o.onProgress)): Promise<ScanDetail> {
   // Before the ignore file is looked for inside it: a file given as the folder must say so.
-  checkWalkRoot(o.dir);
-  const ignore = await loadIgnoreRules(o.dir, o.ignoreFile);
+  const root = checkWalkRoot(o.dir);
+  const ignore = await loadIgnoreRules(root, o.ignoreFile);
+  const cache = o.cacheDir === false ? StatCache.disabled() : await StatCache.load(root, o.cacheDir ?? defaultCacheDir());
   progress.begin('scan', 0, 0);
   let counted = 0;
-  const walked = await walk(o.dir, {
-    ignore,
-    followLinks: o.followLinks ?? false,
-    ...(o.signal ? { signal: o.signal } : {}),
-    onCount: (n) => {
-      progress.advance(0, n - counted);
-      counted = n;
+  // The stat cache answers during the walk, so a file it knows costs one small object.
+  const entries: ManifestEntry[] = [];
+  const jobs: HashJob[] = [];
+  const walked = await walkTree(
+    root,
+    {
+      ignore,
+      followLinks: o.followLinks ?? false,
+      ...(o.signal ? { signal: o.signal } : {}),
+      onCount: (n) => {
+        progress.advance(0, n - counted);
+        counted = n;
+      },
     },
-  });
+    (rel, full, st) => {
+      const entry = { path: rel, size: st.size, mode: modeOf(st), sha256: cache.lookup(rel, st) ?? '' };
+      entries.push(entry);
+      if (entry.sha256 === '') jobs.push({ entry, source: full, seen: identityOf(st) });
+    },
+  );
   progress.end();
   for (const w of walked.warnings) o.log?.warn(w);
-  const cache = o.cacheDir === false ? StatCache.disabled() : await StatCache.load(o.dir, o.cacheDir ?? defaultCacheDir());
-  const hashed = await hashTree(walked.entries, cache, { ...(o.signal ? { signal: o.signal } : {}), progress });
+  for (const l of walked.links) entries.push({ path: l.path, link: l.target });
+  const bytesRead = await hashFiles(jobs, cache, { ...(o.signal ? { signal: o.signal } : {}), progress });
   await cache.save();
-  const sources = new Map<string, string>();
-  for (const w of walked.entries) if (w.kind === 'file') sources.set(w.path, w.source);
-  return {
-    manifest: createManifest(hashed.entries),
-    warnings: walked.warnings,
-    filesRead: hashed.filesRead,
-    bytesRead: hashed.bytesRead,
-    sources,
-  };
+  return { manifest: createManifest(entries), warnings: walked.warnings, filesRead: jobs.length, bytesRead, root };
+}
+
+/** Where push reads a manifest path's content from. */
+export function sourceOf(scan: ScanDetail, rel: string): string {
+  return path.join(scan.root, rel);
 }

@@ -10,6 +10,7 @@ import { promises as fsp } from 'node:fs';
 import type { MultipartWriter } from '../backends/types.js';
 import { FlowsyncError, fsError } from '../errors.js';
 import { hashFile } from '../hash/hash-file.js';
+import { identityOf, sameIdentity } from '../hash/identity.js';
 import type { FileEntry } from '../manifest/types.js';
 import type { TransferContext } from './context.js';
 import { choosePartSize, usesMultipart } from './part-size.js';
@@ -55,8 +56,8 @@ async function uploadInParts(ctx: TransferContext, key: string, source: string, 
   let writer: MultipartWriter | null = null;
   const hash = createHash('sha256');
   try {
-    const before = await handle.stat({ bigint: true });
-    if (Number(before.size) !== entry.size) throw changedError(entry.path);
+    const before = await handle.stat();
+    if (before.size !== entry.size) throw changedError(entry.path);
     writer = await withRetry(() => ctx.backend.openMultipart!(key, { size: entry.size, sha256: entry.sha256, partSize }, { signal }), {
       signal,
       onRetry: ctx.onRetry,
@@ -99,8 +100,8 @@ async function uploadInParts(ctx: TransferContext, key: string, source: string, 
       },
       signal,
     );
-    const after = await handle.stat({ bigint: true });
-    if (after.mtimeNs !== before.mtimeNs || after.size !== before.size || hash.digest('hex') !== entry.sha256) throw changedError(entry.path);
+    const after = await handle.stat();
+    if (!sameIdentity(identityOf(before), identityOf(after)) || hash.digest('hex') !== entry.sha256) throw changedError(entry.path);
     await withRetry(() => w.complete({ signal }), { signal, onRetry: ctx.onRetry });
     writer = null;
     ctx.progress.advance(0, 1);

@@ -3,26 +3,23 @@
  * Ignored directories are pruned (never read), so an ignored 100k-file node_modules costs one
  * readdir entry. The walk uses synchronous readdir/lstat (about twice as fast as the promise
  * API here) and yields to the event loop between folders so progress and abort stay live.
+ *
+ * Files are visited in the manifest's order (UTF-8 bytes of the whole path): each folder's
+ * names are sorted with a '/' after folder names, so "a-b" comes before "a/x" as it does in a
+ * sorted path list. Consumers sort anyway; an already sorted list makes that sort linear.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { FlowsyncError, fsError, throwIfAborted } from '../errors.js';
-import { RESERVED_DIR, unsafeLinkReason } from '../manifest/paths.js';
+import { compareUtf8, RESERVED_DIR, unsafeLinkReason } from '../manifest/paths.js';
+import { identityOf, modeOf, type StatIdentity } from '../hash/identity.js';
 import type { FileMode } from '../manifest/types.js';
 import type { IgnoreMatcher } from './ignore-rules.js';
-
-/** Stat identity of a file, enough to tell (like git's index) that it has not changed. */
-export interface StatIdentity {
-  size: number;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-  ino: bigint;
-}
 
 export interface WalkedFile extends StatIdentity {
   kind: 'file';
   path: string;
-  /** Absolute path to read the content from (the link target when following links). */
+  /** Absolute path to read the content from (through the link when following links). */
   source: string;
   mode: FileMode;
 }
@@ -49,17 +46,16 @@ export interface WalkResult {
   warnings: string[];
 }
 
-const S_IXUSR = 0o100;
+/** Called for every kept regular file (or, when following links, file reached through a link). */
+export type FileVisitor = (rel: string, full: string, st: fs.Stats) => void;
+
+export interface TreeWalk {
+  links: WalkedLink[];
+  warnings: string[];
+}
+
 // Control characters do not survive every store's listing (XML 1.0 cannot carry most of them).
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
-
-export function identityOf(st: fs.BigIntStats): StatIdentity {
-  return { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino };
-}
-
-export function modeOf(st: fs.BigIntStats): FileMode {
-  return (Number(st.mode) & S_IXUSR) !== 0 ? 0o755 : 0o644;
-}
 
 /** The absolute path of the folder to walk; fails with a clear message if it is missing or not a folder. */
 export function checkWalkRoot(root: string): string {
@@ -76,11 +72,25 @@ export function checkWalkRoot(root: string): string {
   return rootAbs;
 }
 
+/** Every kept file and link, as a list (the visitor-based walkTree collects them). */
 export async function walk(root: string, options: WalkOptions): Promise<WalkResult> {
+  const files: WalkedFile[] = [];
+  const { links, warnings } = await walkTree(root, options, (rel, full, st) => {
+    files.push({ kind: 'file', path: rel, source: full, mode: modeOf(st), ...identityOf(st) });
+  });
+  return { entries: [...files, ...links], warnings };
+}
+
+/**
+ * Walk calling `onFile` for each kept file, without building a list of them: for 100k files the
+ * caller keeps one object per file instead of two. Links are few and returned at the end.
+ */
+export async function walkTree(root: string, options: WalkOptions, onFile: FileVisitor): Promise<TreeWalk> {
   const rootAbs = checkWalkRoot(root);
   const rootReal = fs.realpathSync(rootAbs);
-  const entries: WalkedEntry[] = [];
+  const links: WalkedLink[] = [];
   const warnings: string[] = [];
+  let found = 0;
   const { ignore, followLinks = false, signal, onCount } = options;
   // Real paths of the folders on the current descent, to stop link cycles when following links.
   const descent = new Set<string>([rootReal]);
@@ -108,13 +118,14 @@ export async function walk(root: string, options: WalkOptions): Promise<WalkResu
     } catch (err) {
       throw fsError(err, 'read the folder', dirAbs);
     }
-    const subdirs: [string, string][] = [];
-    for (const d of dirents) {
+    const keyed = dirents.map((d) => ({ d, key: d.isDirectory() ? d.name + '/' : d.name }));
+    keyed.sort((a, b) => compareUtf8(a.key, b.key));
+    for (const { d } of keyed) {
       const rel = dirRel ? `${dirRel}/${d.name}` : d.name;
-      const full = path.join(dirAbs, d.name);
+      const full = dirAbs + path.sep + d.name; // path.join's normalising costs ~50 ms per 100k files
       if (!dirRel && d.name === RESERVED_DIR) continue; // flowsync's own state folder
       if (d.isDirectory()) {
-        if (!ignore.ignores(rel, true)) subdirs.push([full, rel]);
+        if (!ignore.ignores(rel, true)) await descend(full, rel);
         continue;
       }
       if (d.isSymbolicLink()) {
@@ -127,9 +138,10 @@ export async function walk(root: string, options: WalkOptions): Promise<WalkResu
           if (target.isDirectory()) {
             const real = fs.realpathSync(full);
             if (descent.has(real)) warnings.push(`Skipped ${rel}: following it would loop back to a folder already being walked.`);
-            else subdirs.push([full, rel]);
+            else await descend(full, rel);
           } else if (target.isFile()) {
-            entries.push({ kind: 'file', path: rel, source: full, mode: modeOf(target), ...identityOf(target) });
+            onFile(rel, full, target);
+            found++;
           } else {
             warnings.push(`Skipped ${rel}: it links to something that is neither a file nor a folder.`);
           }
@@ -144,7 +156,7 @@ export async function walk(root: string, options: WalkOptions): Promise<WalkResu
             `Skipped link ${rel} -> ${linkTarget}: ${path.isAbsolute(linkTarget) ? 'absolute link targets are not portable' : 'it points outside the folder'}. Use --follow-links to upload what it points to, or make it a relative link inside the folder.`,
           );
         } else {
-          entries.push({ kind: 'link', path: rel, target: linkTarget });
+          links.push({ kind: 'link', path: rel, target: linkTarget });
         }
         continue;
       }
@@ -154,52 +166,52 @@ export async function walk(root: string, options: WalkOptions): Promise<WalkResu
       }
       if (ignore.ignores(rel, false)) continue;
       checkName(rel, full, d.name);
-      let st: fs.BigIntStats;
+      let st: fs.Stats;
       try {
-        st = fs.lstatSync(full, { bigint: true });
+        st = fs.lstatSync(full);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // deleted while walking
         throw fsError(err, 'read', full);
       }
-      entries.push({ kind: 'file', path: rel, source: full, mode: modeOf(st), ...identityOf(st) });
+      onFile(rel, full, st);
+      found++;
     }
-    onCount?.(entries.length);
-    for (const [full, rel] of subdirs) {
-      checkName(rel, full, path.basename(full));
-      // Yield between folders: a 100k-file walk should not freeze progress output or Ctrl-C.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      const real = followLinks ? fs.realpathSync(full) : full;
-      // Through a followed link, a plain folder can be one already on the descent (a/link -> ..
-      // then a/ again): the loop must stop there too, not one level later.
-      if (followLinks && descent.has(real)) {
-        warnings.push(`Skipped ${rel}: following links here would loop back to a folder already being walked.`);
-        continue;
-      }
-      descent.add(real);
-      await visit(full, rel);
-      descent.delete(real);
+    onCount?.(found);
+  }
+
+  async function descend(full: string, rel: string): Promise<void> {
+    checkName(rel, full, path.basename(full));
+    // Yield between folders: a 100k-file walk should not freeze progress output or Ctrl-C.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const real = followLinks ? fs.realpathSync(full) : full;
+    // Through a followed link, a plain folder can be one already on the descent (a/link -> ..
+    // then a/ again): the loop must stop there too, not one level later.
+    if (followLinks && descent.has(real)) {
+      warnings.push(`Skipped ${rel}: following links here would loop back to a folder already being walked.`);
+      return;
     }
+    descent.add(real);
+    await visit(full, rel);
+    descent.delete(real);
   }
 
   await visit(rootAbs, '');
-  return { entries: dropUnsafeLinks(entries, warnings), warnings };
+  return { links: dropUnsafeLinks(links, warnings), warnings };
 }
 
 /** Drop links that pull would refuse (a target reached through another link), with a warning. */
-function dropUnsafeLinks(entries: WalkedEntry[], warnings: string[]): WalkedEntry[] {
-  const linkPaths = new Set(entries.filter((e) => e.kind === 'link').map((e) => e.path));
-  if (linkPaths.size === 0) return entries;
-  return entries.filter((e) => {
-    if (e.kind !== 'link') return true;
+function dropUnsafeLinks(links: WalkedLink[], warnings: string[]): WalkedLink[] {
+  const linkPaths = new Set(links.map((e) => e.path));
+  return links.filter((e) => {
     const reason = unsafeLinkReason(e.path, e.target, linkPaths);
     if (reason !== null) warnings.push(`Skipped link ${e.path} -> ${e.target}: ${reason}.`);
     return reason === null;
   });
 }
 
-function statOrNull(full: string): fs.BigIntStats | null {
+function statOrNull(full: string): fs.Stats | null {
   try {
-    return fs.statSync(full, { bigint: true });
+    return fs.statSync(full);
   } catch {
     return null;
   }
@@ -214,3 +226,5 @@ function rawName(full: string): Buffer {
   }
   return Buffer.alloc(0);
 }
+
+export type { StatIdentity };

@@ -242,7 +242,7 @@ describe('bad input: one clear line, exit 1 or 2, nothing lost', () => {
     await refused(['push', src, file], 2, /The local store .*remote-file\.txt is a file, not a folder\. Give a folder path\./, [src, file]);
     expect(fs.readFileSync(file, 'utf8')).toBe('precious');
     const dest = fresh('dest');
-    await refused(['pull', file, dest], 1, /remote-file\.txt/, [file]);
+    await refused(['pull', file, dest], 2, /The local store .*remote-file\.txt is a file, not a folder\./, [file]);
     expect(fs.existsSync(dest)).toBe(false);
   });
 
