@@ -6,11 +6,11 @@
  * The child is stopped by PID (SIGTERM, then SIGKILL), killed when this process exits, and a
  * tiny watchdog inside it exits on its own if this process dies without cleaning up.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { startChildServer } from './child-server.js';
 
 /** The emulator's fixed, publicly documented development account (not a secret). */
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
@@ -35,16 +35,6 @@ export interface StartAzuriteOptions {
 }
 
 const LISTENING = /successfully listens on https?:\/\/[^\s:]+:(\d+)/;
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const child of running) child.kill('SIGKILL');
-  });
-}
 
 // Preloaded into the Azurite process: exit when the parent that started it is gone (its parent
 // pid changes when it is re-parented), so a crashed test run never leaves a server behind.
@@ -83,42 +73,14 @@ export async function startAzurite(opts: StartAzuriteOptions = {}): Promise<Azur
     // No --location: Azurite refuses it together with --inMemoryPersistence. The temp cwd
     // catches anything it might still write (debug logs), and is removed on stop.
   ];
-  const child = spawn(process.execPath, args, {
-    cwd: workspace,
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { port, pid, stop } = await startChildServer({
+    name: 'Azurite',
+    args,
+    workspace,
     env: { ...process.env, FLOWSYNC_AZURITE_PARENT: String(process.pid), NODE_OPTIONS: '' },
+    portLine: LISTENING,
+    startTimeoutMs: opts.startTimeoutMs ?? 30_000,
   });
-  running.add(child);
-  installExitHook();
-
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const cleanup = () => {
-    running.delete(child);
-    rmSync(workspace, { recursive: true, force: true });
-  };
-  void exited.then(cleanup);
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-        await exited;
-        clearTimeout(timer);
-      }
-      cleanup();
-    })();
-    return stopping;
-  };
-
-  let port: number;
-  try {
-    port = await waitForPort(child, opts.startTimeoutMs ?? 30_000);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
 
   const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
   const connectionString = azuriteConnectionString(endpoint);
@@ -127,7 +89,7 @@ export async function startAzurite(opts: StartAzuriteOptions = {}): Promise<Azur
     port,
     connectionString,
     env: { AZURE_STORAGE_CONNECTION_STRING: connectionString },
-    pid: child.pid!,
+    pid,
     stop,
   };
   try {
@@ -143,38 +105,4 @@ export async function startAzurite(opts: StartAzuriteOptions = {}): Promise<Azur
 export async function createContainer(server: Pick<AzuriteServer, 'connectionString'>, name: string): Promise<void> {
   const { ContainerClient } = await import('@azure/storage-blob');
   await new ContainerClient(server.connectionString, name).createIfNotExists();
-}
-
-function waitForPort(child: ChildProcess, timeoutMs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const m = LISTENING.exec(output);
-      if (m) {
-        done();
-        // Keep draining the pipes so a chatty child never blocks on a full pipe.
-        child.stdout?.resume();
-        child.stderr?.resume();
-        resolve(Number(m[1]));
-      }
-    };
-    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
-      done();
-      reject(new Error(`Azurite exited before listening (code ${code}, signal ${signal}): ${output.trim().slice(-2000)}`));
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`Azurite did not start listening within ${timeoutMs} ms: ${output.trim().slice(-2000)}`));
-    }, timeoutMs);
-    const done = () => {
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      child.stderr?.off('data', onData);
-      child.off('exit', onExit);
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', onExit);
-  });
 }

@@ -14,12 +14,13 @@
  * old object), answers "Range: bytes=0-0" with the whole object, and has neither
  * AbortMultipartUpload (405) nor ListMultipartUploads (501).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { startChildServer } from './child-server.js';
 
 /** s3rver's built-in account (not a secret). */
 export const S3RVER_ACCESS_KEY_ID = 'S3RVER';
@@ -78,16 +79,6 @@ process.on('SIGTERM', () => process.exit(0));
 `;
 
 const PORT_LINE = /S3RVER_PORT=(\d+)/;
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const child of running) child.kill('SIGKILL');
-  });
-}
 
 function s3rverMain(): string {
   return createRequire(import.meta.url).resolve('s3rver');
@@ -114,54 +105,26 @@ export async function startS3rver(opts: StartS3rverOptions = {}): Promise<S3rver
   const directory = path.join(workspace, 'data');
   mkdirSync(directory);
   const tlsFiles = opts.tls ? makeCertificate(workspace) : undefined;
-  const child = spawn(process.execPath, ['-e', CHILD_SCRIPT, s3rverMain(), directory, ...(tlsFiles ? [tlsFiles.key, tlsFiles.cert] : [])], {
-    cwd: workspace,
-    stdio: ['pipe', 'pipe', 'pipe'],
+  const { port, pid, stop } = await startChildServer({
+    name: 's3rver',
+    args: ['-e', CHILD_SCRIPT, s3rverMain(), directory, ...(tlsFiles ? [tlsFiles.key, tlsFiles.cert] : [])],
+    workspace,
     // Only the legacy provider: the parent's NODE_OPTIONS may carry test-runner loaders.
     env: { ...process.env, NODE_OPTIONS: '--openssl-legacy-provider' },
+    portLine: PORT_LINE,
+    startTimeoutMs: opts.startTimeoutMs ?? 30_000,
+    // The child watches its stdin: when this process dies without stopping it, the pipe closes.
+    stdin: true,
+    // A server nobody stopped must not keep this process alive: the exit hook kills it.
+    unref: true,
   });
-  running.add(child);
-  installExitHook();
-  // A server nobody stopped must not keep this process alive: the exit hook kills it, and the
-  // closed stdin pipe tells it to go even if this process dies without running hooks.
-  child.unref();
-  for (const pipe of [child.stdin, child.stdout, child.stderr]) (pipe as unknown as { unref?: () => void } | null)?.unref?.();
-
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const cleanup = () => {
-    running.delete(child);
-    rmSync(workspace, { recursive: true, force: true });
-  };
-  void exited.then(cleanup);
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-        await exited;
-        clearTimeout(timer);
-      }
-      cleanup();
-    })();
-    return stopping;
-  };
-
-  let port: number;
-  try {
-    port = await waitForPort(child, opts.startTimeoutMs ?? 30_000);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
 
   const endpoint = `${tlsFiles ? 'https' : 'http'}://127.0.0.1:${port}`;
   const server: S3rverServer = {
     endpoint,
     ...(tlsFiles ? { caFile: tlsFiles.cert } : {}),
     port,
-    pid: child.pid!,
+    pid,
     directory,
     env: { ...s3rverEnv(endpoint), ...(tlsFiles ? { AWS_CA_BUNDLE: tlsFiles.cert } : {}) },
     pendingUploads: (bucket) => {
@@ -217,36 +180,3 @@ function makeCertificate(dir: string): { key: string; cert: string } {
   return { key, cert };
 }
 
-function waitForPort(child: ChildProcess, timeoutMs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const m = PORT_LINE.exec(output);
-      if (m) {
-        done();
-        // Keep draining the pipes so a chatty child never blocks on a full pipe.
-        child.stdout?.resume();
-        child.stderr?.resume();
-        resolve(Number(m[1]));
-      }
-    };
-    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
-      done();
-      reject(new Error(`s3rver exited before listening (code ${code}, signal ${signal}): ${output.trim().slice(-2000)}`));
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`s3rver did not start listening within ${timeoutMs} ms: ${output.trim().slice(-2000)}`));
-    }, timeoutMs);
-    const done = () => {
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      child.stderr?.off('data', onData);
-      child.off('exit', onExit);
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', onExit);
-  });
-}
