@@ -15,4 +15,4 @@ export interface TransferContext {
 }
 
 /** Memory ceiling for buffers held by transfers: parts, small files read whole. */
-export const DEFAULT_MEMORY_BUDGET = 96 * 1024 * 1024;
+export const DEFAULT_MEMORY_BUDGET = 64 * 1024 * 1024;

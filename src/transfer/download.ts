@@ -1,11 +1,16 @@
 /**
- * Download one object into a file (the caller's temporary file). Small objects stream straight
- * to disk; big ones, where the backend can read ranges, come down as parallel ranged reads
- * written at their offsets. Either way the bytes are hashed in order and must match the expected
- * sha256 (and size) or the download fails with CHECKSUM_MISMATCH, which callers retry.
+ * Download one object into a file (the caller's temporary file), hashing what was received.
+ * The bytes must match the expected size and sha256, or the download fails with
+ * CHECKSUM_MISMATCH (which callers retry). Three ways, by size:
+ * - small objects are gathered in memory and written with one synchronous call (for many small
+ *   files the promise API's per-call cost dominates);
+ * - medium objects stream to disk;
+ * - big objects, where the backend reads ranges, come down as parallel ranges streamed straight
+ *   to their offsets (no part buffers, so memory stays flat); each finished run of ranges is
+ *   read back in order from the page cache and hashed while later ranges still download.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import fs, { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { FlowsyncError, fsError } from '../errors.js';
 import type { TransferContext } from './context.js';
@@ -21,6 +26,10 @@ export interface DownloadTarget {
   sha256?: string;
 }
 
+/** Objects up to this size are gathered in memory and written in one call. */
+const SMALL_OBJECT = 1024 * 1024;
+const HASH_READ_CHUNK = 4 * 1024 * 1024;
+
 /** Objects above this size are fetched as parallel ranges (when the backend supports ranges). */
 export function usesRangedDownload(size: number, ctx: TransferContext): boolean {
   return ctx.backend.features.rangeRead && size > ctx.backend.tuning.multipartThreshold;
@@ -28,26 +37,15 @@ export function usesRangedDownload(size: number, ctx: TransferContext): boolean 
 
 /** Returns the sha256 (hex) of the bytes written. */
 export async function downloadFile(ctx: TransferContext, key: string, file: string, target: DownloadTarget, signal: AbortSignal): Promise<string> {
-  let handle: fsp.FileHandle;
-  try {
-    handle = await fsp.open(file, 'w');
-  } catch (err) {
-    throw fsError(err, 'write', file);
-  }
   const hash = createHash('sha256');
   let received = 0;
   try {
-    if (usesRangedDownload(target.size, ctx)) {
-      received = await downloadRanges(ctx, key, handle, target, hash, signal);
-    } else {
-      const stream = await ctx.backend.read(key, { signal });
-      received = await streamToFile(stream, handle, hash, (n) => ctx.progress.advance(n), signal);
-    }
+    if (target.size <= SMALL_OBJECT) received = await downloadSmall(ctx, key, file, hash, signal);
+    else if (usesRangedDownload(target.size, ctx)) received = await downloadRanges(ctx, key, file, target, hash, signal);
+    else received = await downloadStream(ctx, key, file, hash, signal);
   } catch (err) {
     ctx.progress.rewind(received);
     throw err;
-  } finally {
-    await handle.close().catch(() => {});
   }
   const sha256 = hash.digest('hex');
   if (received !== target.size || (target.sha256 !== undefined && sha256 !== target.sha256)) {
@@ -61,72 +59,122 @@ export async function downloadFile(ctx: TransferContext, key: string, file: stri
   return sha256;
 }
 
-async function streamToFile(stream: Readable, handle: fsp.FileHandle, hash: Hash, onBytes: (n: number) => void, signal: AbortSignal): Promise<number> {
-  let position = 0;
+async function downloadSmall(ctx: TransferContext, key: string, file: string, hash: Hash, signal: AbortSignal): Promise<number> {
+  const data = await collect(await ctx.backend.read(key, { signal }), signal);
+  hash.update(data);
+  try {
+    fs.writeFileSync(file, data);
+  } catch (err) {
+    throw fsError(err, 'write', file);
+  }
+  ctx.progress.advance(data.length);
+  return data.length;
+}
+
+async function downloadStream(ctx: TransferContext, key: string, file: string, hash: Hash, signal: AbortSignal): Promise<number> {
+  const handle = await open(file);
+  try {
+    return await streamTo(await ctx.backend.read(key, { signal }), handle, 0, signal, (chunk) => {
+      hash.update(chunk);
+      ctx.progress.advance(chunk.length);
+    });
+  } finally {
+    await handle.close().catch(() => {});
+  }
+}
+
+/** `w+`: ranged downloads read their finished ranges back to hash them. */
+async function open(file: string, flags: 'w' | 'w+' = 'w'): Promise<fsp.FileHandle> {
+  try {
+    return await fsp.open(file, flags);
+  } catch (err) {
+    throw fsError(err, 'write', file);
+  }
+}
+
+/** Write a stream at `position` onwards; returns the bytes written. */
+async function streamTo(stream: Readable, handle: fsp.FileHandle, position: number, signal: AbortSignal, onChunk: (chunk: Buffer) => void): Promise<number> {
+  let written = 0;
   const onAbort = () => stream.destroy();
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      await handle.write(chunk, 0, chunk.length, position);
-      position += chunk.length;
-      onBytes(chunk.length);
+      onChunk(chunk);
+      let off = 0;
+      while (off < chunk.length) {
+        const { bytesWritten } = await handle.write(chunk, off, chunk.length - off, position + written + off);
+        off += bytesWritten;
+      }
+      written += chunk.length;
     }
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
-  return position;
+  return written;
 }
 
-async function downloadRanges(ctx: TransferContext, key: string, handle: fsp.FileHandle, target: DownloadTarget, hash: Hash, signal: AbortSignal): Promise<number> {
+async function downloadRanges(ctx: TransferContext, key: string, file: string, target: DownloadTarget, hash: Hash, signal: AbortSignal): Promise<number> {
   const partSize = choosePartSize(target.size, ctx.backend, ctx.partSize);
   const count = Math.ceil(target.size / partSize);
-  // Parts finish out of order; they are hashed in order, holding early arrivals until their turn.
-  const held = new Map<number, { data: Buffer; release: () => void }>();
+  const handle = await open(file, 'w+');
+  const done = new Set<number>();
   let nextToHash = 0;
-  let received = 0;
-  async function* ranges(poolSignal: AbortSignal) {
-    for (let i = 0; i < count; i++) {
-      const start = i * partSize;
+  let hashing = Promise.resolve();
+  const readBack = Buffer.allocUnsafe(Math.min(HASH_READ_CHUNK, partSize));
+  // Hash finished ranges in order, reading them back from the file (the page cache).
+  const hashReady = async () => {
+    while (done.has(nextToHash)) {
+      const start = nextToHash * partSize;
       const end = Math.min(target.size, start + partSize);
-      yield { i, start, end, release: await ctx.budget.acquire(end - start, poolSignal) };
+      for (let pos = start; pos < end; ) {
+        const { bytesRead } = await handle.read(readBack, 0, Math.min(readBack.length, end - pos), pos);
+        if (bytesRead === 0) throw new FlowsyncError('CHECKSUM_MISMATCH', `${target.path}: range ${start}-${end} is short on disk; re-run the pull.`);
+        hash.update(readBack.subarray(0, bytesRead));
+        pos += bytesRead;
+      }
+      nextToHash++;
     }
-  }
+  };
+  let received = 0;
   try {
     await runPool(
-      ranges,
+      Array.from({ length: count }, (_, i) => i),
       ctx.partConcurrency,
-      async ({ i, start, end, release }, partSignal) => {
-        let data: Buffer;
-        try {
-          data = await withRetry(async () => collect(await ctx.backend.read(key, { signal: partSignal, range: [start, end] }), partSignal), {
-            signal: partSignal,
-            onRetry: ctx.onRetry,
-          });
-          if (data.length !== end - start) {
-            throw new FlowsyncError('CHECKSUM_MISMATCH', `${target.path}: range ${start}-${end} returned ${data.length} bytes. The object changed during the pull; re-run it.`);
-          }
-          await handle.write(data, 0, data.length, start);
-        } catch (err) {
-          release();
-          throw err;
-        }
-        received += data.length;
-        ctx.progress.advance(data.length);
-        held.set(i, { data, release });
-        for (let h = held.get(nextToHash); h; h = held.get(nextToHash)) {
-          hash.update(h.data);
-          h.release();
-          held.delete(nextToHash++);
-        }
+      async (i, partSignal) => {
+        const start = i * partSize;
+        const end = Math.min(target.size, start + partSize);
+        let got = 0;
+        await withRetry(
+          async () => {
+            // A retried range starts over: take back what the failed attempt reported.
+            ctx.progress.rewind(got);
+            got = 0;
+            const stream = await ctx.backend.read(key, { signal: partSignal, range: [start, end] });
+            await streamTo(stream, handle, start, partSignal, (chunk) => {
+              got += chunk.length;
+              if (got > end - start) throw new FlowsyncError('CHECKSUM_MISMATCH', `${target.path}: range ${start}-${end} returned too many bytes. The object changed during the pull; re-run it.`);
+              ctx.progress.advance(chunk.length);
+            });
+            if (got !== end - start) {
+              throw new FlowsyncError('CHECKSUM_MISMATCH', `${target.path}: range ${start}-${end} returned ${got} bytes. The object changed during the pull; re-run it.`);
+            }
+          },
+          { signal: partSignal, onRetry: ctx.onRetry },
+        );
+        received += got;
+        done.add(i);
+        hashing = hashing.then(hashReady);
+        await hashing;
       },
       signal,
     );
+    await hashing;
   } catch (err) {
-    for (const h of held.values()) h.release();
     ctx.progress.rewind(received);
     received = 0;
     throw err;
+  } finally {
+    await handle.close().catch(() => {});
   }
   return received;
 }
