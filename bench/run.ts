@@ -227,7 +227,7 @@ class Bench {
     return rec;
   }
 
-  /** Run a command as untimed preparation; throw a readable error if it fails. */
+  /** Run a command as untimed preparation: null when it worked, else a readable error. */
   async untimed(what: string, cmd: CommandSpec): Promise<string | null> {
     const { run: m } = await this.exec(cmd);
     if (m.timedOut || m.exitCode !== 0) return `${what} failed (exit ${m.exitCode}${m.timedOut ? ', timed out' : ''}): ${tail(m.stderr, 400)}`;

@@ -1,6 +1,6 @@
 /** The human report: what ran where, the scenario × contender table, targets, details, profile. */
 import { SCENARIOS, type BenchResult } from '../types.js';
-import { cellOf, type Cell } from './stats.js';
+import { cellOf, median, type Cell } from './stats.js';
 import type { TargetRow } from './targets.js';
 
 const SCENARIO_TITLES: Record<string, string> = Object.fromEntries(SCENARIOS.map((s) => [s.id, s.title]));
@@ -59,13 +59,16 @@ export function renderMarkdown(result: BenchResult, cells: Cell[], targets: Targ
   const runs = Number(result.options.runs);
   const lines: string[] = [];
   const contenders = result.contenders;
+  const loads = result.records.map((r) => r.load1).filter((x): x is number => typeof x === 'number');
+  const minutes = (Date.parse(result.finishedAt) - Date.parse(result.startedAt)) / 60_000;
   lines.push(`# flowsync bench — ${result.startedAt.slice(0, 10)}`);
   lines.push('');
-  lines.push(`\`npm run bench -- ${result.argv.join(' ')}\`${result.argv.length === 0 ? ' (defaults)' : ''} · ${runs} run${runs === 1 ? '' : 's'} · started ${result.startedAt}, finished ${result.finishedAt}`);
+  lines.push(`\`npm run bench -- ${result.argv.join(' ')}\`${result.argv.length === 0 ? ' (defaults)' : ''} · ${runs} run${runs === 1 ? '' : 's'} · started ${result.startedAt}, finished ${result.finishedAt} (${minutes.toFixed(0)} min)`);
   lines.push('');
   lines.push(
     `**Machine:** ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB RAM, ${m.os}, Node ${m.node}; load average at start ${m.loadAverage.join(' / ')}. ` +
-      `The machine is shared: other work may have run at the same time, which is one reason to read the spread, not only the median.`,
+      (loads.length > 0 ? `Load average when the timed commands started: median ${median(loads)!.toFixed(1)} (${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}). ` : '') +
+      `The machine is shared with other work, which is one reason to read the spread and the CPU times, not only the median wall times.`,
   );
   lines.push('');
   lines.push(
@@ -92,7 +95,8 @@ export function renderMarkdown(result: BenchResult, cells: Cell[], targets: Targ
   lines.push('## Results');
   lines.push('');
   lines.push(
-    `Each cell: **median wall time** over ${runs} run${runs === 1 ? '' : 's'}, ×N = this tool's time ÷ flowsync's time in the same run (median over runs; above 1 means flowsync was faster), ` +
+    `Each cell: **median wall time** over ${runs} run${runs === 1 ? '' : 's'}, ×N = this tool's time ÷ flowsync's time in the same run, the median of those per-run ratios ` +
+      '(above 1: flowsync was faster; when runs vary a lot it can disagree with the ratio of the two medians shown), ' +
       'median CPU time (user+sys: less sensitive than wall time to other load on this shared machine), median peak RSS of the whole process, requests seen by the proxy. Every result is checked (remote listing with MD5s plus objects read back; pulled folders hashed file by file): ' +
       '✗ WRONG = finished but the tree is not the source tree; ⚠ stale = the remote keeps files deleted locally (Prefect\'s steps never delete: by design, but a pull then brings them back).',
   );
