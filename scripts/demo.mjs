@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cli = path.join(root, 'dist', 'src', 'cli', 'main.js');
+const cli = path.join(root, 'dist', 'cli', 'main.js');
 const work = mkdtempSync(path.join(os.tmpdir(), 'flowsync-demo-'));
 const source = path.join(root, 'fixtures', 'sample-flow');
 const store = path.join(work, 'store');

@@ -4,8 +4,12 @@ import type { CommandSpec } from '../infra/measure.js';
 import { firstLine } from '../infra/machine.js';
 import { baseEnv, type Contender, type ContenderContext, type Location } from './types.js';
 
-function cli(repoRoot: string): string {
-  return path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+/**
+ * The bundled CLI that users run; under the profiler the unbundled build, where every function
+ * keeps its own module's URL (the profile groups time by module).
+ */
+function cli(repoRoot: string, profiling = false): string {
+  return profiling ? path.join(repoRoot, 'dist', 'src', 'cli', 'main.js') : path.join(repoRoot, 'dist', 'cli', 'main.js');
 }
 
 function remoteUrl(loc: Location): string {
@@ -15,7 +19,7 @@ function remoteUrl(loc: Location): string {
 function command(ctx: ContenderContext, args: string[]): CommandSpec {
   const node = ctx.cpuProfileDir ? [process.execPath, '--cpu-prof', `--cpu-prof-dir=${ctx.cpuProfileDir}`] : [process.execPath];
   return {
-    argv: [...node, cli(ctx.repoRoot), ...args, '--json'],
+    argv: [...node, cli(ctx.repoRoot, Boolean(ctx.cpuProfileDir)), ...args, '--json'],
     env: {
       ...baseEnv(ctx),
       AWS_ACCESS_KEY_ID: ctx.accessKeyId,
@@ -30,7 +34,7 @@ function command(ctx: ContenderContext, args: string[]): CommandSpec {
 }
 
 function detect(repoRoot: string) {
-  if (!existsSync(cli(repoRoot))) return { available: false as const, reason: 'dist/src/cli/main.js not built (run npm run build)' };
+  if (!existsSync(cli(repoRoot))) return { available: false as const, reason: 'dist/cli/main.js not built (run npm run build)' };
   const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
   const commit = firstLine('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']);
   const dirty = firstLine('git', ['-C', repoRoot, 'status', '--porcelain', '--', 'src']);

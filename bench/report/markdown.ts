@@ -156,6 +156,11 @@ export function renderMarkdown(result: BenchResult, cells: Cell[], targets: Targ
   if (result.profiles && result.profiles.length > 0) {
     lines.push('## Where flowsync\'s time goes');
     lines.push('');
+    lines.push(
+      'The CPU profiles run the unbundled build (dist/src), so that every function keeps the name of its module; ' +
+        'its module loading costs more than that of the bundled CLI (dist/cli) that users run and that the timings above measure.',
+    );
+    lines.push('');
     for (const p of result.profiles) {
       if (p.phases.length > 0) {
         lines.push(`Outside in (whole processes, medians of 5, ${p.files.toLocaleString('en-US')} files, warm stat cache):`);

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { ProgressEvent } from '../../src/sync/types.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const cliPath = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+export const cliPath = path.join(repoRoot, 'dist', 'cli', 'main.js');
 
 /**
  * A fresh folder for one test file. On Linux it goes to /dev/shm (tmpfs) when there is one: these
