@@ -13,16 +13,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { sameIdentity, type StatIdentity } from './identity.js';
 import { hashFile } from './hash-file.js';
+import { compareUtf8 } from '../manifest/paths.js';
 
-const FORMAT = 'flowsync-statcache-2';
+const FORMAT = 'flowsync-statcache-3';
 /** Linux file times come from a coarse kernel clock (a few ms); stay well above it. */
 const FINE_TICK_MS = 50;
 /** Filesystems that store whole seconds (FAT, old HFS+) need a whole tick of margin. */
 const COARSE_TICK_MS = 2000;
-
-type Row = [path: string, size: number, mtimeMs: number, ctimeMs: number, ino: number, sha256: string];
-/** A row as held in memory: [6] marks it as seen in this run (kept by the next save). */
-type LiveRow = [...Row, seen?: 1];
+/** Numbers kept per row: size, mtimeMs, ctimeMs, ino. */
+const NUMS = 4;
+const SHA_BYTES = 32;
 
 interface Entry extends StatIdentity {
   sha256: string;
@@ -40,35 +40,76 @@ function tickOf(mtimeMs: number): number {
   return mtimeMs % 1000 === 0 ? COARSE_TICK_MS : FINE_TICK_MS;
 }
 
-// Rows stay the arrays JSON.parse made: for 100k files, one object per entry more (and a second
-// map of the entries seen) cost more in garbage collection than the lookups themselves.
+/**
+ * The rows of a saved cache, in columns: paths sorted in manifest order (UTF-8 bytes), their
+ * stat numbers in one Float64Array and their hashes as raw bytes. The file is those columns
+ * as they are (a JSON header line, the numbers, the hashes, the '\n'-joined paths), so loading
+ * 100k rows is a read, a copy and one split: no per-row objects for the garbage collector.
+ * Paths never contain '\n' (the walker refuses control characters in names).
+ */
+interface Columns {
+  paths: string[];
+  nums: Float64Array;
+  shas: Buffer;
+}
+
+const EMPTY: Columns = { paths: [], nums: new Float64Array(0), shas: Buffer.alloc(0) };
+
+function decode(buf: Buffer, root: string): Columns {
+  const eol = buf.indexOf(10);
+  if (eol < 0) return EMPTY;
+  const head = JSON.parse(buf.toString('utf8', 0, eol)) as { format?: string; root?: string; count?: number };
+  const count = head.count;
+  if (head.format !== FORMAT || head.root !== root || !Number.isSafeInteger(count) || count! < 0) return EMPTY;
+  const n = count!;
+  const numsAt = eol + 1;
+  const shasAt = numsAt + n * NUMS * 8;
+  const pathsAt = shasAt + n * SHA_BYTES;
+  if (n === 0 || buf.length < pathsAt) return EMPTY;
+  const paths = buf.toString('utf8', pathsAt).split('\n');
+  if (paths.length !== n) return EMPTY;
+  // Copied into a fresh array: a Float64Array view needs an 8-byte aligned offset.
+  const nums = new Float64Array(n * NUMS);
+  Buffer.from(nums.buffer).set(buf.subarray(numsAt, shasAt));
+  return { paths, nums, shas: buf.subarray(shasAt, pathsAt) };
+}
+
+function encode(root: string, cols: Columns): Buffer {
+  const head = Buffer.from(JSON.stringify({ format: FORMAT, root, count: cols.paths.length }) + '\n');
+  const nums = Buffer.from(cols.nums.buffer, cols.nums.byteOffset, cols.nums.byteLength);
+  return Buffer.concat([head, nums, cols.shas, Buffer.from(cols.paths.join('\n'))]);
+}
+
 export class StatCache {
   private readonly added = new Map<string, Entry>();
   private readonly racy = new Map<string, { source: string; entry: Entry }>();
+  /** Rows of the saved cache confirmed by this run (kept by the next save). */
+  private readonly seenRows: Uint8Array;
   private seen = 0;
+  /** Where the next lookup is expected: the walk asks in the order the rows are stored. */
+  private cursor = 0;
 
   private constructor(
     private readonly file: string | null,
     private readonly root: string,
-    private readonly previous: Map<string, LiveRow>,
-  ) {}
+    private readonly previous: Columns,
+  ) {
+    this.seenRows = new Uint8Array(previous.paths.length);
+  }
 
   /** A cache that remembers nothing (cacheDir: false). */
   static disabled(): StatCache {
-    return new StatCache(null, '', new Map());
+    return new StatCache(null, '', EMPTY);
   }
 
   /** Load the cache for the tree at `root`. A missing or damaged cache file is an empty cache. */
   static async load(root: string, cacheDir: string): Promise<StatCache> {
     const real = await fsp.realpath(root).catch(() => path.resolve(root));
     const id = createHash('sha256').update(real).digest('hex').slice(0, 32);
-    const file = path.join(cacheDir, `statcache-${id}.json`);
-    const previous = new Map<string, LiveRow>();
+    const file = path.join(cacheDir, `statcache-${id}.bin`);
+    let previous = EMPTY;
     try {
-      const parsed = JSON.parse(await fsp.readFile(file, 'utf8')) as { format?: string; root?: string; rows?: LiveRow[] };
-      if (parsed.format === FORMAT && parsed.root === real && Array.isArray(parsed.rows)) {
-        for (const row of parsed.rows) previous.set(row[0], row);
-      }
+      previous = decode(await fsp.readFile(file), real);
     } catch {
       // No cache yet, or unreadable: every file is hashed once and the cache is rebuilt.
     }
@@ -77,17 +118,45 @@ export class StatCache {
 
   /** The cached sha256 if the file's stat has not moved since it was hashed. */
   lookup(relPath: string, id: StatIdentity): string | null {
-    const r = this.previous.get(relPath);
-    if (!r || r[1] !== id.size || r[2] !== id.mtimeMs || r[3] !== id.ctimeMs || r[4] !== id.ino) return null;
-    if (r[6] === undefined) {
-      r[6] = 1;
+    const i = this.rowOf(relPath);
+    if (i < 0) return null;
+    const n = this.previous.nums;
+    const k = i * NUMS;
+    if (n[k] !== id.size || n[k + 1] !== id.mtimeMs || n[k + 2] !== id.ctimeMs || n[k + 3] !== id.ino) return null;
+    if (this.seenRows[i] === 0) {
+      this.seenRows[i] = 1;
       this.seen++;
     }
-    return r[5];
+    return this.previous.shas.toString('hex', i * SHA_BYTES, (i + 1) * SHA_BYTES);
+  }
+
+  /** The row of `relPath`, or -1: the cursor answers a walk in order, a binary search anything else. */
+  private rowOf(relPath: string): number {
+    const paths = this.previous.paths;
+    let i = this.cursor;
+    if (paths[i] !== relPath) {
+      let lo = 0;
+      let hi = paths.length - 1;
+      i = -1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >>> 1;
+        const c = compareUtf8(paths[mid]!, relPath);
+        if (c === 0) {
+          i = mid;
+          break;
+        }
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+      }
+      if (i < 0) return -1;
+    }
+    this.cursor = i + 1;
+    return i;
   }
 
   /** Record a hash computed now; `hashStartedMs` is the wall clock when the read began. */
   record(relPath: string, source: string, id: StatIdentity, sha256: string, hashStartedMs: number): void {
+    if (relPath.includes('\n')) return; // cannot be stored in the '\n'-joined column
     const entry: Entry = { size: id.size, mtimeMs: id.mtimeMs, ctimeMs: id.ctimeMs, ino: id.ino, sha256 };
     if (id.mtimeMs + tickOf(id.mtimeMs) >= hashStartedMs) this.racy.set(relPath, { source, entry });
     else this.added.set(relPath, entry);
@@ -97,19 +166,39 @@ export class StatCache {
   async save(): Promise<void> {
     if (this.file === null) return;
     if (this.racy.size > 0) await this.confirmRacy();
-    if (this.added.size === 0 && this.seen === this.previous.size) return;
-    const rows: Row[] = [];
-    for (const r of this.previous.values()) if (r[6] !== undefined && !this.added.has(r[0])) rows.push([r[0], r[1], r[2], r[3], r[4], r[5]]);
-    for (const [p, e] of this.added) rows.push([p, e.size, e.mtimeMs, e.ctimeMs, e.ino, e.sha256]);
-    const body = JSON.stringify({ format: FORMAT, root: this.root, rows });
+    if (this.added.size === 0 && this.seen === this.previous.paths.length) return;
     try {
       await fsp.mkdir(path.dirname(this.file), { recursive: true });
       const tmp = `${this.file}.${process.pid}.tmp`;
-      await fsp.writeFile(tmp, body);
+      await fsp.writeFile(tmp, encode(this.root, this.merged()));
       await fsp.rename(tmp, this.file);
     } catch {
       // The cache only saves time; failing to write it must not fail a push.
     }
+  }
+
+  /** The rows to save: saved rows seen in this run and not hashed again, plus the new hashes, sorted. */
+  private merged(): Columns {
+    const prev = this.previous;
+    // Row sources: a number >= 0 is a saved row, an Entry a new hash.
+    const rows: [string, number | Entry][] = [];
+    prev.paths.forEach((p, i) => {
+      if (this.seenRows[i] === 1 && !this.added.has(p)) rows.push([p, i]);
+    });
+    for (const [p, e] of this.added) rows.push([p, e]);
+    rows.sort((a, b) => compareUtf8(a[0], b[0]));
+    const nums = new Float64Array(rows.length * NUMS);
+    const shas = Buffer.alloc(rows.length * SHA_BYTES);
+    rows.forEach(([, from], j) => {
+      if (typeof from === 'number') {
+        nums.set(prev.nums.subarray(from * NUMS, (from + 1) * NUMS), j * NUMS);
+        prev.shas.copy(shas, j * SHA_BYTES, from * SHA_BYTES, (from + 1) * SHA_BYTES);
+      } else {
+        nums.set([from.size, from.mtimeMs, from.ctimeMs, from.ino], j * NUMS);
+        shas.write(from.sha256, j * SHA_BYTES, SHA_BYTES, 'hex');
+      }
+    });
+    return { paths: rows.map((r) => r[0]), nums, shas };
   }
 
   private async confirmRacy(): Promise<void> {

@@ -175,6 +175,15 @@ describe('stat cache', () => {
     expect(two.filesRead).toBe(0);
   });
 
+  it('answers lookups in any order, not only the walk order the rows are stored in', async () => {
+    await scanTree({ dir: root, cacheDir });
+    const files = (await scanTree({ dir: root, cacheDir })).manifest.files.flatMap((e) => ('sha256' in e ? [e] : []));
+    const cache = await StatCache.load(root, cacheDir);
+    const answers = [...files].reverse().map((e) => cache.lookup(e.path, identityOf(fs.statSync(path.join(root, e.path)))));
+    expect(answers).toEqual([...files].reverse().map((e) => e.sha256));
+    expect(cache.lookup('not/there.txt', identityOf(fs.statSync(path.join(root, files[0]!.path))))).toBeNull();
+  });
+
   it('treats a damaged cache file as empty, and cacheDir: false as no cache', async () => {
     for (const f of fs.readdirSync(cacheDir)) fs.writeFileSync(path.join(cacheDir, f), '{not json');
     const s = await scanTree({ dir: root, cacheDir });
