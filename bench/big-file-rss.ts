@@ -11,11 +11,13 @@
  * are removed after each backend.
  *
  * Run:  npm run bench:big-rss                      (builds first, like `npm run bench`)
- *  or:  node dist/bench/big-file-rss.js [--size-mib N] [--only local,s3,azure,gcs]
- * Writes bench/results/big-file-rss.md (with the defaults only: a smaller or partial run just
- * prints its table). Exit code 1 when a round trip fails or a peak RSS is over the limit.
+ *  or:  node dist/bench/big-file-rss.js [--size-mib N] [--only local,s3,azure,gcs] [--cli FILE]
+ * The CLI is the package's `bin` (package.json) unless --cli names another build of it.
+ * Writes bench/results/big-file-rss.md (with the default size and backends only: a smaller or
+ * partial run just prints its table). Exit code 1 when a round trip fails or a peak RSS is over
+ * the limit.
  */
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,7 +26,7 @@ import { startAzurite } from '../test/servers/azurite.js';
 import { spawnGcsEmulator } from '../test/servers/gcs.js';
 import { startS3rver } from '../test/servers/s3rver.js';
 import { generateBigFile } from './data/generate.js';
-import { describeMachine } from './infra/machine.js';
+import { describeMachine, firstLine } from './infra/machine.js';
 import { measure, type MeasuredRun } from './infra/measure.js';
 
 const MiB = 1024 * 1024;
@@ -89,9 +91,24 @@ function repoRoot(): string {
   }
 }
 
-async function roundTrip(name: BackendName, o: { root: string; work: string; src: string; file: string; sha: string; log: (s: string) => void }): Promise<Row> {
+/** Newest modification time of the built code (the other builds' dist/src and a bundle in dist/cli). */
+function distStamp(root: string): number {
+  let newest = 0;
+  for (const dir of ['src', 'cli'].map((d) => path.join(root, 'dist', d)).filter((d) => existsSync(d))) {
+    for (const f of readdirSync(dir, { recursive: true, encoding: 'utf8' })) newest = Math.max(newest, statSync(path.join(dir, f)).mtimeMs);
+  }
+  return newest;
+}
+
+/** Which build was measured: the CLI file, the commit, and whether src/ differs from it. */
+function provenance(root: string, cli: string): string {
+  const commit = firstLine('git', ['-C', root, 'rev-parse', '--short', 'HEAD']);
+  const dirty = firstLine('git', ['-C', root, 'status', '--porcelain', '--', 'src']);
+  return `\`${path.relative(root, cli)}\` built ${new Date(statSync(cli).mtimeMs).toISOString()}, commit ${commit ?? '?'}${dirty ? ' + uncommitted changes in src/' : ''}`;
+}
+
+async function roundTrip(name: BackendName, o: { cli: string; work: string; src: string; file: string; sha: string; log: (s: string) => void }): Promise<Row> {
   const row: Row = { backend: name, verified: false };
-  const cli = path.join(o.root, 'dist', 'src', 'cli', 'main.js');
   const home = path.join(o.work, `home-${name}`);
   const dest = path.join(o.work, `pulled-${name}`);
   mkdirSync(home);
@@ -101,7 +118,7 @@ async function roundTrip(name: BackendName, o: { root: string; work: string; src
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', TMPDIR: home, FLOWSYNC_CACHE_DIR: path.join(home, 'cache'), ...store.env };
     const run = async (phase: 'push' | 'pull', args: string[], expect: Record<string, number>): Promise<MeasuredRun> => {
       const logs = { stdout: path.join(home, `${phase}.out`), stderr: path.join(home, `${phase}.err`) };
-      const m = await measure({ argv: [process.execPath, cli, phase, ...args, '--json'], env, cwd: home }, logs, TIMEOUT_SEC);
+      const m = await measure({ argv: [process.execPath, o.cli, phase, ...args, '--json'], env, cwd: home }, logs, TIMEOUT_SEC);
       o.log(`${name} ${phase}: exit ${m.exitCode}, ${(m.wallMs / 1000).toFixed(1)} s, ${(m.maxRssKb / 1024).toFixed(0)} MiB peak RSS`);
       if (m.exitCode !== 0 || m.timedOut) throw new Error(`${phase} exit ${m.exitCode}${m.timedOut ? ' (timed out)' : ''}: ${m.stderr.trim().slice(-500)}`);
       const summary = JSON.parse(m.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
@@ -124,16 +141,19 @@ async function roundTrip(name: BackendName, o: { root: string; work: string; src
   return row;
 }
 
-function report(rows: Row[], size: number, startedAt: Date): string {
+function report(rows: Row[], o: { size: number; startedAt: Date; build: string; rebuilt: boolean }): string {
   const m = describeMachine({});
   const mib = (r?: MeasuredRun) => (r ? `${(r.maxRssKb / 1024).toFixed(0)}${r.maxRssKb * 1024 >= LIMIT_BYTES ? ' ⚠' : ''}` : '—');
   const secs = (r?: MeasuredRun) => (r ? (r.wallMs / 1000).toFixed(1) : '—');
+  const { size, startedAt } = o;
   const lines = [
     `# ${size % 1024 ** 3 === 0 ? `${size / 1024 ** 3} GiB` : `${size / MiB} MiB`} file round trip: peak RSS per backend (issue 3)`,
     '',
     `\`npm run bench:big-rss\` · ${startedAt.toISOString().slice(0, 10)} (started ${startedAt.toISOString()})`,
     '',
     `**Machine:** ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB RAM, Node ${m.node}; load average at the end ${m.loadAverage.join(' / ')}.`,
+    '',
+    `**CLI:** ${o.build}.${o.rebuilt ? ' ⚠ dist/ was rebuilt during this run: the rows may not all come from the same build.' : ''}`,
     '',
     `One pseudo-random file of ${(size / MiB).toFixed(0)} MiB: \`flowsync push <dir> <remote> --json\`, then \`flowsync pull <remote> <empty dir> --json\`, ` +
       'defaults otherwise, fresh stat cache. Wall time and peak RSS of the whole flowsync process (wait4 `ru_maxrss`, bench/infra/measure.ts); ' +
@@ -152,14 +172,20 @@ function report(rows: Row[], size: number, startedAt: Date): string {
 async function main(argv: string[]): Promise<number> {
   let sizeMib = 1024;
   let only: BackendName[] = [...BACKENDS];
+  let cliArg: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--size-mib') sizeMib = Number(argv[++i]);
     else if (argv[i] === '--only') only = argv[++i]!.split(',') as BackendName[];
-    else throw new Error(`unknown option ${argv[i]}; usage: big-file-rss [--size-mib N] [--only local,s3,azure,gcs]`);
+    else if (argv[i] === '--cli') cliArg = argv[++i];
+    else throw new Error(`unknown option ${argv[i]}; usage: big-file-rss [--size-mib N] [--only local,s3,azure,gcs] [--cli FILE]`);
   }
   if (!(sizeMib > 0) || only.some((b) => !BACKENDS.includes(b))) throw new Error(`bad --size-mib or --only (backends: ${BACKENDS.join(', ')})`);
   const root = repoRoot();
-  if (!existsSync(path.join(root, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/src/cli/main.js is missing: run "npm run build"');
+  const bin = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { bin: { flowsync: string } }).bin.flowsync;
+  const cli = path.resolve(cliArg ?? path.join(root, bin));
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npm run build"`);
+  const build = provenance(root, cli);
+  const stamp = distStamp(root);
   const log = (s: string) => process.stderr.write(`${s}\n`);
   const startedAt = new Date();
   const work = mkdtempSync(path.join(os.tmpdir(), 'flowsync-big-rss-'));
@@ -172,8 +198,8 @@ async function main(argv: string[]): Promise<number> {
     const sha = await sha256File(path.join(src, spec.path));
     log(`source: ${spec.path}, ${sizeMib} MiB, sha256 ${sha}`);
     const rows: Row[] = [];
-    for (const name of only) rows.push(await roundTrip(name, { root, work, src, file: spec.path, sha, log }));
-    const md = report(rows, size, startedAt);
+    for (const name of only) rows.push(await roundTrip(name, { cli, work, src, file: spec.path, sha, log }));
+    const md = report(rows, { size, startedAt, build, rebuilt: distStamp(root) !== stamp });
     process.stdout.write(md);
     if (sizeMib === 1024 && only.length === BACKENDS.length) {
       const out = path.join(root, 'bench', 'results', 'big-file-rss.md');
