@@ -347,6 +347,9 @@ export function createAzureBackend(options: AzureBackendOptions): Backend {
           if (!Number.isInteger(n) || n < 1 || n > MAX_BLOCKS) {
             throw new FlowsyncError('INTERNAL', `Part number ${n} of az://${container}/${key} is outside 1..${MAX_BLOCKS}.`);
           }
+          // Hashed as the part comes in, not when it is staged: the engine hands parts over in
+          // order, while uploads finish in any order and would make InOrderSha256 hold copies.
+          hasher?.add(n, data);
           try {
             await blob.stageBlock(blockId(tag, n), data, data.length, {
               transactionalContentMD5: md5Of(data),
@@ -356,7 +359,6 @@ export function createAzureBackend(options: AzureBackendOptions): Backend {
             throw azureError(err, ctx(r, `upload part ${n} of`, key, po?.signal));
           }
           partSizes.set(n, data.length);
-          hasher?.add(n, data);
         },
         async complete(po) {
           throwIfAborted(po?.signal);

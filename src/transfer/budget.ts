@@ -13,6 +13,9 @@ interface Waiter {
 export class ByteBudget {
   private used = 0;
   private readonly queue: Waiter[] = [];
+  /** Buffers given back by `buffer()` users, by size, kept while in-use bytes + spares fit the limit. */
+  private readonly spare = new Map<number, Buffer[]>();
+  private spareBytes = 0;
 
   constructor(readonly limit: number) {}
 
@@ -46,6 +49,39 @@ export class ByteBudget {
       released = true;
       this.used -= bytes;
       this.grantWaiting();
+    };
+  }
+
+  /**
+   * Hold `bytes` and get a buffer of that size to fill, reused from an earlier holder when one
+   * was given back: a big upload cycles through a few part buffers instead of leaving each to the
+   * garbage collector, whose lag let peak RSS reach twice the budget. The buffer must not be
+   * touched after `release()`.
+   */
+  async buffer(bytes: number, signal?: AbortSignal): Promise<{ data: Buffer; release: () => void }> {
+    const giveBack = await this.acquire(bytes, signal);
+    let data = this.spare.get(bytes)?.pop();
+    if (data) this.spareBytes -= bytes;
+    else data = Buffer.allocUnsafe(bytes);
+    // Held plus spare memory stays within the limit: spares of other sizes make room.
+    for (const list of this.spare.values()) {
+      while (this.used + this.spareBytes > this.limit && list.length > 0) this.spareBytes -= list.pop()!.length;
+    }
+    let released = false;
+    return {
+      data,
+      release: () => {
+        if (released) return;
+        released = true;
+        // Still counted in `used` here: kept as a spare, the memory total does not change.
+        if (this.used + this.spareBytes <= this.limit) {
+          const list = this.spare.get(bytes) ?? [];
+          list.push(data);
+          this.spare.set(bytes, list);
+          this.spareBytes += bytes;
+        }
+        giveBack();
+      },
     };
   }
 

@@ -69,9 +69,8 @@ async function uploadInParts(ctx: TransferContext, key: string, source: string, 
       for (let n = 1; n <= partCount; n++) {
         const offset = (n - 1) * partSize;
         const length = Math.min(partSize, entry.size - offset);
-        const release = await ctx.budget.acquire(length, poolSignal);
+        const { data, release } = await ctx.budget.buffer(length, poolSignal);
         try {
-          const data = Buffer.allocUnsafe(length);
           let got = 0;
           while (got < length) {
             const { bytesRead } = await fh.read(data, got, length - got, offset + got);

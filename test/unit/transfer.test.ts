@@ -247,6 +247,44 @@ describe('ByteBudget', () => {
   });
 });
 
+describe('ByteBudget buffers', () => {
+  it('hands a given-back buffer to the next holder of that size, and waits like acquire', async () => {
+    const b = new ByteBudget(16);
+    const one = await b.buffer(8);
+    const two = await b.buffer(8);
+    let third: Buffer | null = null;
+    const p = b.buffer(8).then((h) => ((third = h.data), h));
+    await tick(5);
+    expect(third).toBeNull(); // 16 bytes held: the third waits
+    one.release();
+    const h3 = await p;
+    expect(h3.data).toBe(one.data); // the same memory, not a new allocation
+    expect(h3.data.length).toBe(8);
+    two.release();
+    h3.release();
+    const a = await b.buffer(8);
+    const c = await b.buffer(8);
+    expect(new Set([a.data, c.data])).toEqual(new Set([one.data, two.data]));
+    a.release();
+    c.release();
+  });
+
+  it('keeps held plus spare memory within the limit', async () => {
+    const b = new ByteBudget(16);
+    const small = await b.buffer(8);
+    small.release(); // 8 spare
+    const big = await b.buffer(12); // 12 held: the 8-byte spare goes, or memory would be 20
+    const again = await b.buffer(4);
+    again.release(); // 16 held, no spare: kept
+    const reused = await b.buffer(4);
+    expect(reused.data).toBe(again.data);
+    reused.release();
+    big.release();
+    expect((await b.buffer(8)).data).not.toBe(small.data); // it was dropped for the 12 bytes
+
+  });
+});
+
 describe('part size', () => {
   const backend = (limits: Backend['multipartLimits'], tuning: Partial<Backend['tuning']> = {}): Backend => {
     const b = createMemoryBackend();
