@@ -3,10 +3,11 @@
  * errors (exit 2), bad input (exit 1/2, one clear line, nothing lost), special names, and Ctrl-C.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareTrees, excludeFlowsyncState, generateTree, snapshot, tempFiles, SPECIAL_NAMES } from '../helpers/tree.js';
-import { cliEnv, isRoot, removeDir, requireBuiltCli, runCli, startCli, tempDir } from './support.js';
+import { cliEnv, isRoot, NOBODY, removeDir, requireBuiltCli, runCli, startCli, tempDir } from './support.js';
 
 let work = '';
 let env: NodeJS.ProcessEnv = {};
@@ -252,14 +253,39 @@ describe('bad input: one clear line, exit 1 or 2, nothing lost', () => {
     await refused(['pull', store, file], 2, /dest-file\.txt is a file\. Pull into a folder\./, [file, store]);
   });
 
-  it('an unreadable file', async (ctx) => {
-    if (isRoot) ctx.skip(true, 'running as root: chmod 000 does not stop root from reading the file, so there is no unreadable file to test with');
-    const s = makeSource({ 'ok.txt': 'ok', 'secret.txt': 'no' });
-    fs.chmodSync(path.join(s, 'secret.txt'), 0o000);
+  it('an unreadable file, and an unreadable ignore file', async (ctx) => {
+    // Root reads a chmod 000 file anyway: as root, the CLI runs as the user nobody instead, in a
+    // folder of its own that nobody may write to.
+    const user = isRoot ? NOBODY : undefined;
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'flowsync-unreadable-'));
     try {
-      await refused(['push', s, fresh('store')], 1, /Cannot read secret\.txt: permission denied\. Fix its permissions/, [s]);
-    } finally {
+      fs.chmodSync(base, 0o777);
+      const runEnv = cliEnv(path.join(base, 'cache'), { HOME: base });
+      const probe = await runCli(['--version'], { env: runEnv, cwd: base, ...(user ? { user } : {}) });
+      if (probe.code !== 0) ctx.skip(true, `running as root and the user nobody cannot run the built CLI in this checkout (${probe.stderr.trim().split('\n')[0]})`);
+      const s = path.join(base, 'src');
+      fs.mkdirSync(s);
+      fs.writeFileSync(path.join(s, 'ok.txt'), 'ok');
+      fs.writeFileSync(path.join(s, 'secret.txt'), 'no');
+      fs.chmodSync(path.join(s, 'secret.txt'), 0o000);
+      const dest = path.join(base, 'store');
+      const before = snapshot(s);
+      const r = await runCli(['push', s, dest], { env: runEnv, cwd: base, ...(user ? { user } : {}) });
+      expect(r.code, r.stderr).toBe(1);
+      const lines = r.stderr.split('\n').filter((l) => l && !/^(hash|scan|upload): /.test(l));
+      expect(lines).toEqual([expect.stringMatching(/Cannot read secret\.txt: permission denied\. Fix its permissions/)]);
+      expect(snapshot(s)).toEqual(before);
+      expect(fs.existsSync(path.join(dest, '.flowsync', 'manifest.json'))).toBe(false); // no manifest: nothing half-pushed in force
+
       fs.chmodSync(path.join(s, 'secret.txt'), 0o644);
+      fs.writeFileSync(path.join(s, '.prefectignore'), 'secret.txt\n');
+      fs.chmodSync(path.join(s, '.prefectignore'), 0o000);
+      const scan = await runCli(['scan', s], { env: runEnv, cwd: base, ...(user ? { user } : {}) });
+      expect(scan.code, scan.stderr).toBe(1);
+      expect(scan.stdout).toBe(''); // not a list made without the ignore rules
+      expect(scan.stderr).toMatch(/\.prefectignore.*permission denied/);
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
     }
   });
 

@@ -58,8 +58,16 @@ export function cliEnv(cacheDir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.
 }
 
 /** Start the built CLI; `result` settles when it exits. */
-export function startCli(args: string[], o: { env: NodeJS.ProcessEnv; cwd?: string; input?: string }): { child: ChildProcess; result: Promise<CliResult> } {
-  const child = spawn(process.execPath, [cliPath, ...args], { env: o.env, cwd: o.cwd ?? repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+export interface CliRunOptions {
+  env: NodeJS.ProcessEnv;
+  cwd?: string;
+  input?: string;
+  /** Run as this user (only root may): e.g. NOBODY, where a test needs permissions to bite. */
+  user?: { uid: number; gid: number };
+}
+
+export function startCli(args: string[], o: CliRunOptions): { child: ChildProcess; result: Promise<CliResult> } {
+  const child = spawn(process.execPath, [cliPath, ...args], { env: o.env, cwd: o.cwd ?? repoRoot, stdio: ['pipe', 'pipe', 'pipe'], ...(o.user ?? {}) });
   const result = new Promise<CliResult>((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -75,7 +83,7 @@ export function startCli(args: string[], o: { env: NodeJS.ProcessEnv; cwd?: stri
 }
 
 /** Run the built CLI to completion (asynchronously, so a test can do other things meanwhile). */
-export function runCli(args: string[], o: { env: NodeJS.ProcessEnv; cwd?: string; input?: string }): Promise<CliResult> {
+export function runCli(args: string[], o: CliRunOptions): Promise<CliResult> {
   return startCli(args, o).result;
 }
 
@@ -95,3 +103,6 @@ export function progressRecorder(): { events: ProgressEvent[]; onProgress: (e: P
 }
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** The unprivileged user "nobody" (uid/gid 65534 on Linux), for tests that need permissions to apply. */
+export const NOBODY = { uid: 65534, gid: 65534 };
