@@ -298,6 +298,7 @@ async function onlyThese(full: string, rel: string, files: Set<string>): Promise
 /** Writes into the destination folder, keeping the record of placed files current as it goes. */
 class TreeWriter {
   private readonly checkedDirs = new Set<string>();
+  private readonly preparing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly dir: string,
@@ -310,10 +311,18 @@ class TreeWriter {
     const full = path.join(this.dir, rel);
     const parent = path.dirname(full);
     if (!this.checkedDirs.has(parent)) {
-      await fsp.mkdir(parent, { recursive: true }).catch((err) => {
-        throw fsError(err, 'create folder', parent);
-      });
-      await this.checkInside(rel, parent, action);
+      // Downloads into one new folder run side by side: the first prepares it, the others wait.
+      let ready = this.preparing.get(parent);
+      if (!ready) {
+        ready = (async () => {
+          await fsp.mkdir(parent, { recursive: true }).catch((err) => {
+            throw fsError(err, 'create folder', parent);
+          });
+          await this.checkInside(rel, parent, action);
+        })().finally(() => this.preparing.delete(parent));
+        this.preparing.set(parent, ready);
+      }
+      await ready;
     }
     return full;
   }
