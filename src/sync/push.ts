@@ -21,8 +21,8 @@ import { withRetry } from '../transfer/retry.js';
 import { uploadFile } from '../transfer/upload.js';
 import { loadIgnoreRules } from '../walk/ignore-rules.js';
 import { releaseRemote, resolveRemote } from './open.js';
-import { fetchPushBase, writeManifest, type PushBase } from './remote-manifest.js';
-import { loadMemo, saveMemo } from './remote-memo.js';
+import { fetchPushBase, pushBaseOf, writeManifest, type PushBase } from './remote-manifest.js';
+import { loadMemo, loadMemoCopy, saveMemo } from './remote-memo.js';
 import { scanTree, sourceOf, type ScanDetail } from './scan.js';
 import type { PushOptions, SyncSummary } from './types.js';
 
@@ -64,7 +64,9 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
           ...(o.dryRun ? { changes: { upload: [], delete: [] } } : {}),
         };
       }
-      base = await fetchPushBase(remote, o.signal);
+      // Changes to push: plan against this machine's copy of that same manifest (checked by id).
+      const copy = memo && cacheDir ? await loadMemoCopy(cacheDir, remote, memo) : null;
+      base = copy && memo ? pushBaseOf(remote, copy, memo.etag) : await fetchPushBase(remote, o.signal);
     }
     const previous = base.previous;
     const plan = planPush(scan.manifest.files, previous?.manifest.files ?? null);
@@ -93,7 +95,9 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
       return { ...summary, durationMs: Date.now() - started };
     }
     if (!plan.manifestChanged) {
-      if (cacheDir && previous?.etag) await saveMemo(cacheDir, remote, { etag: previous.etag, id: previous.id, filesDigest: digest });
+      if (cacheDir && previous?.etag && base.previousBytes) {
+        await saveMemo(cacheDir, remote, { etag: previous.etag, id: previous.id, filesDigest: digest }, base.previousBytes);
+      }
       return { ...summary, durationMs: Date.now() - started };
     }
 
@@ -130,7 +134,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     if (previous?.manifest.extra) next.extra = previous.manifest.extra;
     const written = await writeManifest(remote, next, previous ?? base.damaged ?? null, o.signal);
     summary.manifest = written.id;
-    if (cacheDir && written.etag) await saveMemo(cacheDir, remote, { etag: written.etag, id: written.id, filesDigest: digest });
+    if (cacheDir && written.etag) await saveMemo(cacheDir, remote, { etag: written.etag, id: written.id, filesDigest: digest }, written.bytes);
     progress.end();
 
     if (doDelete && late.length > 0) {

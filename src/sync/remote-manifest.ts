@@ -55,6 +55,8 @@ export interface PushBase {
   damaged?: { etag?: string; reason: FlowsyncError };
   /** The stored manifest still has the tag the caller knew (`knownEtag`): it was not read. */
   unchanged?: boolean;
+  /** The bytes `previous` was parsed from. */
+  previousBytes?: Buffer;
 }
 
 /**
@@ -66,12 +68,17 @@ export async function fetchPushBase(remote: Remote, signal?: AbortSignal, knownE
   const found = await fetchManifestBytes(remote, signal, knownEtag);
   if (!found) return { previous: null };
   if (!found.bytes) return { previous: null, unchanged: true };
+  return pushBaseOf(remote, found.bytes, found.etag);
+}
+
+/** The push base for manifest `bytes`, stored under the tag `etag`. */
+export function pushBaseOf(remote: Remote, bytes: Buffer, etag?: string): PushBase {
   try {
-    const manifest = parseManifest(found.bytes, `${remote.url} (${manifestKey(remote.prefix)})`);
-    return { previous: { manifest, id: manifestId(found.bytes), ...(found.etag ? { etag: found.etag } : {}) } };
+    const manifest = parseManifest(bytes, `${remote.url} (${manifestKey(remote.prefix)})`);
+    return { previous: { manifest, id: manifestId(bytes), ...(etag ? { etag } : {}) }, previousBytes: bytes };
   } catch (err) {
     if (!isFlowsyncError(err, 'BAD_MANIFEST') && !isFlowsyncError(err, 'UNSAFE_PATH')) throw err;
-    return { previous: null, damaged: { ...(found.etag ? { etag: found.etag } : {}), reason: err } };
+    return { previous: null, damaged: { ...(etag ? { etag } : {}), reason: err } };
   }
 }
 
@@ -84,7 +91,7 @@ export async function writeManifest(
   manifest: Manifest,
   previous: { etag?: string } | null,
   signal?: AbortSignal,
-): Promise<{ id: string; etag?: string }> {
+): Promise<{ id: string; etag?: string; bytes: Uint8Array }> {
   const bytes = serializeManifest(manifest);
   const { backend } = remote;
   const condition = !backend.features.conditionalWrite
@@ -110,5 +117,5 @@ export async function writeManifest(
     }
     throw err;
   }
-  return { id: manifestId(bytes), ...(written.etag ? { etag: written.etag } : {}) };
+  return { id: manifestId(bytes), bytes, ...(written.etag ? { etag: written.etag } : {}) };
 }

@@ -1,13 +1,15 @@
 /**
- * What this machine last knew of a remote's manifest: its version tag, its id and the digest of
- * its file list. A push whose tree has that digest, to a remote whose manifest still has that
- * tag, has nothing to do: one HEAD request instead of downloading and parsing the manifest
- * (12 MB for 100k files). Kept in the user cache folder beside the stat cache.
+ * What this machine last knew of a remote's manifest: its version tag, its id, the digest of its
+ * file list, and a copy of its bytes. A push whose tree has that digest, to a remote whose
+ * manifest still has that tag, has nothing to do: one HEAD request instead of downloading and
+ * parsing the manifest (12 MB for 100k files). A push with changes plans against the copy,
+ * still one HEAD request. Kept in the user cache folder beside the stat cache.
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Remote } from '../backends/open.js';
+import { manifestId } from '../manifest/codec.js';
 
 export interface ManifestMemo {
   etag: string;
@@ -17,10 +19,12 @@ export interface ManifestMemo {
 
 const FORMAT = 'flowsync-remote-memo-1';
 
-function memoFile(cacheDir: string, remote: Remote): string {
+function memoFile(cacheDir: string, remote: Remote, suffix = '.json'): string {
   const key = `${remote.scheme}\0${remote.bucket}\0${remote.prefix}`;
-  return path.join(cacheDir, 'remotes', `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`);
+  return path.join(cacheDir, 'remotes', `${createHash('sha256').update(key).digest('hex').slice(0, 32)}${suffix}`);
 }
+
+const COPY_SUFFIX = '.manifest';
 
 export async function loadMemo(cacheDir: string, remote: Remote): Promise<ManifestMemo | null> {
   try {
@@ -32,14 +36,31 @@ export async function loadMemo(cacheDir: string, remote: Remote): Promise<Manife
   }
 }
 
-export async function saveMemo(cacheDir: string, remote: Remote, memo: ManifestMemo): Promise<void> {
+/** The manifest bytes the memo describes, or null when the copy is missing or is not those bytes. */
+export async function loadMemoCopy(cacheDir: string, remote: Remote, memo: ManifestMemo): Promise<Buffer | null> {
+  try {
+    const bytes = await fsp.readFile(memoFile(cacheDir, remote, COPY_SUFFIX));
+    return manifestId(bytes) === memo.id ? bytes : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Remember `memo`, with `bytes` (the manifest it describes) as the copy. */
+export async function saveMemo(cacheDir: string, remote: Remote, memo: ManifestMemo, bytes: Uint8Array): Promise<void> {
   const file = memoFile(cacheDir, remote);
   try {
     await fsp.mkdir(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    await fsp.writeFile(tmp, JSON.stringify({ format: FORMAT, ...memo }));
-    await fsp.rename(tmp, file);
+    // The copy first: a memo is only ever paired with its own copy (checked by id on load).
+    await writeAtomic(memoFile(cacheDir, remote, COPY_SUFFIX), bytes);
+    await writeAtomic(file, JSON.stringify({ format: FORMAT, ...memo }));
   } catch {
     // Only a shortcut: without it the next push reads the manifest.
   }
+}
+
+async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fsp.writeFile(tmp, data);
+  await fsp.rename(tmp, file);
 }

@@ -1,7 +1,8 @@
 /**
- * The no-change shortcut: a push whose tree is the one this machine last pushed, to a remote
- * whose manifest still carries the tag it left, costs one stat of the manifest — no download.
- * Any change on either side (the tree, or another writer's manifest) takes the full path.
+ * The memo shortcut: a push to a remote whose manifest still carries the tag this machine left
+ * costs one stat of the manifest, no download: with no change nothing else happens, with changes
+ * the plan is made against the machine's copy of that manifest. A changed remote (another
+ * writer's manifest) or a copy that is not those bytes takes the full path.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -57,11 +58,23 @@ it('skips reading the remote manifest only when neither the tree nor the remote 
   expect(c.reads).not.toContain(key);
   expect(c.stats).toContain(key);
 
-  // The tree changes: the manifest is read, and the push moves exactly that file.
+  // The tree changes: the plan is made against the local copy (no read), and exactly that file moves.
   fs.appendFileSync(path.join(dir, 'f3.py'), '# changed\n');
   c.reads.length = 0;
+  c.stats.length = 0;
   const third = await run();
   expect(third.uploaded).toBe(1);
+  expect(c.reads).not.toContain(key);
+  expect(c.stats).toContain(key);
+
+  // A copy that is not the manifest it claims to be is not used: the manifest is read.
+  const copies = fs.readdirSync(path.join(cacheDir, 'remotes')).filter((f) => f.endsWith('.manifest'));
+  expect(copies).toHaveLength(1);
+  fs.writeFileSync(path.join(cacheDir, 'remotes', copies[0]!), '{"format":"flowsync-manifest","version":1,"files":[]}');
+  fs.appendFileSync(path.join(dir, 'f4.py'), '# changed\n');
+  c.reads.length = 0;
+  const damagedCopy = await run();
+  expect(damagedCopy).toMatchObject({ uploaded: 1, deleted: 0 }); // an empty "previous" would upload all 20
   expect(c.reads).toContain(key);
 
   // Another writer replaces the manifest (same tree, new tag): the shortcut must not apply.
