@@ -76,6 +76,39 @@ afterAll(async () => {
 });
 
 describe('s3 backend on s3rver', () => {
+  it('sends If-None-Match / If-Match on conditional writes, single PUT and multipart complete (s3rver ignores them; real S3 enforces them)', async () => {
+    const client = sdkClient();
+    const seen: { method: string; path: string; headers: Record<string, string> }[] = [];
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const req = args.request as { method: string; path: string; headers: Record<string, string> };
+        seen.push({ method: req.method, path: req.path, headers: { ...req.headers } });
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'recordRequests' },
+    );
+    try {
+      const b = backend({ client });
+      const data = Buffer.from('conditional');
+      const created = await b.write('t/cond/single', data, { size: data.length, ifNoneMatch: '*' });
+      await b.write('t/cond/single', data, { size: data.length, ifMatch: created.etag! });
+      const header = (name: string) => seen.filter((r) => r.method === 'PUT' && r.path.endsWith('/t/cond/single')).map((r) => r.headers[name]);
+      expect(header('if-none-match')).toEqual(['*', undefined]);
+      expect(header('if-match')).toEqual([undefined, created.etag]);
+
+      const big = Buffer.alloc(5 * 1024 * 1024 + 10, 7);
+      const w = await b.openMultipart!('t/cond/multi', { size: big.length, partSize: 5 * 1024 * 1024, ifNoneMatch: '*' });
+      await w.writePart(1, big.subarray(0, 5 * 1024 * 1024));
+      await w.writePart(2, big.subarray(5 * 1024 * 1024));
+      await w.complete();
+      // CreateMultipartUpload, then CompleteMultipartUpload: the condition goes on the commit.
+      const posts = seen.filter((r) => r.method === 'POST' && r.path.endsWith('/t/cond/multi'));
+      expect(posts.map((r) => r.headers['if-none-match'])).toEqual([undefined, '*']);
+    } finally {
+      client.destroy();
+    }
+  });
+
   it('round-trips a buffer and a stream, stores sha256 as user metadata', async () => {
     const b = backend();
     const data = Buffer.from('hello flowsync\n'.repeat(1000));
