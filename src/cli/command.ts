@@ -38,7 +38,7 @@ export const COMMON_OPTIONS: OptionSpec = {
 
 export const COMMON_HELP = `Common options:
   --json              print one JSON summary object on stdout (progress and logs go to stderr)
-  -q, --quiet         no progress output
+  -q, --quiet         no progress or info lines (warnings and errors still print)
   --endpoint URL      custom endpoint (S3-compatible store, Azurite, GCS emulator)
   --region REGION     cloud region (S3)
   -h, --help          this help`;

@@ -53,8 +53,9 @@ export function createOutput(opts: { json: boolean; quiet: boolean; stderr?: Nod
     json: opts.json,
     quiet: opts.quiet,
     log: {
+      // Few and worth seeing (retries, each prefect.yaml step, git and shell output), as Prefect shows them.
       info: (m) => {
-        if (!opts.quiet && process.env.FLOWSYNC_VERBOSE) line(m);
+        if (!opts.quiet) line(m);
       },
       warn: (m) => line(`warning: ${m}`),
     },

@@ -52,7 +52,6 @@ export interface CliResult {
 export function cliEnv(cacheDir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, FLOWSYNC_CACHE_DIR: cacheDir, ...extra };
   delete env.FLOWSYNC_DEBUG;
-  delete env.FLOWSYNC_VERBOSE;
   delete env.CI;
   return env;
 }
