@@ -450,7 +450,8 @@ export async function runBench(o: BenchOptions, repoRoot: string, argv: string[]
     startedAt,
     finishedAt: new Date().toISOString(),
     argv,
-    options: { ...o },
+    // Folders relative to the repository: the report is committed and must not carry this machine's paths.
+    options: { ...o, out: relativeTo(repoRoot, o.out), data: o.data && relativeTo(repoRoot, o.data), tmp: o.tmp && relativeTo(repoRoot, o.tmp) },
     machine,
     data: prepared.data,
     bigFileBytes,
@@ -464,3 +465,7 @@ export async function runBench(o: BenchOptions, repoRoot: string, argv: string[]
 }
 
 export type { Bench };
+
+function relativeTo(root: string, dir: string): string {
+  return path.relative(root, dir) || '.';
+}
