@@ -217,5 +217,3 @@ export class StatCache {
     this.racy.clear();
   }
 }
-
-

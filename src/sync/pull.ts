@@ -117,7 +117,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
       await writer.remove(plan.delete.filter((p) => !firstDeletes.includes(p)));
       progress.end();
       for (const p of plan.forget) placed.delete(p);
-      await settlePending(placed, byPath, local, writer);
+      settlePending(placed, byPath, local, writer);
     } catch (err) {
       // Still running, so this run knows what it did not write: undo those journal marks.
       for (const [p, before] of journaled) {
@@ -141,13 +141,13 @@ export async function pull(o: PullOptions): Promise<PullResult> {
  * holds the content it was about to place is flowsync's (recorded in full); otherwise the mark
  * is dropped, and an entry with nothing else recorded is forgotten.
  */
-async function settlePending(placed: Map<string, PlacedFile>, targets: Map<string, PullTarget>, local: Map<string, LocalState>, writer: TreeWriter): Promise<void> {
+function settlePending(placed: Map<string, PlacedFile>, targets: Map<string, PullTarget>, local: Map<string, LocalState>, writer: TreeWriter): void {
   for (const [p, e] of placed) {
     if (e.pending === undefined) continue;
     const t = targets.get(p);
     const l = local.get(p);
     const holdsIt = t && l && ('link' in t ? l.kind === 'link' && l.target === t.link : l.kind === 'file' && t.sha256 !== undefined && l.sha256 === t.sha256);
-    if (holdsIt) await writer.record(p, 'link' in t ? { link: t.link } : { sha256: t.sha256!, ...(t.etag ? { etag: t.etag } : {}) });
+    if (holdsIt) writer.record(p, 'link' in t ? { link: t.link } : { sha256: t.sha256!, ...(t.etag ? { etag: t.etag } : {}) });
     else if (e.sha256 === undefined && e.link === undefined) placed.delete(p);
     else delete e.pending;
   }
@@ -338,7 +338,7 @@ class TreeWriter {
 
   // The per-file metadata calls below are synchronous on purpose: each takes microseconds, and
   // the promise API's overhead per call was several times that on pulls of many small files.
-  async record(rel: string, entry: Omit<PlacedFile, 'id'>): Promise<void> {
+  record(rel: string, entry: Omit<PlacedFile, 'id'>): void {
     const st = fs.lstatSync(path.join(this.dir, rel));
     this.placed.set(rel, { ...entry, id: identityOf(st) });
   }
@@ -364,7 +364,7 @@ class TreeWriter {
       fs.rmSync(tmp, { force: true });
       throw fsError(err, 'write', full);
     }
-    await this.record(t.path, { ...(sha256 ? { sha256 } : {}), ...(t.etag ? { etag: t.etag } : {}) });
+    this.record(t.path, { ...(sha256 ? { sha256 } : {}), ...(t.etag ? { etag: t.etag } : {}) });
   }
 
   async chmod(t: PullFile): Promise<void> {
@@ -372,7 +372,7 @@ class TreeWriter {
     const { mode } = await fsp.stat(full);
     await fsp.chmod(full, t.mode === 0o755 ? mode | ((mode & 0o444) >> 2) : mode & ~0o111);
     const prev = this.placed.get(t.path);
-    await this.record(t.path, { ...(t.sha256 ? { sha256: t.sha256 } : {}), ...(prev?.etag ? { etag: prev.etag } : {}) });
+    this.record(t.path, { ...(t.sha256 ? { sha256: t.sha256 } : {}), ...(prev?.etag ? { etag: prev.etag } : {}) });
   }
 
   async link(l: LinkEntry): Promise<void> {
@@ -385,7 +385,7 @@ class TreeWriter {
       await fsp.rm(tmp, { force: true });
       throw fsError(err, 'create link', full);
     }
-    await this.record(l.path, { link: l.link });
+    this.record(l.path, { link: l.link });
   }
 
   /** Delete placed files, then the folders that became empty (never the destination or .flowsync). */

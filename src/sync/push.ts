@@ -46,9 +46,10 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     const { scan } = fetched;
     let { base } = fetched;
     const digest = filesDigest(scan.manifest);
-    if (base.unchanged) {
-      // The remote manifest is the one this machine last saw; if the tree is too, nothing moves.
-      if (memo && digest === memo.filesDigest) {
+    // `unchanged` comes only from the memo's tag: the remote manifest is the one this machine last saw.
+    if (base.unchanged && memo && cacheDir) {
+      // If the tree is too, nothing moves.
+      if (digest === memo.filesDigest) {
         return {
           command: o.command ?? 'push',
           uploaded: 0,
@@ -65,8 +66,8 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
         };
       }
       // Changes to push: plan against this machine's copy of that same manifest (checked by id).
-      const copy = memo && cacheDir ? await loadMemoCopy(cacheDir, remote, memo) : null;
-      base = copy && memo ? pushBaseOf(remote, copy, memo.etag) : await fetchPushBase(remote, o.signal);
+      const copy = await loadMemoCopy(cacheDir, remote, memo);
+      base = copy ? pushBaseOf(remote, copy, memo.etag) : await fetchPushBase(remote, o.signal);
     }
     const previous = base.previous;
     const plan = planPush(scan.manifest.files, previous?.manifest.files ?? null);

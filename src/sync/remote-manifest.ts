@@ -17,10 +17,6 @@ export interface RemoteManifest {
   etag?: string;
 }
 
-export function describe(remote: Remote): string {
-  return remote.url;
-}
-
 /** The manifest's bytes and tag; with `knownEtag`, only the tag when it is that one (nothing read). */
 async function fetchManifestBytes(remote: Remote, signal?: AbortSignal, knownEtag?: string): Promise<{ bytes: Buffer | null; etag?: string } | null> {
   const key = manifestKey(remote.prefix);

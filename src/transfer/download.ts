@@ -31,7 +31,7 @@ const SMALL_OBJECT = 1024 * 1024;
 const HASH_READ_CHUNK = 4 * 1024 * 1024;
 
 /** Objects above this size are fetched as parallel ranges (when the backend supports ranges). */
-export function usesRangedDownload(size: number, ctx: TransferContext): boolean {
+function usesRangedDownload(size: number, ctx: TransferContext): boolean {
   return ctx.backend.features.rangeRead && size > ctx.backend.tuning.multipartThreshold;
 }
 
