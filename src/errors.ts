@@ -3,7 +3,7 @@
  * machine-readable `code`, a message that names the cause and the fix, and the raw error (SDK,
  * fs, git) as `cause`.
  */
-import { scrubSecrets } from './secrets.js';
+import { scrubSecrets } from '././secrets.js';
 
 export type ErrorCode =
   | 'USAGE' // bad command-line usage (exit 2)

@@ -24,7 +24,7 @@ import {
 import type { TokenCredential } from '@azure/identity';
 import { FlowsyncError, abortError, throwIfAborted } from '../errors.js';
 import { registerSecret } from '../secrets.js';
-import { collect } from '../transfer/streams.js';
+import { collect } from '../util/streams.js';
 import { AZURE_CREDENTIAL_HELP, azureError, statusOf, storageErrorCode, type AzureErrorContext } from './azure-errors.js';
 import {
   SHA256_METADATA_KEY,

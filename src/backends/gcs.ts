@@ -16,7 +16,7 @@ import { Readable } from 'node:stream';
 import { CRC32C, Storage, type Bucket, type FileMetadata, type StorageOptions } from '@google-cloud/storage';
 import { abortError, FlowsyncError, isFlowsyncError, throwIfAborted, type ErrorCode } from '../errors.js';
 import { registerSecret } from '../secrets.js';
-import { collect } from '../transfer/streams.js';
+import { collect } from '../util/streams.js';
 import {
   SHA256_METADATA_KEY,
   type Backend,

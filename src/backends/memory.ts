@@ -2,7 +2,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { FlowsyncError, throwIfAborted } from '../errors.js';
-import { collect } from '../transfer/streams.js';
+import { collect } from '../util/streams.js';
 import {
   SHA256_METADATA_KEY,
   type Backend,

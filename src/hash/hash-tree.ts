@@ -3,8 +3,8 @@
  * their manifest entries. Small files are read synchronously (see hash-file.ts).
  */
 import type { FileEntry } from '../manifest/types.js';
-import { runPool } from '../transfer/pool.js';
-import type { Progress } from '../transfer/progress.js';
+import { runPool } from '../util/pool.js';
+import type { Progress } from '../util/progress.js';
 import { hashFile } from './hash-file.js';
 import type { StatIdentity } from './identity.js';
 import type { StatCache } from './stat-cache.js';

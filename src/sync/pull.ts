@@ -14,8 +14,8 @@ import { planPull, type Conflict, type LocalState, type PullFile, type PullPlan,
 import { ByteBudget } from '../transfer/budget.js';
 import { DEFAULT_MEMORY_BUDGET, type TransferContext } from '../transfer/context.js';
 import { downloadFile } from '../transfer/download.js';
-import { runPool } from '../transfer/pool.js';
-import { Progress } from '../transfer/progress.js';
+import { runPool } from '../util/pool.js';
+import { Progress } from '../util/progress.js';
 import { withRetry } from '../transfer/retry.js';
 import { identityOf, modeOf, sameIdentity } from '../hash/identity.js';
 import { releaseRemote, resolveRemote } from './open.js';

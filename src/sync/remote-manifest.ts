@@ -8,7 +8,7 @@ import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { manifestId, parseManifest, serializeManifest } from '../manifest/codec.js';
 import type { Manifest } from '../manifest/types.js';
 import { withRetry } from '../transfer/retry.js';
-import { collect } from '../transfer/streams.js';
+import { collect } from '../util/streams.js';
 
 export interface RemoteManifest {
   manifest: Manifest;

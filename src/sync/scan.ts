@@ -5,7 +5,7 @@ import { identityOf, modeOf } from '../hash/identity.js';
 import { defaultCacheDir, StatCache } from '../hash/stat-cache.js';
 import { createManifest } from '../manifest/codec.js';
 import type { ManifestEntry } from '../manifest/types.js';
-import { Progress } from '../transfer/progress.js';
+import { Progress } from '../util/progress.js';
 import { loadIgnoreRules } from '../walk/ignore-rules.js';
 import { checkWalkRoot, walkTree } from '../walk/walk.js';
 import type { ScanOptions, ScanResult } from './types.js';

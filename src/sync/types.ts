@@ -2,17 +2,8 @@
 import type { Remote, RemoteOptions } from '../backends/open.js';
 import type { Manifest } from '../manifest/types.js';
 
-export type Phase = 'scan' | 'hash' | 'plan' | 'upload' | 'download' | 'delete' | 'verify' | 'manifest';
-
-export interface ProgressEvent {
-  phase: Phase;
-  /** Bytes done in this phase (files for phases that move no bytes). */
-  loaded: number;
-  total: number;
-  /** Files done / total in this phase. */
-  files: number;
-  filesTotal: number;
-}
+export type { Phase, ProgressEvent } from '../util/progress.js';
+import type { ProgressEvent } from '../util/progress.js';
 
 export interface Logger {
   info(message: string): void;

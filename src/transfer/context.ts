@@ -1,6 +1,6 @@
 import type { Backend } from '../backends/types.js';
 import type { ByteBudget } from './budget.js';
-import type { Progress } from './progress.js';
+import type { Progress } from '../util/progress.js';
 
 /** What every transfer of one operation shares. */
 export interface TransferContext {

@@ -15,9 +15,9 @@ import type { Readable } from 'node:stream';
 import { FlowsyncError, fsError } from '../errors.js';
 import type { TransferContext } from './context.js';
 import { choosePartSize } from './part-size.js';
-import { runPool } from './pool.js';
+import { runPool } from '../util/pool.js';
 import { withRetry } from './retry.js';
-import { collect } from './streams.js';
+import { collect } from '../util/streams.js';
 
 export interface DownloadTarget {
   path: string;

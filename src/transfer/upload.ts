@@ -14,7 +14,7 @@ import { identityOf, sameIdentity } from '../hash/identity.js';
 import type { FileEntry } from '../manifest/types.js';
 import type { TransferContext } from './context.js';
 import { choosePartSize, usesMultipart } from './part-size.js';
-import { runPool } from './pool.js';
+import { runPool } from '../util/pool.js';
 import { withRetry } from './retry.js';
 
 function changedError(path: string): FlowsyncError {

@@ -18,7 +18,7 @@ import { createAzureBackend, type AzureBackendOptions } from '../../src/backends
 import { openRemote } from '../../src/backends/open.js';
 import type { Backend } from '../../src/backends/types.js';
 import { FlowsyncError, type ErrorCode } from '../../src/errors.js';
-import { collect } from '../../src/transfer/streams.js';
+import { collect } from '../../src/util/streams.js';
 import { chunkedReadable, seededBytes } from '../conformance/data.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, type AzuriteServer } from '../servers/azurite.js';
 

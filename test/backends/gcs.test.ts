@@ -10,7 +10,7 @@ import { createGcsBackend, gcsError, GCS_CHUNK_UNIT, resolveGcsEndpoint } from '
 import { openRemote } from '../../src/backends/open.js';
 import type { Backend } from '../../src/backends/types.js';
 import { FlowsyncError, type ErrorCode } from '../../src/errors.js';
-import { collect } from '../../src/transfer/streams.js';
+import { collect } from '../../src/util/streams.js';
 import { startGcs, type GcsEmulator } from '../servers/gcs.js';
 
 const sha256 = (d: Uint8Array) => createHash('sha256').update(d).digest('hex');

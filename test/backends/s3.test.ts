@@ -15,7 +15,7 @@ import { s3Error } from '../../src/backends/s3-errors.js';
 import { createS3Backend, type S3BackendOptions } from '../../src/backends/s3.js';
 import type { Backend } from '../../src/backends/types.js';
 import { FlowsyncError } from '../../src/errors.js';
-import { collect } from '../../src/transfer/streams.js';
+import { collect } from '../../src/util/streams.js';
 import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, startS3rver, type S3rverServer } from '../servers/s3rver.js';
 
 const BUCKET = 'flowsync-s3-test';

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { expect } from 'vitest';
 import { FlowsyncError, type ErrorCode } from '../../src/errors.js';
 import type { Backend, ReadOptions } from '../../src/backends/types.js';
-import { collect } from '../../src/transfer/streams.js';
+import { collect } from '../../src/util/streams.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;

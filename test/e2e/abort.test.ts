@@ -12,7 +12,7 @@ import { createLocalBackend } from '../../src/backends/local.js';
 import type { Backend } from '../../src/backends/types.js';
 import { abortError, isFlowsyncError } from '../../src/errors.js';
 import { pull, push } from '../../src/index.js';
-import { collect } from '../../src/transfer/streams.js';
+import { collect } from '../../src/util/streams.js';
 import { compareTrees, excludeFlowsyncState, generateTree, readTree, tempFiles } from '../helpers/tree.js';
 import { removeDir, tempDir } from './support.js';
 

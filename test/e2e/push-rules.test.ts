@@ -16,7 +16,7 @@ import { openRemote, pull, push, verify } from '../../src/index.js';
 import { parseManifest } from '../../src/manifest/codec.js';
 import { isFile } from '../../src/manifest/types.js';
 import type { ProgressEvent } from '../../src/sync/types.js';
-import { collect } from '../../src/transfer/streams.js';
+import { collect } from '../../src/util/streams.js';
 import { compareTrees, excludeFlowsyncState, generateTree, snapshot } from '../helpers/tree.js';
 import { progressRecorder, removeDir, tempDir } from './support.js';
 

@@ -5,7 +5,7 @@ import type { Backend } from '../../src/backends/types.js';
 import { FlowsyncError, isFlowsyncError } from '../../src/errors.js';
 import { ByteBudget } from '../../src/transfer/budget.js';
 import { choosePartSize, usesMultipart } from '../../src/transfer/part-size.js';
-import { runPool } from '../../src/transfer/pool.js';
+import { runPool } from '../../src/util/pool.js';
 import { isRetryable, sleep, withRetry } from '../../src/transfer/retry.js';
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));

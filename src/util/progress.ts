@@ -3,7 +3,18 @@
  * total, files, filesTotal})`. Events inside a phase are throttled; the first and last event of
  * every phase are always delivered.
  */
-import type { Phase, ProgressEvent } from '../sync/types.js';
+export type Phase = 'scan' | 'hash' | 'plan' | 'upload' | 'download' | 'delete' | 'verify' | 'manifest';
+
+export interface ProgressEvent {
+  phase: Phase;
+  /** Bytes done in this phase (files for phases that move no bytes). */
+  loaded: number;
+  total: number;
+  /** Files done / total in this phase. */
+  files: number;
+  filesTotal: number;
+}
+
 
 export class Progress {
   private phase: Phase | null = null;
