@@ -62,34 +62,29 @@ export function versionName(manifestId: string | null, now: Date = new Date()): 
   return `${stamp}-${manifestId ? manifestId.slice(0, 12) : 'nomanifest'}`;
 }
 
-export interface PreparedVersion {
-  name: string;
-  /** Where the pull writes. */
-  partial: string;
-  /** Where the finished version lives. */
-  final: string;
-}
-
-/** Create the folder a new version is pulled into. */
-export async function prepareVersion(dir: string, manifestId: string | null): Promise<PreparedVersion> {
-  const root = versionsRoot(dir);
-  let name = versionName(manifestId);
-  if (fs.existsSync(path.join(root, name))) name = `${name}-${randomBytes(2).toString('hex')}`;
-  const partial = path.join(root, `${PARTIAL}${name}-${process.pid}`);
+/** Create the folder a new version is pulled into (its final name waits for the manifest id). */
+export async function prepareVersion(dir: string): Promise<string> {
+  const partial = path.join(versionsRoot(dir), `${PARTIAL}${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     await fsp.mkdir(partial, { recursive: true });
   } catch (err) {
     throw fsError(err, 'create the version folder', partial);
   }
-  return { name, partial, final: path.join(root, name) };
+  return partial;
 }
 
-export async function commitVersion(v: PreparedVersion): Promise<void> {
+/** Give the finished version its name; returns its folder. */
+export async function commitVersion(dir: string, partial: string, manifestId: string | null): Promise<string> {
+  const root = versionsRoot(dir);
+  let name = versionName(manifestId);
+  if (fs.existsSync(path.join(root, name))) name = `${name}-${randomBytes(2).toString('hex')}`;
+  const final = path.join(root, name);
   try {
-    await fsp.rename(v.partial, v.final);
+    await fsp.rename(partial, final);
   } catch (err) {
-    throw fsError(err, 'finish the version folder', v.final);
+    throw fsError(err, 'finish the version folder', final);
   }
+  return final;
 }
 
 /** Point `dir` at `versionFolder` in one rename: readers see the old target or the new one. */

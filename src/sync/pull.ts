@@ -21,6 +21,10 @@ import { identityOf, modeOf, sameIdentity } from '../hash/identity.js';
 import { releaseRemote, resolveRemote } from './open.js';
 import { loadPullSource } from './pull-targets.js';
 import { loadPullState, savePullState, type PlacedFile } from './pull-state.js';
+import type { ContentCache } from '../cache/content-cache.js';
+import { inspectDestination } from '../cache/versions.js';
+import { guardDestination, openContentCache, type DestinationGuard } from './pull-guard.js';
+import { pullSwitched } from './pull-switch.js';
 import type { PullOptions, SyncSummary } from './types.js';
 
 export interface PullResult extends SyncSummary {
@@ -32,13 +36,25 @@ const INSPECT_CONCURRENCY = 8;
 const MAX_LISTED_CONFLICTS = 10;
 
 export async function pull(o: PullOptions): Promise<PullResult> {
+  if (o.switch) return pullSwitched(o, pullInPlace);
+  return pullInPlace(o);
+}
+
+/** Pull into `o.dir` itself, file by file (each file atomic, the tree as a whole not). */
+async function pullInPlace(o: PullOptions): Promise<PullResult> {
   const started = Date.now();
   const dir = path.resolve(o.dir);
   const progress = new Progress(o.onProgress);
   const remote = await resolveRemote(o.remote, o.remoteOptions);
+  let guard: DestinationGuard | null = null;
   try {
     await checkDestination(dir);
-    const source = await loadPullSource(remote, o.signal);
+    let source = await loadPullSource(remote, o.signal);
+    if (!o.dryRun) {
+      guard = await guardDestination(dir, o);
+      // Another pull ran meanwhile: what this one read of the remote may be older than what that one placed.
+      if (guard.waited) source = await loadPullSource(remote, o.signal);
+    }
     if (source.manifest === null) {
       o.log?.warn(`${remote.url} has no flowsync manifest (pushed by another tool?): pulling every object under it, as Prefect's pull does.`);
     }
@@ -59,6 +75,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
     ];
     for (const w of warnings) o.log?.warn(w);
     const bytes = plan.download.reduce((n, t) => n + t.size, 0);
+    const cache = o.dryRun ? null : openContentCache(o);
     const summary: PullResult = {
       command: 'pull',
       uploaded: 0,
@@ -71,6 +88,9 @@ export async function pull(o: PullOptions): Promise<PullResult> {
       dryRun: o.dryRun ?? false,
       conflicts: plan.conflicts.map((c) => c.path),
       warnings,
+      fromCache: 0,
+      cacheBytes: 0,
+      directory: dir,
     };
     if (o.dryRun) {
       summary.changes = { download: [...plan.download, ...plan.link].map((t) => t.path), delete: plan.delete };
@@ -83,7 +103,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
     const nothingToDo = !interrupted && [plan.download, plan.link, plan.chmod, plan.delete, plan.forget, firstDeletes].every((l) => l.length === 0);
     if (nothingToDo) return { ...summary, durationMs: Date.now() - started };
     const realDir = await fsp.realpath(dir);
-    const writer = new TreeWriter(dir, realDir, placed);
+    const writer = new TreeWriter(dir, realDir, placed, cache);
     // Journal first: if this pull is killed, the next one still recognises what it wrote.
     const journaled = new Map<string, PlacedFile | undefined>();
     for (const t of [...plan.download, ...plan.link]) {
@@ -111,6 +131,12 @@ export async function pull(o: PullOptions): Promise<PullResult> {
         o.signal,
       );
       progress.end();
+      if (cache) {
+        summary.fromCache = cache.stats.hits;
+        summary.cacheBytes = cache.stats.hitBytes;
+        summary.downloaded -= cache.stats.hits;
+        summary.bytes -= cache.stats.hitBytes;
+      }
       for (const t of plan.chmod) await writer.chmod(t);
       for (const l of plan.link) await writer.link(l);
       progress.begin('delete', 0, plan.delete.length);
@@ -129,9 +155,11 @@ export async function pull(o: PullOptions): Promise<PullResult> {
     } finally {
       // Failures inside this process remove their own temporary files; only a kill leaves any.
       await savePullState(dir, placed, { remote: remote.url, manifest: source.manifest, inProgress: false });
+      await cache?.settle();
     }
     return { ...summary, durationMs: Date.now() - started };
   } finally {
+    await guard?.release();
     await releaseRemote(remote, o.remote);
   }
 }
@@ -163,6 +191,13 @@ async function sweepTempFiles(dir: string, paths: string[]): Promise<void> {
 }
 
 async function checkDestination(dir: string): Promise<void> {
+  const kind = await inspectDestination(dir);
+  if (kind.kind === 'switched') {
+    throw new FlowsyncError(
+      'CONFLICT',
+      `${dir} is a link to a version folder made by pull --switch (${kind.current}). Pull with --switch: a pull without it would rewrite, in place, files a running flow may be using.`,
+    );
+  }
   try {
     const st = await fsp.stat(dir);
     if (!st.isDirectory()) throw new FlowsyncError('INVALID_INPUT', `${dir} is a file. Pull into a folder.`);
@@ -304,6 +339,7 @@ class TreeWriter {
     private readonly dir: string,
     private readonly realDir: string,
     private readonly placed: Map<string, PlacedFile>,
+    private readonly cache: ContentCache | null = null,
   ) {}
 
   /** Create the folders of `rel` and make sure they resolve inside the destination. */
@@ -348,12 +384,19 @@ class TreeWriter {
     const tmp = tempNameFor(full);
     let sha256: string | undefined;
     try {
-      await withRetry(
-        async () => {
-          sha256 = await downloadFile(ctx, key, tmp, t, signal);
-        },
-        { signal, attempts: 3, onRetry: ctx.onRetry },
-      );
+      if (this.cache && t.sha256 && (await this.cache.place(t.sha256, t.size, tmp, t.mode))) {
+        sha256 = t.sha256;
+        ctx.progress.advance(t.size, 1);
+      } else {
+        await withRetry(
+          async () => {
+            sha256 = await downloadFile(ctx, key, tmp, t, signal);
+          },
+          { signal, attempts: 3, onRetry: ctx.onRetry },
+        );
+        // Verified against the manifest by the download: it may enter the cache.
+        if (this.cache && t.sha256 && sha256 === t.sha256) await this.cache.addFile(sha256, tmp, t.size);
+      }
       if (t.mode === 0o755) {
         // Add x wherever r is set, as git does, so the umask still decides who may run it.
         const { mode } = fs.statSync(tmp);
@@ -369,7 +412,14 @@ class TreeWriter {
 
   async chmod(t: PullFile): Promise<void> {
     const full = await this.prepareParent(t.path, 'change the mode of');
-    const { mode } = await fsp.stat(full);
+    let { mode, nlink } = await fsp.stat(full);
+    if (nlink > 1 && this.cache?.link) {
+      // Hard-linked from the content cache: a mode belongs to the inode, so give the file its own first.
+      const tmp = tempNameFor(full);
+      await fsp.copyFile(full, tmp);
+      await fsp.rename(tmp, full);
+      mode = 0o644;
+    }
     await fsp.chmod(full, t.mode === 0o755 ? mode | ((mode & 0o444) >> 2) : mode & ~0o111);
     const prev = this.placed.get(t.path);
     this.record(t.path, { ...(t.sha256 ? { sha256: t.sha256 } : {}), ...(prev?.etag ? { etag: prev.etag } : {}) });

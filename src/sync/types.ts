@@ -44,6 +44,21 @@ export interface PullOptions extends CommonOptions {
   delete?: boolean;
   /** Overwrite or delete local files flowsync did not place (default false: report a conflict). */
   force?: boolean;
+  /**
+   * Materialise the version complete in `<dir>.versions/<name>/`, then swap `<dir>` (a symlink)
+   * to it in one rename (DESIGN §12). Default false: write into `<dir>` in place.
+   */
+  switch?: boolean;
+  /** With `switch`: version folders kept, the current one included (default 3). */
+  keep?: number;
+  /** Folder of the content cache's parent (its `content/` subfolder); false: no content cache. Default: the user cache dir. */
+  cacheDir?: string | false;
+  /** Content cache size bound in bytes (default 10 GiB). */
+  cacheSize?: number;
+  /** Hard-link cache hits instead of copying them (placed files become read-only). */
+  link?: boolean;
+  /** How long to wait for another pull into the same folder (default 10 minutes). */
+  lockWaitMs?: number;
 }
 
 export interface SyncSummary {
@@ -61,6 +76,11 @@ export interface SyncSummary {
   /** Paths that were not touched because a local file flowsync did not place was in the way. */
   conflicts: string[];
   warnings: string[];
+  /** Pull: files placed from the machine's content cache instead of downloaded, and their bytes. */
+  fromCache?: number;
+  cacheBytes?: number;
+  /** Pull: the folder the files are in (with `switch`, the version folder `dir` now points to). */
+  directory?: string;
 }
 
 export interface ScanOptions {

@@ -7,11 +7,11 @@ import { adoptPlainFolder, commitVersion, inspectDestination, prepareVersion, pr
 import { removeDir, tempDir } from '../e2e/support.js';
 
 async function makeVersion(dir: string, id: string, content: string): Promise<string> {
-  const v = await prepareVersion(dir, id);
-  fs.writeFileSync(path.join(v.partial, 'flow.py'), content);
-  await commitVersion(v);
-  await switchLink(dir, v.final);
-  return v.final;
+  const partial = await prepareVersion(dir);
+  fs.writeFileSync(path.join(partial, 'flow.py'), content);
+  const final = await commitVersion(dir, partial, id);
+  await switchLink(dir, final);
+  return final;
 }
 
 describe('version folders', () => {
@@ -59,7 +59,7 @@ describe('version folders', () => {
     const hold = await holdVersion(made[0]!); // by a hold file
     // By a working directory (a flow run started in it): a child process sitting in made[1].
     const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { cwd: made[1]!, stdio: 'ignore' });
-    const abandoned = await prepareVersion(dir, 'f'.repeat(64));
+    const abandoned = await prepareVersion(dir);
     try {
       await new Promise((r) => setTimeout(r, 100));
       expect(holdersOf(made[1]!)).toEqual([`pid ${child.pid} (working directory)`]);
@@ -67,7 +67,7 @@ describe('version folders', () => {
       expect(r.removed.sort()).toEqual([made[2]!]);
       expect(r.held.map((h) => h.path).sort()).toEqual([made[0]!, made[1]!].sort());
       expect(r.held.find((h) => h.path === made[0])!.by).toEqual([`pid ${process.pid} (hold file)`]);
-      expect(fs.existsSync(abandoned.partial)).toBe(false);
+      expect(fs.existsSync(abandoned)).toBe(false);
       expect(fs.readdirSync(versionsRoot(dir)).filter((n) => n.startsWith('.'))).toEqual([]);
     } finally {
       child.kill();

@@ -1,5 +1,7 @@
+import { FlowsyncError } from '../../errors.js';
 import { pull } from '../../sync/pull.js';
 import type { Command } from '../command.js';
+import { parsePositiveInt, parseSize } from '../format.js';
 import { syncSummaryText, transferOptions } from './shared.js';
 
 export const pullCommand: Command = {
@@ -12,20 +14,36 @@ export const pullCommand: Command = {
     'no-delete': { type: 'boolean' },
     force: { type: 'boolean' },
     concurrency: { type: 'string' },
+    switch: { type: 'boolean' },
+    keep: { type: 'string' },
+    'no-cache': { type: 'boolean' },
+    'cache-size': { type: 'string' },
+    link: { type: 'boolean' },
   },
   help: `Options:
   --dry-run           show what would change, write nothing
   --no-delete         keep files an earlier pull placed that the remote no longer lists
   --force             overwrite (or delete) local files flowsync did not place
   --concurrency N     transfers in flight (default: the backend's)
+  --switch            pull the version complete into <dir>.versions/<name>/, then swap <dir>
+                      (a symlink) to it in one rename; a run on the old version keeps its files
+  --keep N            with --switch: version folders kept, the current one included (default 3)
+  --no-cache          bypass the machine's content cache (download every file)
+  --cache-size SIZE   bound of the content cache, e.g. 2GiB (default 10GiB; least recently used goes first)
+  --link              hard-link files from the content cache instead of copying them (they become
+                      read-only: a flow editing one in place would otherwise change the cache)
 
 A local file that flowsync did not place is never overwritten without --force: the pull stops
-before writing anything and lists the conflicts.
+before writing anything and lists the conflicts. A second pull into the same folder waits for
+the first one (up to 10 minutes); a lock left by a process that died does not block.
 
 Examples:
   flowsync pull s3://my-bucket/etl /srv/flows
+  flowsync pull s3://my-bucket/etl /srv/flows --switch --keep 5
   flowsync pull az://code/etl . --json`,
   async run({ positionals: [remote, dir], values, output, signal, remoteOptions }) {
+    if (values.keep !== undefined && !values.switch) throw new FlowsyncError('USAGE', '--keep applies only with --switch (it counts version folders).');
+    if (values.link && values['no-cache']) throw new FlowsyncError('USAGE', '--link hard-links files from the content cache, which --no-cache turns off: give one of them.');
     const result = await pull({
       remote: remote!,
       dir: dir!,
@@ -33,8 +51,14 @@ Examples:
       dryRun: Boolean(values['dry-run']),
       delete: !values['no-delete'],
       force: Boolean(values.force),
+      switch: Boolean(values.switch),
+      ...(typeof values.keep === 'string' ? { keep: parsePositiveInt(values.keep, '--keep') } : {}),
+      ...(values['no-cache'] ? { cacheDir: false as const } : {}),
+      ...(typeof values['cache-size'] === 'string' ? { cacheSize: parseSize(values['cache-size'], '--cache-size') } : {}),
+      link: Boolean(values.link),
     });
-    output.result(result, syncSummaryText(result, `${remote} -> ${dir}`));
+    const where = values.switch && result.directory ? `\n  version folder ${result.directory}` : '';
+    output.result(result, syncSummaryText(result, `${remote} -> ${dir}`) + where);
     return 0;
   },
 };

@@ -34,6 +34,7 @@ export function syncSummaryText(r: PushResult | PullResult, what: string): strin
   const head = r.dryRun ? `${r.command} (dry run) ${what}` : `${r.command} ${what}`;
   lines.push(head);
   lines.push(`  ${moved} (${formatBytes(r.bytes)}), ${verb}delete ${r.deleted}, unchanged ${r.unchanged}, in ${formatDuration(r.durationMs)}`);
+  if (r.command === 'pull' && r.fromCache) lines.push(`  from the content cache ${r.fromCache} (${formatBytes(r.cacheBytes ?? 0)})`);
   if (r.manifest) lines.push(`  manifest ${r.manifest.slice(0, 16)}`);
   return lines.join('\n');
 }
