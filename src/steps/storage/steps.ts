@@ -70,6 +70,8 @@ function storageStep(cloud: Cloud, direction: 'push' | 'pull', names: string[], 
   if (cloud === 's3') params['client_parameters'] = { kind: 'mapping' };
   if (cloud === 'gcs') params['project'] = { kind: 'string' };
   if (direction === 'push') params['ignore_file'] = { kind: 'string' };
+  // flowsync's own: materialise the version in its own folder and swap the step's folder (a link) to it.
+  if (direction === 'pull') params['switch'] = { kind: 'boolean' };
 
   async function run(args: Record<string, unknown>, ctx: StepContext): Promise<StepResult> {
     const bucket = args[containerKey] as string;
@@ -91,8 +93,11 @@ function storageStep(cloud: Cloud, direction: 'push' | 'pull', names: string[], 
       return { outputs: { [containerKey]: bucket, folder }, sync };
     }
     // The engine warns (through the step's logger) for every file it overwrote; they are listed in sync.conflicts too.
-    sync = await pull({ ...common, dir: ctx.cwd, force: true });
-    return { outputs: { [containerKey]: bucket, folder, directory: ctx.cwd }, sync };
+    // Hits come from the machine's content cache (FLOWSYNC_CACHE_DIR); with `switch` the flow runs
+    // in the version folder itself, which its working directory then holds (DESIGN §12).
+    const switched = args['switch'] === true;
+    sync = await pull({ ...common, dir: ctx.cwd, force: !switched, switch: switched });
+    return { outputs: { [containerKey]: bucket, folder, directory: switched && sync.directory ? sync.directory : ctx.cwd }, sync };
   }
 
   const [name, ...aliases] = names;
