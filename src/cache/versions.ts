@@ -40,7 +40,7 @@ export type Destination =
   | { kind: 'other-link'; target: string }
   | { kind: 'not-a-folder' };
 
-export async function inspectDestination(dir: string): Promise<Destination> {
+export async function destinationKind(dir: string): Promise<Destination> {
   let st: fs.Stats;
   try {
     st = await fsp.lstat(dir);

@@ -45,6 +45,28 @@ export async function guardDestination(dir: string, o: Pick<PullOptions, 'lockWa
   };
 }
 
+/** Writes one file's verified bytes to `tmp`; returns the sha256 checked. */
+export type FetchInto = (tmp: string, signal: AbortSignal) => Promise<string | undefined>;
+
+/**
+ * The content cache in front of a file's download: a hit is copied (and verified) into `tmp`;
+ * a miss is downloaded, and what the download verified against the manifest enters the cache.
+ * Files without a manifest hash (a prefix pushed by Prefect) bypass the cache.
+ */
+export function cachedFetch(cache: ContentCache | null, t: { sha256?: string; size: number; mode: number }, download: FetchInto, onHit: () => void): FetchInto {
+  const sha256 = t.sha256;
+  if (!cache || !sha256) return download;
+  return async (tmp, signal) => {
+    if (await cache.place(sha256, t.size, tmp, t.mode)) {
+      onHit();
+      return sha256;
+    }
+    const got = await download(tmp, signal);
+    if (got === sha256) await cache.addFile(sha256, tmp, t.size);
+    return got;
+  };
+}
+
 /** The content cache this pull uses, or null with `cacheDir: false`. */
 export function openContentCache(o: Pick<PullOptions, 'cacheDir' | 'cacheSize' | 'link' | 'log'>): ContentCache | null {
   if (o.cacheDir === false) return null;

@@ -15,7 +15,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { acquireLock } from '../cache/dest-lock.js';
-import { adoptPlainFolder, commitVersion, DEFAULT_KEEP, inspectDestination, prepareVersion, pruneVersions, switchLink, switchLockFile } from '../cache/versions.js';
+import { adoptPlainFolder, commitVersion, DEFAULT_KEEP, destinationKind, prepareVersion, pruneVersions, switchLink, switchLockFile } from '../cache/versions.js';
 import { FlowsyncError } from '../errors.js';
 import { guardDestination, plainLockFile } from './pull-guard.js';
 import type { PullResult } from './pull.js';
@@ -71,7 +71,7 @@ export async function pullSwitched(o: PullOptions, pullInPlace: PullInPlace): Pr
 }
 
 async function refuseForeign(dir: string) {
-  const dest = await inspectDestination(dir);
+  const dest = await destinationKind(dir);
   if (dest.kind === 'not-a-folder') throw new FlowsyncError('INVALID_INPUT', `${dir} is a file. Pull into a folder.`);
   if (dest.kind === 'other-link') {
     throw new FlowsyncError(

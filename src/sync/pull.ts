@@ -22,8 +22,8 @@ import { releaseRemote, resolveRemote } from './open.js';
 import { loadPullSource } from './pull-targets.js';
 import { loadPullState, savePullState, type PlacedFile } from './pull-state.js';
 import type { ContentCache } from '../cache/content-cache.js';
-import { inspectDestination } from '../cache/versions.js';
-import { guardDestination, openContentCache, type DestinationGuard } from './pull-guard.js';
+import { destinationKind } from '../cache/versions.js';
+import { cachedFetch, guardDestination, openContentCache, type DestinationGuard } from './pull-guard.js';
 import { pullSwitched } from './pull-switch.js';
 import type { PullOptions, SyncSummary } from './types.js';
 
@@ -191,7 +191,7 @@ async function sweepTempFiles(dir: string, paths: string[]): Promise<void> {
 }
 
 async function checkDestination(dir: string): Promise<void> {
-  const kind = await inspectDestination(dir);
+  const kind = await destinationKind(dir);
   if (kind.kind === 'switched') {
     throw new FlowsyncError(
       'CONFLICT',
@@ -384,19 +384,8 @@ class TreeWriter {
     const tmp = tempNameFor(full);
     let sha256: string | undefined;
     try {
-      if (this.cache && t.sha256 && (await this.cache.place(t.sha256, t.size, tmp, t.mode))) {
-        sha256 = t.sha256;
-        ctx.progress.advance(t.size, 1);
-      } else {
-        await withRetry(
-          async () => {
-            sha256 = await downloadFile(ctx, key, tmp, t, signal);
-          },
-          { signal, attempts: 3, onRetry: ctx.onRetry },
-        );
-        // Verified against the manifest by the download: it may enter the cache.
-        if (this.cache && t.sha256 && sha256 === t.sha256) await this.cache.addFile(sha256, tmp, t.size);
-      }
+      const download = (file: string, sig: AbortSignal) => withRetry(() => downloadFile(ctx, key, file, t, sig), { signal: sig, attempts: 3, onRetry: ctx.onRetry });
+      sha256 = await cachedFetch(this.cache, t, download, () => ctx.progress.advance(t.size, 1))(tmp, signal);
       if (t.mode === 0o755) {
         // Add x wherever r is set, as git does, so the umask still decides who may run it.
         const { mode } = fs.statSync(tmp);

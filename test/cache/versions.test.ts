@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { holdersOf, holdVersion } from '../../src/cache/version-holds.js';
-import { adoptPlainFolder, commitVersion, inspectDestination, prepareVersion, pruneVersions, switchLink, versionsRoot } from '../../src/cache/versions.js';
+import { adoptPlainFolder, commitVersion, destinationKind, prepareVersion, pruneVersions, switchLink, versionsRoot } from '../../src/cache/versions.js';
 import { removeDir, tempDir } from '../e2e/support.js';
 
 async function makeVersion(dir: string, id: string, content: string): Promise<string> {
@@ -24,25 +24,25 @@ describe('version folders', () => {
   afterEach(() => removeDir(base));
 
   it('switches a relative link in one rename and tells the kinds of destination apart', async () => {
-    expect(await inspectDestination(dir)).toEqual({ kind: 'missing' });
+    expect(await destinationKind(dir)).toEqual({ kind: 'missing' });
     const v1 = await makeVersion(dir, 'a'.repeat(64), 'v1');
     expect(fs.readlinkSync(dir)).toBe(path.join('flows.versions', path.basename(v1)));
     expect(fs.readFileSync(path.join(dir, 'flow.py'), 'utf8')).toBe('v1');
-    expect(await inspectDestination(dir)).toMatchObject({ kind: 'switched', current: v1 });
+    expect(await destinationKind(dir)).toMatchObject({ kind: 'switched', current: v1 });
     const v2 = await makeVersion(dir, 'b'.repeat(64), 'v2');
     expect(fs.readFileSync(path.join(dir, 'flow.py'), 'utf8')).toBe('v2');
     expect(path.basename(v2) > path.basename(v1)).toBe(true); // names sort by time
     expect(fs.readdirSync(base).sort()).toEqual(['flows', 'flows.versions']); // no temporary link left
     fs.symlinkSync('/tmp', path.join(base, 'other'));
-    expect(await inspectDestination(path.join(base, 'other'))).toEqual({ kind: 'other-link', target: '/tmp' });
+    expect(await destinationKind(path.join(base, 'other'))).toEqual({ kind: 'other-link', target: '/tmp' });
     fs.writeFileSync(path.join(base, 'file'), '');
-    expect(await inspectDestination(path.join(base, 'file'))).toEqual({ kind: 'not-a-folder' });
+    expect(await destinationKind(path.join(base, 'file'))).toEqual({ kind: 'not-a-folder' });
   });
 
   it('a plain folder is moved aside untouched and never pruned', async () => {
     fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'sub', 'mine.txt'), 'not flowsync');
-    expect(await inspectDestination(dir)).toEqual({ kind: 'plain' });
+    expect(await destinationKind(dir)).toEqual({ kind: 'plain' });
     const moved = await adoptPlainFolder(dir);
     expect(path.dirname(moved)).toBe(versionsRoot(dir));
     expect(fs.readFileSync(path.join(moved, 'sub', 'mine.txt'), 'utf8')).toBe('not flowsync');
