@@ -132,10 +132,9 @@ async function pullInPlace(o: PullOptions): Promise<PullResult> {
       );
       progress.end();
       if (cache) {
+        // Of the files (and bytes) placed, these came from the cache instead of the remote.
         summary.fromCache = cache.stats.hits;
         summary.cacheBytes = cache.stats.hitBytes;
-        summary.downloaded -= cache.stats.hits;
-        summary.bytes -= cache.stats.hitBytes;
       }
       for (const t of plan.chmod) await writer.chmod(t);
       for (const l of plan.link) await writer.link(l);

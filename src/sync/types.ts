@@ -76,7 +76,7 @@ export interface SyncSummary {
   /** Paths that were not touched because a local file flowsync did not place was in the way. */
   conflicts: string[];
   warnings: string[];
-  /** Pull: files placed from the machine's content cache instead of downloaded, and their bytes. */
+  /** Pull: of the files (and bytes) placed (`downloaded`, `bytes`), those copied from the machine's content cache instead of read from the remote. */
   fromCache?: number;
   cacheBytes?: number;
   /** Pull: the folder the files are in (with `switch`, the version folder `dir` now points to). */

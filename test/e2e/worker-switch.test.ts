@@ -144,6 +144,7 @@ describe('pull --switch', () => {
     ]);
     // One materialised the version; the other found it current (it waited for the lock).
     expect([a.downloaded, b.downloaded].sort((x, y) => x - y)).toEqual([0, 13]);
+    expect([a.unchanged, b.unchanged].sort((x, y) => x - y)).toEqual([0, 13]);
     expect(a.directory).toBe(b.directory);
     expect(compareTrees(src, dir, { excludeActual: excludeFlowsyncState })).toEqual([]);
     expect(fs.readdirSync(`${dir}.versions`).filter((n) => n.startsWith('.partial-'))).toEqual([]);
