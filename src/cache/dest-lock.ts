@@ -66,6 +66,8 @@ function isStale(found: Found, now: number): boolean {
 
 async function tryCreate(file: string, holder: Holder): Promise<boolean> {
   const tmp = `${file}.${holder.pid}-${randomBytes(4).toString('hex')}.tmp`;
+  // The folder may have gone meanwhile (the destination was moved or removed by its holder).
+  await fsp.mkdir(path.dirname(file), { recursive: true });
   await fsp.writeFile(tmp, JSON.stringify(holder) + '\n');
   try {
     await fsp.link(tmp, file);
@@ -103,11 +105,6 @@ export async function acquireLock(file: string, o: LockOptions): Promise<HeldLoc
   const deadline = Date.now() + (o.waitMs ?? DEFAULT_LOCK_WAIT_MS);
   let told = false;
   let delay = POLL_MIN_MS;
-  try {
-    await fsp.mkdir(path.dirname(file), { recursive: true });
-  } catch (err) {
-    throw fsError(err, 'create the folder of', file);
-  }
   for (;;) {
     if (o.signal?.aborted) throw abortError(o.signal);
     let created: boolean;

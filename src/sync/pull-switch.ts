@@ -17,6 +17,7 @@ import path from 'node:path';
 import { acquireLock } from '../cache/dest-lock.js';
 import { adoptPlainFolder, commitVersion, DEFAULT_KEEP, destinationKind, prepareVersion, pruneVersions, switchLink, switchLockFile } from '../cache/versions.js';
 import { FlowsyncError } from '../errors.js';
+import { RESERVED_DIR } from '../manifest/paths.js';
 import { guardDestination, plainLockFile } from './pull-guard.js';
 import type { PullResult } from './pull.js';
 import type { PullOptions } from './types.js';
@@ -61,7 +62,10 @@ export async function pullSwitched(o: PullOptions, pullInPlace: PullInPlace): Pr
       throw err;
     }
     const warnings = [...result.warnings];
-    if (dest.kind === 'plain') warnings.push(await adopt(dir, o));
+    if (dest.kind === 'plain') {
+      const message = await adopt(dir, o);
+      if (message) warnings.push(message);
+    }
     await switchLink(dir, final);
     warnings.push(...(await prune(dir, keep, final, o)));
     return { ...result, warnings, directory: final, durationMs: Date.now() - started };
@@ -83,10 +87,16 @@ async function refuseForeign(dir: string) {
 }
 
 /** The first --switch into a plain folder: it goes aside whole, after any plain pull into it ends. */
-async function adopt(dir: string, o: PullOptions): Promise<string> {
+async function adopt(dir: string, o: PullOptions): Promise<string | null> {
   const guard = await guardDestination(dir, o);
   let moved: string;
   try {
+    // An empty folder (say, made for the steps to run in) has nothing to keep: it simply goes.
+    if ((await fsp.readdir(dir)).every((n) => n === RESERVED_DIR) && (await fsp.readdir(path.join(dir, RESERVED_DIR)).catch(() => [])).every((n) => n === 'pull.lock')) {
+      await fsp.rm(dir, { recursive: true, force: true }); // the lock inside goes with it
+      await guard.release();
+      return null;
+    }
     moved = await adoptPlainFolder(dir);
   } catch (err) {
     await guard.release();
