@@ -63,6 +63,8 @@ const SMALL_FILE = 1024 * 1024;
 /** A hit refreshes the entry's mtime (its last use) when it is older than this. */
 const TOUCH_AFTER_MS = 60_000;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** What a new file gets (0666 less the umask), read once: process.umask() is process-wide anyway. */
+const NEW_FILE_MODE = 0o666 & ~process.umask();
 
 export function defaultContentCacheDir(): string {
   return path.join(defaultCacheDir(), 'content');
@@ -153,6 +155,8 @@ export class ContentCache {
       if (code === 'ENOENT' && !fs.existsSync(entry)) return this.miss();
       throw fsError(err, 'write', dest);
     }
+    // A copy takes the entry's read-only mode: give it a new file's mode instead.
+    await fsp.chmod(dest, NEW_FILE_MODE);
     const { sha256: got } = await hashFile(dest);
     if (got !== sha256) {
       fs.rmSync(dest, { force: true });
@@ -175,7 +179,7 @@ export class ContentCache {
         await fsp.copyFile(entry, dest, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE).catch((e) => {
           throw fsError(e, 'write', dest);
         });
-        await fsp.chmod(dest, 0o644);
+        await fsp.chmod(dest, NEW_FILE_MODE);
         return true;
       }
       throw fsError(err, 'write', dest);

@@ -32,8 +32,17 @@ describe('content cache', () => {
     expect(await cache.place(sha(other), other.length, path.join(base, 'x'))).toBe(false);
     expect(fs.existsSync(path.join(base, 'x'))).toBe(false);
     expect(cache.stats).toMatchObject({ hits: 1, hitBytes: data.length, misses: 1, added: 1, addedBytes: data.length, discarded: 0 });
+    expect(fs.readdirSync(path.join(root, 'tmp'))).toEqual([]);
     // Entries are read-only, so a hard-linked placement cannot be edited in place by accident.
     expect(fs.statSync(cache.entryPath(sha(data))).mode & 0o777).toBe(0o444);
+    // Placed copies are ordinary writable files, small (written from memory) and large (copied) alike.
+    const large = Buffer.alloc(2 * 1024 * 1024 + 5, 3);
+    fs.writeFileSync(path.join(base, 'large-src'), large);
+    await cache.addFile(sha(large), path.join(base, 'large-src'), large.length);
+    const placedLarge = path.join(base, 'large-out');
+    expect(await cache.place(sha(large), large.length, placedLarge)).toBe(true);
+    expect(fs.readFileSync(placedLarge).equals(large)).toBe(true);
+    for (const f of [dest, placedLarge]) expect(fs.statSync(f).mode & 0o200).toBe(0o200);
   });
 
   it('discards an entry that no longer hashes to its name (small and large), never serving it', async () => {
