@@ -61,6 +61,38 @@ describe('planPull examples', () => {
     expect(p.conflicts).toEqual([{ path: 'a', reason: 'a folder is in the way', overridable: false }]);
   });
 
+  it('a folder in the way gives way when it holds only placed files this pull deletes: those go first', () => {
+    const input = (files: string[] | null) =>
+      planPull({
+        targets: [tf('a', 1)],
+        local: (p) => ({ a: { kind: 'dir' }, 'a/x': lf(1), 'a/y/z': lf(2) } as Record<string, LocalState>)[p] ?? { kind: 'missing' },
+        folderFiles: (p) => (p === 'a' ? files : null),
+        placed: new Map([['a/x', { sha256: sha(1) }], ['a/y/z', { sha256: sha(2) }]]),
+        delete: true,
+        force: false,
+      });
+    const p = input(['a/x', 'a/y/z']);
+    expect(p).toMatchObject({ conflicts: [], clear: ['a/x', 'a/y/z'] });
+    expect(p.download.map((t) => t.path)).toEqual(['a']);
+    expect(p.delete.sort()).toEqual(['a/x', 'a/y/z']);
+    // A file of the user's in that folder (or a folder too big to look through) keeps the conflict.
+    for (const files of [['a/x', 'a/y/z', 'a/mine'], null]) {
+      expect(input(files)).toMatchObject({ download: [], clear: [], conflicts: [{ path: 'a', reason: 'a folder is in the way', overridable: false }] });
+    }
+  });
+
+  it('a file where a folder must go: cleared first when placed and dropped, else a conflict --force overrides', () => {
+    const local: Record<string, LocalState> = { d: lf(1) };
+    const dropped = plan([tf('d/e', 2)], local, { d: { sha256: sha(1) } });
+    expect(dropped).toMatchObject({ clear: ['d'], delete: ['d'], conflicts: [] });
+    expect(dropped.download.map((t) => t.path)).toEqual(['d/e']);
+    const notOurs = plan([tf('d/e', 2), tf('d/f', 3)], local, {});
+    expect(notOurs).toMatchObject({ clear: [], conflicts: [{ path: 'd', reason: 'a file is where the folder of d/e must go', overridable: true }] });
+    const forced = plan([tf('d/e', 2)], local, {}, { force: true });
+    expect(forced).toMatchObject({ clear: ['d'], delete: [] });
+    expect(forced.conflicts).toHaveLength(1);
+  });
+
   it('deletes placed files no longer listed; keeps (and forgets) the ones changed locally', () => {
     const p = plan([], { gone: lf(1), edited: lf(5), missing: { kind: 'missing' } }, { gone: { sha256: sha(1) }, edited: { sha256: sha(1) }, missing: { sha256: sha(1) } });
     expect(p.delete).toEqual(['gone']);
