@@ -46,19 +46,11 @@ export interface StepSummary {
   sync?: SyncSummary;
 }
 
-export interface RunStepsResult {
+/** Sums over the storage steps (`manifest`: the id the last storage step left, null when none ran or the remote has none). */
+export interface RunStepsResult extends Pick<SyncSummary, 'uploaded' | 'downloaded' | 'deleted' | 'unchanged' | 'bytes' | 'manifest' | 'durationMs'> {
   steps: StepSummary[];
   /** All outputs as later steps saw them: merged flat, plus each step's under its id. */
   outputs: Record<string, unknown>;
   /** pull: the absolute folder the flow would run in (from the `directory` output), if any. */
   directory?: string;
-  /** Sums over the storage steps. */
-  uploaded: number;
-  downloaded: number;
-  deleted: number;
-  unchanged: number;
-  bytes: number;
-  /** Manifest id left by the last storage step (null when none ran or the remote has none). */
-  manifest: string | null;
-  durationMs: number;
 }
