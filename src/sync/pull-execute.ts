@@ -25,7 +25,7 @@ export interface ExecuteOptions {
 }
 
 /** Codes that mean this file could not be had from the remote (the rest of the pull can go on). */
-const PER_FILE: ReadonlySet<string> = new Set(['TRANSIENT', 'THROTTLED', 'CHECKSUM_MISMATCH', 'NOT_FOUND', 'UNREACHABLE', 'PERMISSION']);
+const PER_FILE: ReadonlySet<string> = new Set(['TRANSIENT', 'THROTTLED', 'CHECKSUM_MISMATCH', 'NOT_FOUND']);
 
 export async function executePull(plan: PullPlan, o: ExecuteOptions): Promise<MissingFile[]> {
   const { writer, progress } = o;

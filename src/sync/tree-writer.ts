@@ -10,7 +10,7 @@ import { identityOf } from '../hash/identity.js';
 import { RESERVED_DIR } from '../manifest/paths.js';
 import type { LinkEntry } from '../manifest/types.js';
 import type { PullFile } from '../plan/pull-plan.js';
-import { ensureFolder, placeTemp, removeEmptyParents, symlinkAtomic, tempNameFor } from '../util/atomic-write.js';
+import { ensureFolder, placeTempSync, removeEmptyParents, symlinkAtomic, tempNameFor } from '../util/atomic-write.js';
 import type { PlacedFile } from './pull-state.js';
 
 /** Writes a file's bytes to `tmp` (verified) and returns its sha256 when one was checked. */
@@ -75,7 +75,7 @@ export class TreeWriter {
       fs.rmSync(tmp, { force: true });
       throw fsError(err, 'write', full);
     }
-    await placeTemp(tmp, full);
+    placeTempSync(tmp, full);
     this.record(t.path, { ...(sha256 ? { sha256 } : {}), ...(t.etag ? { etag: t.etag } : {}) });
   }
 
