@@ -1,8 +1,8 @@
 /**
  * planPull: a pure function (targets, local state, record of what earlier pulls placed, flags)
- * → first deletes (clear), downloads, links, chmods, deletes, conflicts, kept, forget. Examples, then properties over a
- * model of the local folder: apply the plan and check where it lands, what it may touch, and that
- * a second plan after a successful one has nothing left to do.
+ * → first deletes (clear), downloads, links, chmods, deletes, conflicts, kept, forget. Examples,
+ * then properties over a model of the local folder: apply the plan and check where it lands,
+ * what it may touch, and that a second plan after a successful one has nothing left to do.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
