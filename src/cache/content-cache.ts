@@ -66,6 +66,9 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** What a new file gets (0666 less the umask), read once: process.umask() is process-wide anyway. */
 const NEW_FILE_MODE = 0o666 & ~process.umask();
 
+/** placeSmall is synchronous from its read to its write, so two hits never share this buffer at once. */
+let scratch: Buffer | null = null;
+
 export function defaultContentCacheDir(): string {
   return path.join(defaultCacheDir(), 'content');
 }
@@ -129,15 +132,21 @@ export class ContentCache {
   }
 
   private placeSmall(entry: string, sha256: string, size: number, dest: string): boolean {
-    let data: Buffer;
+    // One reusable buffer: a fresh one per file was most of the garbage of a pull from the cache.
+    const data = (scratch ??= Buffer.allocUnsafe(SMALL_FILE)).subarray(0, size);
     try {
-      data = fs.readFileSync(entry);
+      const fd = fs.openSync(entry, 'r');
+      try {
+        let off = 0;
+        for (let n = 1; off < size && n > 0; off += n) n = fs.readSync(fd, data, off, size - off, off);
+        if (off !== size) return this.discard(entry, sha256, 'it is shorter than its size');
+      } finally {
+        fs.closeSync(fd);
+      }
     } catch {
       return this.miss();
     }
-    if (data.length !== size || createHash('sha256').update(data).digest('hex') !== sha256) {
-      return this.discard(entry, sha256, 'its content no longer hashes to its name');
-    }
+    if (createHash('sha256').update(data).digest('hex') !== sha256) return this.discard(entry, sha256, 'its content no longer hashes to its name');
     try {
       fs.writeFileSync(dest, data, { flag: 'wx' });
     } catch (err) {
