@@ -8,8 +8,8 @@
  * and a Content-MD5 mismatch is `InvalidOperation` "Provided contentMD5 doesn't match."
  * (Azure: `Md5Mismatch`).
  */
-import { abortError, FlowsyncError, isFlowsyncError, type ErrorCode } from '../errors.js';
-import { scrubSecrets } from '../secrets.js';
+import { abortError, FlowsyncError, isFlowsyncError, type ErrorCode } from '../../errors.js';
+import { scrubSecrets } from '../../secrets.js';
 
 export interface AzureErrorContext {
   /** What was being done, as a verb phrase: "read", "list", "upload part 3 of". */

@@ -4,7 +4,7 @@
  * The engine retries TRANSIENT / THROTTLED / CHECKSUM_MISMATCH only, so everything else here
  * must be a one-line, final answer.
  */
-import { abortError, FlowsyncError, isFlowsyncError, type ErrorCode } from '../errors.js';
+import { abortError, FlowsyncError, isFlowsyncError, type ErrorCode } from '../../errors.js';
 
 export interface S3ErrorContext {
   /** What was being done, e.g. "read", "write", "list". */
