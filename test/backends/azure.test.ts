@@ -14,7 +14,7 @@ import {
   generateBlobSASQueryParameters,
 } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAzureBackend, type AzureBackendOptions } from '../../src/backends/azure.js';
+import { createAzureBackend, type AzureBackendOptions } from '../../src/backends/azure/backend.js';
 import { openRemote } from '../../src/backends/open.js';
 import type { Backend } from '../../src/backends/types.js';
 import { FlowsyncError, type ErrorCode } from '../../src/errors.js';

@@ -6,7 +6,7 @@
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createGcsBackend, gcsError, GCS_CHUNK_UNIT, resolveGcsEndpoint } from '../../src/backends/gcs.js';
+import { createGcsBackend, gcsError, GCS_CHUNK_UNIT, resolveGcsEndpoint } from '../../src/backends/gcs/backend.js';
 import { openRemote } from '../../src/backends/open.js';
 import type { Backend } from '../../src/backends/types.js';
 import { FlowsyncError, type ErrorCode } from '../../src/errors.js';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createAzureBackend } from '../../src/backends/azure.js';
+import { createAzureBackend } from '../../src/backends/azure/backend.js';
 import { startAzurite } from '../servers/azurite.js';
 import { runConformance } from './suite.js';
 

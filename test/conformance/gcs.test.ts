@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createGcsBackend } from '../../src/backends/gcs.js';
+import { createGcsBackend } from '../../src/backends/gcs/backend.js';
 import { startGcs } from '../servers/gcs.js';
 import { runConformance } from './suite.js';
 

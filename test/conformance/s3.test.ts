@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createS3Backend } from '../../src/backends/s3.js';
+import { createS3Backend } from '../../src/backends/s3/backend.js';
 import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, startS3rver } from '../servers/s3rver.js';
 import { runConformance } from './suite.js';
 
