@@ -25,6 +25,7 @@ import { ByteBudget } from '../../src/transfer/budget.js';
 import { deleteKeys } from '../../src/transfer/delete.js';
 import { uploadStream } from '../../src/transfer/stream-parts.js';
 import { Progress } from '../../src/util/progress.js';
+import { RETRY_CASES } from './retry-cases.js';
 
 export interface CaseContext {
   backend: Backend;
@@ -110,7 +111,7 @@ async function expectPendingBack(c: CaseContext, before: number | undefined, wha
   expect(await pendingNow(c), `${what}: multipart uploads still pending on the server`).toBe(before);
 }
 
-export const CONFORMANCE_CASES: readonly ConformanceCase[] = [
+const BASIC_CASES: readonly ConformanceCase[] = [
   {
     id: 'stat-missing',
     title: 'stat of a missing key (and of a "folder" key) is null',
@@ -567,3 +568,5 @@ function countingDeletes(backend: Backend, calls: number[]): Backend {
     },
   });
 }
+
+export const CONFORMANCE_CASES: readonly ConformanceCase[] = [...BASIC_CASES, ...RETRY_CASES];
