@@ -62,6 +62,12 @@ export function networkCodeOf(err: unknown): string | undefined {
   return undefined;
 }
 
+function causes(err: unknown): unknown[] {
+  const out: unknown[] = [];
+  for (let cur = err as { cause?: unknown } | undefined, depth = 0; cur && depth < 5; cur = cur.cause as typeof cur, depth++) out.push(cur);
+  return out;
+}
+
 export interface ClassifiedNetworkError {
   kind: NetworkFailure;
   code: string;
@@ -73,8 +79,8 @@ export interface ClassifiedNetworkError {
 /** null when the error is not a socket-level failure (a service answer, a bug, ...). */
 export function classifyNetworkError(err: unknown): ClassifiedNetworkError | null {
   let code = networkCodeOf(err);
-  // "socket hang up" is Node's ECONNRESET without the code on some paths.
-  if (!code && /socket hang up/i.test(String((err as Error | undefined)?.message ?? ''))) code = 'ECONNRESET';
+  // "socket hang up" is Node's ECONNRESET without the code on some paths (also under SDK wrappers).
+  if (!code && causes(err).some((e) => /socket hang up/i.test(String((e as Error).message ?? '')))) code = 'ECONNRESET';
   if (!code) return null;
   const kind = TABLE[code]!;
   return { kind, code, retryable: RETRYABLE.has(kind), words: `${WORDS[kind]} (${code})` };
