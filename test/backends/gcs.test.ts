@@ -4,7 +4,9 @@
  * and resumable sessions that survive a failed chunk. Runs against the in-repo emulator.
  */
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { createServer } from 'node:net';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createGcsBackend, gcsError, GCS_CHUNK_UNIT, resolveGcsEndpoint } from '../../src/backends/gcs/backend.js';
 import { openRemote } from '../../src/backends/open.js';
@@ -14,6 +16,7 @@ import { uploadStream } from '../../src/transfer/stream-parts.js';
 import { Progress } from '../../src/util/progress.js';
 import { FlowsyncError, type ErrorCode } from '../../src/errors.js';
 import { collect } from '../../src/util/streams.js';
+import { cliEnv, removeDir, requireBuiltCli, runCli, tempDir } from '../e2e/support.js';
 import { startGcs, type GcsEmulator } from '../servers/gcs.js';
 
 const sha256 = (d: Uint8Array) => createHash('sha256').update(d).digest('hex');
@@ -376,4 +379,34 @@ describe('reads', () => {
     expect(err.code).toBe('ABORTED');
     expect(got).toBeLessThan(data.length);
   });
+});
+
+describe('the built CLI on names containing "bucket" (issue 14)', () => {
+  it('flowsync push to gs://my-bucket/x and gs://my-bucket/bucket-x succeeds, and pull brings the tree back', async () => {
+    requireBuiltCli();
+    const work = tempDir('gcs-bucket-names');
+    try {
+      const src = path.join(work, 'src');
+      fs.mkdirSync(path.join(src, 'flows'), { recursive: true });
+      fs.writeFileSync(path.join(src, 'flows', 'hello.py'), 'print("hello")\n');
+      fs.writeFileSync(path.join(src, 'bucket.txt'), 'a file named bucket\n');
+      const env = cliEnv(path.join(work, 'cache'), { STORAGE_EMULATOR_HOST: emu.endpoint });
+      for (const remote of ['gs://my-bucket/x', 'gs://my-bucket/bucket-x']) {
+        const push = await runCli(['push', src, remote, '--json', '--quiet'], { env });
+        expect(push.code, `push to ${remote}: ${push.stderr}`).toBe(0);
+        expect(JSON.parse(push.stdout.trim()).uploaded, `files uploaded to ${remote}`).toBe(2);
+        const out = path.join(work, `out-${remote.split('/').pop()}`);
+        const pull = await runCli(['pull', remote, out, '--json', '--quiet'], { env });
+        expect(pull.code, `pull from ${remote}: ${pull.stderr}`).toBe(0);
+        expect(fs.readFileSync(path.join(out, 'bucket.txt'), 'utf8')).toBe('a file named bucket\n');
+        expect(fs.readFileSync(path.join(out, 'flows', 'hello.py'), 'utf8')).toBe('print("hello")\n');
+      }
+      const missing = await runCli(['push', src, 'gs://no-bucket-here/bucket-x', '--quiet'], { env });
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toContain('no-bucket-here');
+      expect(missing.stderr).toMatch(/does not exist|create it/i);
+    } finally {
+      removeDir(work);
+    }
+  }, 60_000);
 });
