@@ -146,35 +146,46 @@ async function resumableRead(backend: Backend, key: string, o: ReadOptions | und
   const first = await withRetry(() => open(start), p);
   if (!backend.features.rangeRead) return first;
 
+  // The body is piped (no per-chunk await or promise): the only extra cost over handing the
+  // SDK stream out is one buffer hand-off, and a 'data' counter tells where to resume from.
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
   let delivered = 0;
-  (async () => {
-    let body: Readable = first;
-    for (;;) {
-      const before = delivered;
-      try {
-        for await (const chunk of body as AsyncIterable<Buffer>) {
-          delivered += chunk.length;
-          if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve).once('close', resolve));
-          if (out.destroyed) {
-            body.destroy();
-            return;
-          }
-        }
-        out.end();
-        return;
-      } catch (err) {
-        body.destroy();
-        if (out.destroyed) return;
-        if (p.signal?.aborted) throw abortError(p.signal);
-        if (delivered > before) failures = 0;
-        if (++failures >= attempts || !isRetryable(err)) throw err;
-        const delay = backoffDelay(err, failures, p);
-        p.onRetry?.(err, failures, delay);
-        await sleep(delay, p.signal);
-        body = await withRetry(() => open(start + delivered), { ...p, attempts: Math.max(1, attempts - failures) });
-      }
-    }
-  })().catch((err: unknown) => out.destroy(err as Error));
+  let current: Readable = first;
+  out.once('close', () => current.destroy());
+
+  const resume = async (err: unknown, progressed: boolean): Promise<void> => {
+    if (p.signal?.aborted) throw abortError(p.signal);
+    if (progressed) failures = 0;
+    if (++failures >= attempts || !isRetryable(err)) throw err;
+    const delay = backoffDelay(err, failures, p);
+    p.onRetry?.(err, failures, delay);
+    await sleep(delay, p.signal);
+    const next = await withRetry(() => open(start + delivered), { ...p, attempts: Math.max(1, attempts - failures) });
+    if (out.destroyed) return void next.destroy();
+    attach(next);
+  };
+
+  const attach = (body: Readable): void => {
+    current = body;
+    const before = delivered;
+    const onData = (chunk: Buffer) => void (delivered += chunk.length);
+    const detach = () => {
+      body.off('data', onData);
+      body.unpipe(out);
+    };
+    body.pipe(out, { end: false });
+    body.on('data', onData);
+    body.once('end', () => {
+      detach();
+      out.end();
+    });
+    body.once('error', (err) => {
+      detach();
+      body.destroy();
+      if (out.destroyed) return;
+      resume(err, delivered > before).catch((e: unknown) => out.destroy(e as Error));
+    });
+  };
+  attach(first);
   return out;
 }
