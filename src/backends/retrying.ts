@@ -23,6 +23,8 @@ export interface RetryOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   onRetry?: RetryListener | undefined;
+  /** Narrows what is retried for one call (default: isRetryable). */
+  retryable?: ((err: unknown) => boolean) | undefined;
 }
 
 export const DEFAULT_ATTEMPTS = 5;
@@ -46,7 +48,7 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, o: Retry
       return await fn(attempt);
     } catch (err) {
       if (o.signal?.aborted) throw abortError(o.signal);
-      if (attempt >= attempts || !isRetryable(err)) throw err;
+      if (attempt >= attempts || !(o.retryable ?? isRetryable)(err)) throw err;
       const delay = backoffDelay(err, attempt, o);
       o.onRetry?.(err, attempt, delay);
       await sleep(delay, o.signal);
@@ -77,9 +79,16 @@ export function withRetries(backend: Backend, defaults: Omit<RetryOptions, 'sign
   const policy = (o?: Op): RetryOptions => ({ ...defaults, signal: o?.signal, onRetry: o?.onRetry ?? defaults.onRetry });
   const retry = <T>(o: Op | undefined, fn: () => Promise<T>) => withRetry(fn, policy(o));
 
+  const objectDigest = backend.limits.multipart?.digestScope === 'object';
   const wrapWriter = (w: MultipartWriter): MultipartWriter => ({
     writePart: (n, data, info, o) => retry(o, () => w.writePart(n, data, info, o)),
-    complete: (info, o) => retry(o, () => w.complete(info, o)),
+    // A whole-object digest refused at complete() (GCS) condemns the parts already sent: the
+    // service drops the session, so repeating complete() cannot help; the mismatch is final here.
+    complete: (info, o) =>
+      withRetry(() => w.complete(info, o), {
+        ...policy(o),
+        retryable: (err) => isRetryable(err) && !(objectDigest && isFlowsyncError(err, 'CHECKSUM_MISMATCH')),
+      }),
     abort: () => w.abort(),
   });
 

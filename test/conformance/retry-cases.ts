@@ -36,9 +36,16 @@ function faulty(backend: Backend, failures: Partial<Record<'stat' | 'write' | 'd
     if (count(m) <= (failures[m] ?? 0)) throw error();
     return fn();
   };
+  // Built field by field: a spread would copy the retry decorator's own mark from an already
+  // wrapped backend, and withRetries() would then take the faulty wrapper as wrapped too.
   const wrapped: Backend = {
-    ...backend,
-    limits: backend.limits,
+    name: backend.name,
+    features: backend.features,
+    get limits() {
+      return backend.limits;
+    },
+    tuning: backend.tuning,
+    ...(backend.openMultipart ? { openMultipart: backend.openMultipart.bind(backend) } : {}),
     stat: (k, o) => gate('stat', () => backend.stat(k, o)),
     write: (k, b, i, o) => gate('write', () => backend.write(k, b, i, o)),
     delete: (ks, o) => gate('delete', () => backend.delete(ks, o)),
@@ -118,17 +125,24 @@ export const RETRY_CASES: readonly ConformanceCase[] = [
       await c.backend.write(key, data, { size: data.length, sha256: sha256Hex(data) });
       const cutAt = 300_001;
       const whole = faulty(c.backend, {}, resetError, cutAt);
-      const retried: number[] = [];
-      const got = await readAll(withRetries(whole.backend, { baseDelayMs: 1 }), key, { onRetry: (_e, a) => retried.push(a) });
+      const retried: unknown[] = [];
+      const got = await readAll(withRetries(whole.backend, { baseDelayMs: 1 }), key, { onRetry: (e) => retried.push(e) });
       expectSameBytes(got, data, 'whole read resumed after a reset');
-      expect(retried, 'one retry').toEqual([1]);
-      expect(whole.reads.map((o) => o?.range), 'the second read asks for the rest only').toEqual([undefined, [cutAt, Number.MAX_SAFE_INTEGER]]);
+      // At least the injected reset; a server may also drop the next request on a socket the cut
+      // poisoned (seen on the GCS emulator under load): every retry must be a reset, and each
+      // resume starts at or after the cut, never re-sending what was delivered.
+      expect(retried.length, 'retries').toBeGreaterThanOrEqual(1);
+      expect(retried.every((e) => /reset/i.test(String((e as Error).message))), 'every retry was a connection reset').toBe(true);
+      expect(whole.reads[0]?.range, 'the first read is a whole read').toBeUndefined();
+      expect(whole.reads[1]?.range, 'the second read asks for the rest only').toEqual([cutAt, Number.MAX_SAFE_INTEGER]);
+      for (const o of whole.reads.slice(2)) expect(o?.range?.[0]).toBeGreaterThanOrEqual(cutAt);
 
       const range: [number, number] = [100_000, 600_000];
       const ranged = faulty(c.backend, {}, resetError, 1234);
       const part = await readAll(withRetries(ranged.backend, { baseDelayMs: 1 }), key, { range });
       expectSameBytes(part, data.subarray(...range), 'ranged read resumed after a reset');
-      expect(ranged.reads.map((o) => o?.range)).toEqual([range, [range[0] + 1234, range[1]]]);
+      expect(ranged.reads[0]?.range).toEqual(range);
+      expect(ranged.reads[1]?.range, 'the resumed range').toEqual([range[0] + 1234, range[1]]);
     },
   },
 ];

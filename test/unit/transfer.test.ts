@@ -6,7 +6,7 @@ import { FlowsyncError, isFlowsyncError } from '../../src/errors.js';
 import { ByteBudget } from '../../src/transfer/budget.js';
 import { choosePartSize, usesMultipart } from '../../src/transfer/part-size.js';
 import { runPool } from '../../src/util/pool.js';
-import { isRetryable, sleep, withRetry } from '../../src/backends/retrying.js';
+import { isRetryable, sleep, withRetries, withRetry } from '../../src/backends/retrying.js';
 import { deleteKeys } from '../../src/transfer/delete.js';
 import { azureError } from '../../src/backends/azure/errors.js';
 import { gcsError } from '../../src/backends/gcs/errors.js';
@@ -431,4 +431,32 @@ describe('the one network-error table, as every backend maps it (util/net-errors
       }
     });
   }
+});
+
+describe('retry decorator on multipart complete()', () => {
+  it("does not repeat complete() after a whole-object digest mismatch (digestScope 'object': the session is gone), but does for a per-part backend", async () => {
+    for (const digestScope of ['object', 'part'] as const) {
+      const memory = createMemoryBackend();
+      let completes = 0;
+      const backend: Backend = {
+        ...memory,
+        limits: { ...memory.limits, multipart: { ...memory.limits.multipart!, digestScope } },
+        async openMultipart(key, info, o) {
+          const w = await memory.openMultipart!(key, info, o);
+          return {
+            ...w,
+            complete: async () => {
+              completes++;
+              throw new FlowsyncError('CHECKSUM_MISMATCH', 'the object did not match its md5');
+            },
+          };
+        },
+      };
+      const w = await withRetries(backend, { baseDelayMs: 1 }).openMultipart!('k', { partSize: 4 });
+      await w.writePart(1, Buffer.from('abcd'), {});
+      const err = await caught(w.complete({ size: 4 }));
+      expect(isFlowsyncError(err, 'CHECKSUM_MISMATCH')).toBe(true);
+      expect(completes, `complete() attempts with digestScope ${digestScope}`).toBe(digestScope === 'object' ? 1 : 5);
+    }
+  });
 });
