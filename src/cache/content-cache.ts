@@ -99,6 +99,21 @@ export class ContentCache {
   }
 
   /**
+   * Whether the cache seems to hold this content (a stat: right name, right size), for planners
+   * that batch reads, such as pack reads: they plan only what the cache lacks. `place` still
+   * verifies, so a caller must be able to fetch a file this said yes to (an entry found corrupt).
+   */
+  mayHave(sha256: string, size: number): boolean {
+    if (!SHA256_HEX.test(sha256)) return false;
+    try {
+      const st = fs.statSync(this.entryPath(sha256));
+      return st.isFile() && st.size === size;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
    * Put the content named `sha256` at `dest`, a path that must not exist yet (the caller's
    * temporary name, renamed into place by the caller). Returns false on a miss: nothing is then
    * left at `dest`. Errors writing `dest` are thrown; a cache that cannot be read is a miss.

@@ -22,6 +22,9 @@ describe('content cache', () => {
     const data = Buffer.from('print("hello")\n');
     cache.addData(sha(data), data);
     const dest = path.join(base, 'out.py');
+    expect(cache.mayHave(sha(data), data.length)).toBe(true);
+    expect(cache.mayHave(sha(data), data.length + 1)).toBe(false);
+    expect(cache.mayHave('../../etc/passwd', 1)).toBe(false);
     expect(await cache.place(sha(data), data.length, dest)).toBe(true);
     expect(fs.readFileSync(dest)).toEqual(data);
     // A copy, not the cache's inode: writing to it leaves the cache intact.
