@@ -11,15 +11,13 @@ import { parseArgs } from 'node:util';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { scrubSecrets } from '../secrets.js';
 import { COMMON_HELP, COMMON_OPTIONS, type Command } from './command.js';
-import { pullCommand } from './commands/pull.js';
-import { pushCommand } from './commands/push.js';
-import { scanCommand } from './commands/scan.js';
-import { statusCommand } from './commands/status.js';
-import { stepsCommand } from './commands/steps.js';
-import { verifyCommand } from './commands/verify.js';
+import * as registered from './commands/index.js';
 import { createOutput } from './output.js';
 
-const COMMANDS: Command[] = [pushCommand, pullCommand, statusCommand, scanCommand, verifyCommand, stepsCommand];
+/** The order `flowsync --help` lists commands in (DESIGN §7); a command not named here comes after them. */
+const HELP_ORDER = ['push', 'pull', 'status', 'scan', 'verify', 'log', 'rollback', 'gc', 'cache', 'image', 'init', 'steps'];
+const rank = (c: Command): number => (HELP_ORDER.includes(c.name) ? HELP_ORDER.indexOf(c.name) : HELP_ORDER.length);
+const COMMANDS: Command[] = (Object.values(registered) as Command[]).sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.usage.length));
