@@ -13,6 +13,8 @@ import { scrubSecrets } from '../secrets.js';
 import { COMMON_HELP, COMMON_OPTIONS, type Command } from './command.js';
 import * as registered from './commands/index.js';
 import { createOutput } from './output.js';
+import { checkRemoteArg } from './remote-arg.js';
+import { describeParseError, usageLine } from './usage-errors.js';
 
 /** The order `flowsync --help` lists commands in (DESIGN §7); a command not named here comes after them. */
 const HELP_ORDER = ['push', 'pull', 'status', 'scan', 'verify', 'log', 'rollback', 'gc', 'cache', 'image', 'init', 'steps'];
@@ -61,11 +63,12 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  const options = { ...command.options, ...COMMON_OPTIONS };
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: rest, options: { ...COMMON_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (err) {
-    process.stderr.write(`flowsync ${command.name}: ${(err as Error).message}\nUsage: ${command.usage}  (see flowsync ${command.name} --help)\n`);
+    process.stderr.write(`flowsync ${command.name}: ${describeParseError(err, command, options)}\n${usageLine(command)}\n`);
     return 2;
   }
   const { values, positionals } = parsed;
@@ -73,12 +76,21 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(commandHelp(command) + '\n');
     return 0;
   }
-  if (positionals.length !== command.args.length) {
+  const most = command.args.length + (command.optionalArgs?.length ?? 0);
+  if (positionals.length < command.args.length || positionals.length > most) {
     const missing = command.args.slice(positionals.length).join(', ');
     process.stderr.write(
-      `flowsync ${command.name}: ${missing ? `missing ${missing}` : `unexpected argument ${JSON.stringify(positionals[command.args.length])}`}.\nUsage: ${command.usage}  (see flowsync ${command.name} --help)\n`,
+      `flowsync ${command.name}: ${missing ? `missing ${missing}` : `unexpected argument ${JSON.stringify(positionals[most])}`}.\n${usageLine(command)}\n`,
     );
     return 2;
+  }
+  // Every argument named "remote" is checked before anything runs (a typo'd s3:/x is no folder name).
+  try {
+    command.args.forEach((arg, i) => {
+      if (arg === 'remote') checkRemoteArg(positionals[i]!);
+    });
+  } catch (err) {
+    return reportError(err, command.name, Boolean(values.json));
   }
 
   const output = createOutput({ json: Boolean(values.json), quiet: Boolean(values.quiet) });

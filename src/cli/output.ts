@@ -88,7 +88,8 @@ export function createOutput(opts: { json: boolean; quiet: boolean; stderr?: Nod
     result(summary, human) {
       clearBar();
       if (opts.json) out.write(scrubSecrets(JSON.stringify(summary)) + '\n');
-      else if (!opts.quiet || human) out.write(scrubSecrets(human) + '\n');
+      // Nothing to say (a scan that found no file) prints nothing, not an empty line.
+      else if (human !== '') out.write(scrubSecrets(human) + '\n');
     },
     done: clearBar,
   };
