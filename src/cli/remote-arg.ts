@@ -30,14 +30,14 @@ export function checkRemoteArg(remote: string): string {
   if (HTTP.has(lower)) {
     throw new FlowsyncError(
       'USAGE',
-      `Unsupported remote ${JSON.stringify(remote)}: an http(s) address is an endpoint, not a remote. For an S3-compatible store write s3://<bucket>/<folder> --endpoint ${scheme}://<host>; for Azure az://<container>/<folder>; for GCS gs://<bucket>/<folder>.`,
+      `Unsupported remote ${remote}: an http(s) address is an endpoint, not a remote. For an S3-compatible store write s3://<bucket>/<folder> --endpoint ${scheme}://<host>; for Azure az://<container>/<folder>; for GCS gs://<bucket>/<folder>.`,
     );
   }
   const suggested = ALIASES[lower] ?? ((SUPPORTED as readonly string[]).includes(lower) ? lower : closest(lower, SUPPORTED, 2));
   const fix = suggested ? ` Did you mean ${suggested}://${suggested === 'file' ? '/' : ''}${rest}?` : '';
   throw new FlowsyncError(
     'USAGE',
-    `Unsupported remote ${JSON.stringify(remote)}: it looks like a URL, but flowsync knows only s3://, az://, gs:// and file:///.${fix} ` +
+    `Unsupported remote ${remote}: it looks like a URL, but flowsync knows only s3://, az://, gs:// and file:///.${fix} ` +
       `(A local folder whose name really starts this way can be written ${local}.)`,
   );
 }
