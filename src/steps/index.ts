@@ -37,6 +37,8 @@ export interface RunStepsOptions {
   onStep?: (e: StepEvent) => void;
   /** Transfers in flight for the storage steps. */
   concurrency?: number;
+  /** Resolve and check every step and show what it would do; write nothing (steps without a dry run are not run). */
+  dryRun?: boolean;
 }
 
 export interface StepSummary {
@@ -49,6 +51,10 @@ export interface StepSummary {
   outputs: Record<string, unknown>;
   /** What a storage step's sync did. */
   sync?: SyncSummary;
+  /** Dry run: the resolved parameters, secrets masked. */
+  params?: Record<string, unknown>;
+  /** Dry run: what the step would do (or why it was not run). */
+  would?: string[];
 }
 
 export interface RunStepsResult {
