@@ -36,6 +36,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { abortError, FlowsyncError, throwIfAborted } from '../errors.js';
+import { withoutNodeVersionWarning } from './aws-node-warning.js';
 import { registerSecret } from '../secrets.js';
 import { s3Error } from './s3-errors.js';
 import {
@@ -129,7 +130,7 @@ function buildClient(o: S3BackendOptions, endpoint: string | undefined, region: 
   registerSecret(env('AWS_SECRET_ACCESS_KEY'));
   registerSecret(env('AWS_SESSION_TOKEN'));
 
-  const client = new S3Client({
+  const client = withoutNodeVersionWarning(() => new S3Client({
     ...(region ? { region } : {}),
     ...(endpoint ? { endpoint } : {}),
     forcePathStyle: o.forcePathStyle ?? endpoint !== undefined,
@@ -148,7 +149,7 @@ function buildClient(o: S3BackendOptions, endpoint: string | undefined, region: 
       httpsAgent,
       logger: QUIET_LOGGER,
     },
-  });
+  }));
   registerResolvedSecrets(client);
   return client;
 }

@@ -39,10 +39,6 @@ function commandHelp(c: Command): string {
   return `Usage: ${c.usage}\n\n${c.summary}\n\n${c.help}\n\n${COMMON_HELP}`;
 }
 
-// The AWS SDK warns every run that its future releases need Node 22; the version in use is
-// pinned by this package, so the warning is not something a flowsync user can act on.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name) {
