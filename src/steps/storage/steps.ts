@@ -18,7 +18,7 @@ import type { Logger, SyncSummary } from '../../sync/types.js';
 import type { ParamSpec, StepContext, StepDefinition, StepResult } from '../types.js';
 import { s3OptionsFromPrefect } from './aws-credentials.js';
 import { azureOptionsFromPrefect } from './azure-credentials.js';
-import { gcsOptionsFromPrefect } from './gcp-credentials.js';
+import { gcsOptionsFromPrefect, tokenFetchFailure, type GcsStepOptions } from './gcp-credentials.js';
 
 type Cloud = 's3' | 'azure' | 'gcs';
 
@@ -59,6 +59,15 @@ async function ignoreFileFor(args: Record<string, unknown>, ctx: StepContext): P
     return '';
   }
   return file;
+}
+
+/** A GCS failure that was really the credentials' token fetch is said so (the emulator is not blamed). */
+async function explained<T>(work: Promise<T>, cloud: Cloud, remoteOptions: RemoteOptions, label: string): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    throw (cloud === 'gcs' && tokenFetchFailure(err, remoteOptions.gcs as GcsStepOptions, label)) || err;
+  }
 }
 
 const LISTED = 20;
@@ -112,11 +121,11 @@ function storageStep(cloud: Cloud, direction: 'push' | 'pull', names: string[], 
     };
     if (direction === 'push') {
       const ignoreFile = await ignoreFileFor(args, ctx);
-      const sync = await push({ ...common, dir: ctx.cwd, ...(ignoreFile !== undefined ? { ignoreFile } : {}) });
+      const sync = await explained(push({ ...common, dir: ctx.cwd, ...(ignoreFile !== undefined ? { ignoreFile } : {}) }), cloud, remoteOptions, ctx.label);
       return { outputs: { [containerKey]: bucket, folder }, sync, ...(dryRun ? { would: wouldLines(sync, `push ${ctx.cwd} -> ${remote}`) } : {}) };
     }
     // The engine warns (through the step's logger) for every file it overwrote; they are listed in sync.conflicts too.
-    const sync = await pull({ ...common, dir: ctx.cwd, force: true });
+    const sync = await explained(pull({ ...common, dir: ctx.cwd, force: true }), cloud, remoteOptions, ctx.label);
     return { outputs: { [containerKey]: bucket, folder, directory: ctx.cwd }, sync, ...(dryRun ? { would: wouldLines(sync, `pull ${remote} -> ${ctx.cwd}`) } : {}) };
   }
 
