@@ -21,6 +21,10 @@ export interface Output {
 
 /** Plain output: one line when a phase is done, and a line every 30 s while one runs longer (CI logs go quiet otherwise). */
 const PLAIN_INTERVAL_MS = 30_000;
+/** The walker's warning for each link it skips; the CLI says them once, as one line with a count. */
+const SKIPPED_LINK = /^(.*?)Skipped link (.+ -> .+?): ([^.]+)\.(?: Use --follow-links.*)?$/s;
+const LINKS_LISTED = 3;
+
 /** Terminal redraws at most this often (the final state of a phase is always drawn). */
 const REDRAW_MS = 100;
 
@@ -46,6 +50,19 @@ export function createOutput(opts: { json: boolean; quiet: boolean; stderr?: Nod
     clearBar();
     err.write(scrubSecrets(text) + '\n');
   };
+  // Skipped links, by the prefix their warnings carried (a prefect.yaml step's label, or none).
+  const skippedLinks = new Map<string, string[]>();
+  const saySkippedLinks = () => {
+    for (const [prefix, links] of skippedLinks) {
+      const shown = links.slice(0, LINKS_LISTED).join(', ');
+      const more = links.length > LINKS_LISTED ? `, and ${links.length - LINKS_LISTED} more` : '';
+      line(
+        `warning: ${prefix}skipped ${links.length === 1 ? '1 link' : `${links.length} links`}: ${shown}${more}. ` +
+          'Use --follow-links to upload what they point to, or make them relative links inside the folder.',
+      );
+    }
+    skippedLinks.clear();
+  };
   const plainText = (e: ProgressEvent, elapsedMs: number): string => {
     const p = lineParts(e, elapsedMs);
     return [p.files, p.bytes, p.rate].filter(Boolean).join('  ');
@@ -59,7 +76,12 @@ export function createOutput(opts: { json: boolean; quiet: boolean; stderr?: Nod
       info: (m) => {
         if (!opts.quiet) line(m);
       },
-      warn: (m) => line(`warning: ${m}`),
+      warn: (m) => {
+        const link = SKIPPED_LINK.exec(m);
+        if (!link) return line(`warning: ${m}`);
+        const [, prefix = '', what = '', why = ''] = link;
+        skippedLinks.set(prefix, [...(skippedLinks.get(prefix) ?? []), `${what} (${why})`]);
+      },
     },
     onProgress(e) {
       if (opts.quiet) return;
@@ -91,11 +113,15 @@ export function createOutput(opts: { json: boolean; quiet: boolean; stderr?: Nod
       }
     },
     result(summary, human) {
+      saySkippedLinks();
       clearBar();
       if (opts.json) out.write(scrubSecrets(JSON.stringify(summary)) + '\n');
       // Nothing to say (a scan that found no file) prints nothing, not an empty line.
       else if (human !== '') out.write(scrubSecrets(human) + '\n');
     },
-    done: clearBar,
+    done() {
+      saySkippedLinks();
+      clearBar();
+    },
   };
 }

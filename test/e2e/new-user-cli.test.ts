@@ -115,6 +115,25 @@ describe('status --exit-code', () => {
   });
 });
 
+describe('skipped links', () => {
+  it('are said once per push, as one warning with a count, also with --quiet', async () => {
+    const src = makeTree({ 'main.py': 'main', 'lib/x.py': 'x' });
+    fs.symlinkSync('../../elsewhere/a.py', path.join(src, 'lib', 'up.py'));
+    fs.symlinkSync('/etc/hostname', path.join(src, 'abs.txt'));
+    fs.symlinkSync('nope.txt', path.join(src, 'dangling.txt'));
+    fs.symlinkSync('../../../b', path.join(src, 'lib', 'up2'));
+    fs.symlinkSync('main.py', path.join(src, 'alias.py')); // inside: recorded, no warning
+    const store = fresh('store');
+    for (const args of [['push', src, store, '--quiet'], ['push', src, store, '--quiet'], ['status', src, store]]) {
+      const r = await cli(args);
+      expect(r.code, r.stderr).toBe(0);
+      const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
+      expect(warnings, r.stderr).toHaveLength(1);
+      expect(warnings[0]).toMatch(/^warning: skipped 4 links: .+ -> .+ \(.+\), .+, .+, and 1 more\. Use --follow-links to upload what they point to/);
+    }
+  });
+});
+
 describe('scan', () => {
   it('prints nothing at all when every file is ignored', async () => {
     const src = makeTree({ '.prefectignore': '*\n', 'a.pyc': 'x', 'sub/b.pyc': 'y' });
