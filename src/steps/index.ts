@@ -68,6 +68,7 @@ export interface RunStepsResult {
   downloaded: number;
   deleted: number;
   unchanged: number;
+  updated: number;
   bytes: number;
   /** Manifest id left by the last storage step (null when none ran or the remote has none). */
   manifest: string | null;

@@ -85,7 +85,7 @@ export async function runStepsImpl(o: RunStepsOptions): Promise<RunStepsResult> 
   };
   const outputs: Record<string, unknown> = {};
   const steps: StepSummary[] = [];
-  const totals = { uploaded: 0, downloaded: 0, deleted: 0, unchanged: 0, bytes: 0 };
+  const totals = { uploaded: 0, downloaded: 0, deleted: 0, unchanged: 0, updated: 0, bytes: 0 };
   let manifest: string | null = null;
 
   const hints = { section: o.section, lookup, env, hasBlocksFile: Boolean(o.blocksFile), hasApi: Boolean(env['PREFECT_API_URL']), hasOutputsFile: Boolean(o.outputsFile) };
@@ -141,6 +141,7 @@ export async function runStepsImpl(o: RunStepsOptions): Promise<RunStepsResult> 
       totals.downloaded += result.sync.downloaded;
       totals.deleted += result.sync.deleted;
       totals.unchanged += result.sync.unchanged;
+      totals.updated += result.sync.updated;
       totals.bytes += result.sync.bytes;
       manifest = result.sync.manifest;
     }

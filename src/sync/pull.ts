@@ -25,7 +25,7 @@ import type { PullOptions, SyncSummary } from './types.js';
 
 export interface PullResult extends SyncSummary {
   /** With dryRun: the paths that would be written and deleted. */
-  changes?: { download: string[]; delete: string[] };
+  changes?: { download: string[]; delete: string[]; update: string[] };
 }
 
 const INSPECT_CONCURRENCY = 8;
@@ -62,9 +62,10 @@ export async function pull(o: PullOptions): Promise<PullResult> {
     const summary: PullResult = {
       command: 'pull',
       uploaded: 0,
-      downloaded: plan.download.length + plan.link.length,
+      downloaded: plan.download.length,
       deleted: plan.delete.length,
-      unchanged: plan.unchanged + plan.chmod.length,
+      unchanged: plan.unchanged,
+      updated: plan.link.length + plan.chmod.length,
       bytes,
       manifest: source.manifest,
       durationMs: 0,
@@ -73,7 +74,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
       warnings,
     };
     if (o.dryRun) {
-      summary.changes = { download: [...plan.download, ...plan.link].map((t) => t.path), delete: plan.delete };
+      summary.changes = { download: plan.download.map((t) => t.path), delete: plan.delete, update: [...plan.link, ...plan.chmod].map((t) => t.path) };
       return { ...summary, durationMs: Date.now() - started };
     }
 

@@ -30,8 +30,6 @@ import type { PushOptions, SyncSummary } from './types.js';
 const DELETE_BATCH = 1000;
 
 export interface PushResult extends SyncSummary {
-  /** Entries whose mode or link target is new or changed with no bytes to send (a chmod, a link): only the manifest records them. */
-  updated: number;
   /** With dryRun: the paths that would be uploaded, deleted and updated (mode or link only). */
   changes?: { upload: string[]; delete: string[]; update: string[] };
 }

@@ -94,6 +94,8 @@ describe('status --exit-code', () => {
     const status = () => cli(['status', src, store, '--exit-code']);
     expect((await status()).code).toBe(1); // nothing pushed yet
     expect((await cli(['push', src, store])).code).toBe(0);
+    const dest = fresh('dest');
+    expect((await cli(['pull', store, dest])).code).toBe(0);
     const clean = await status();
     expect(clean.code, clean.stderr).toBe(0);
     expect((await cli(['status', src, store])).code).toBe(0);
@@ -105,7 +107,12 @@ describe('status --exit-code', () => {
     expect(chmod.stdout).toMatch(/would update 1 \(mode or link only\)/);
     expect((await cli(['status', src, store])).code).toBe(0); // without the flag: 0 either way
 
-    expect((await cli(['push', src, store])).code).toBe(0);
+    const pushed = await cli(['push', src, store, '--json']);
+    // A chmod alone is counted as updated, on push and on pull alike (no bytes move).
+    expect(JSON.parse(pushed.stdout)).toMatchObject({ uploaded: 0, updated: 1, unchanged: 2 });
+    const pulled = await cli(['pull', store, dest, '--json']);
+    expect(JSON.parse(pulled.stdout)).toMatchObject({ downloaded: 0, updated: 1, unchanged: 2 });
+    expect(fs.statSync(path.join(dest, 'run.sh')).mode & 0o111).not.toBe(0);
     expect((await status()).code).toBe(0);
     fs.rmSync(path.join(src, 'gone.txt'));
     const del = await status();

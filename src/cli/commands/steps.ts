@@ -70,6 +70,7 @@ Examples:
         downloaded: result.downloaded,
         deleted: result.deleted,
         unchanged: result.unchanged,
+        updated: result.updated,
         bytes: result.bytes,
         manifest: result.manifest,
         durationMs: result.durationMs,

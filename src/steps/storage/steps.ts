@@ -75,7 +75,8 @@ const LISTED = 20;
 /** "would push . -> s3://b/f: upload 3, delete 1, unchanged 10" and the first paths of each kind. */
 function wouldLines(sync: SyncSummary & { changes?: { upload?: string[]; download?: string[]; delete: string[]; update?: string[] } }, what: string): string[] {
   const moved = sync.command === 'pull' ? `download ${sync.downloaded}` : `upload ${sync.uploaded}`;
-  const lines = [`would ${what}: ${moved} (${sync.bytes.toLocaleString('en-US')} bytes), delete ${sync.deleted}, unchanged ${sync.unchanged}`];
+  const updated = sync.updated > 0 ? `, update ${sync.updated} (mode or link only)` : '';
+  const lines = [`would ${what}: ${moved} (${sync.bytes.toLocaleString('en-US')} bytes), delete ${sync.deleted}${updated}, unchanged ${sync.unchanged}`];
   const c = sync.changes;
   const list = (sign: string, paths: string[] | undefined) => {
     for (const p of (paths ?? []).slice(0, LISTED)) lines.push(`${sign} ${p}`);
