@@ -198,6 +198,21 @@ describe('steps run --dry-run', () => {
     expect(json.stdout).not.toContain(SECRET);
   });
 
+  it('a pull step shows what it would download, and writes nothing in the folder', async () => {
+    const dir = project('folder: pulled');
+    const pushed = await steps(dir, 'push', '--blocks', 'blocks.yaml', '--outputs-file', 'out.json');
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const worker = path.join(dir, 'worker');
+    fs.mkdirSync(worker);
+    for (const f of ['prefect.yaml', 'blocks.yaml', 'out.json']) fs.copyFileSync(path.join(dir, f), path.join(worker, f));
+    const r = await steps(worker, 'pull', '--dry-run', '--blocks', 'blocks.yaml', '--outputs-file', 'out.json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/1\. prefect_aws\.deployments\.steps\.pull_from_s3 \(id pull_code\)\n {7}bucket: flow-code\n {7}folder: pulled/);
+    expect(r.stdout).toMatch(/would pull s3:\/\/flow-code\/pulled -> .*worker: download \d+ \(\d+ bytes\), delete 0, unchanged 0/);
+    expect(r.stdout).toMatch(/^ {5}< flows\/etl\.py$/m);
+    expect(fs.readdirSync(worker).sort()).toEqual(['blocks.yaml', 'out.json', 'prefect.yaml']);
+  });
+
   it('a dry run refuses the same bad folder a real run would', async () => {
     const r = await steps(project(`folder: '{{ $CUSTOM_FOLDER }}'`), 'push', '--dry-run', '--blocks', 'blocks.yaml');
     expect(r.code).toBe(2);
