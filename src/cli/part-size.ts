@@ -14,7 +14,7 @@ const STORE: Record<string, string> = { s3: 'S3', azure: 'Azure Blob Storage', g
 const mib = (n: number): string => (n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)}MiB` : n % 1024 === 0 ? `${n / 1024}KiB` : `${n}`);
 
 export function checkPartSize(size: number, text: string, backend: Backend): void {
-  const limits = backend.multipartLimits;
+  const limits = backend.limits.multipart;
   const storeMin = limits?.minPartSize ?? 1;
   const min = Math.max(storeMin, MIN_PART_SIZE);
   const store = STORE[backend.name] ?? backend.name;

@@ -9,7 +9,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import type { AzureOptions, GcsOptions, RemoteOptions, S3Options } from '../../src/index.js';
 import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, startS3rver, type S3rverServer } from '../servers/s3rver.js';
 import { removeDir, repoRoot, requireBuiltCli, tempDir } from './support.js';
 
@@ -43,6 +44,20 @@ describe('npm pack', () => {
       expect(files).toContain(target.replace(/^\.\//, ''));
     }
     expect(files).toContain('README.md');
+  });
+});
+
+describe('types', () => {
+  it('the per-cloud option types are exported, and RemoteOptions takes them', () => {
+    const dts = fs.readFileSync(path.join(repoRoot, 'dist', 'src', 'index.d.ts'), 'utf8');
+    for (const name of ['S3Options', 'AzureOptions', 'GcsOptions', 'LocalBackendOptions', 'RemoteOptions']) expect(dts).toMatch(new RegExp(`\\b${name}\\b`));
+    // Compiled with the test files (tsc --noEmit -p .): a misspelt key would not compile.
+    const s3: S3Options = { region: 'us-east-1', forcePathStyle: true };
+    const azure: AzureOptions = { connectionString: 'UseDevelopmentStorage=true' };
+    const gcs: GcsOptions = { projectId: 'p' };
+    const options: RemoteOptions = { s3, azure, gcs };
+    expectTypeOf(options.s3).toEqualTypeOf<S3Options | undefined>();
+    expect(Object.keys(options)).toEqual(['s3', 'azure', 'gcs']);
   });
 });
 
