@@ -42,7 +42,7 @@ function recipeOf(value: unknown): Recipe {
 export const initCommand: Command = {
   name: 'init',
   summary: "start a project as prefect init does: Prefect's default .prefectignore and a prefect.yaml (never overwrites)",
-  usage: 'flowsync init [dir] [--recipe s3|azure|gcs|git|docker|local]',
+  usage: 'flowsync init [dir] [--recipe NAME]',
   args: [],
   optionalArgs: ['dir'],
   options: { recipe: { type: 'string', short: 'r' } },
