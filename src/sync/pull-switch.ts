@@ -44,7 +44,7 @@ export async function pullSwitched(o: PullOptions, pullInPlace: PullInPlace): Pr
     if (dest.kind === 'switched') {
       const check = await pullInPlace({ ...inPlace, dir: dest.current, dryRun: true });
       const changes = check.changes;
-      if (changes && changes.download.length === 0 && changes.delete.length === 0 && check.conflicts.length === 0) {
+      if (changes && changes.download.length === 0 && changes.delete.length === 0 && changes.update.length === 0 && check.conflicts.length === 0) {
         const warnings = [...check.warnings, ...(await prune(dir, keep, dest.current, o))];
         const { changes: _unused, ...rest } = check;
         return { ...rest, dryRun: false, warnings, directory: dest.current, fromCache: 0, cacheBytes: 0, durationMs: Date.now() - started };
