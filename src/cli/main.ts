@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { scrubSecrets } from '../secrets.js';
 import { COMMON_HELP, COMMON_OPTIONS, type Command } from './command.js';
+import { imageCommand } from './commands/image.js';
 import { pullCommand } from './commands/pull.js';
 import { pushCommand } from './commands/push.js';
 import { scanCommand } from './commands/scan.js';
@@ -19,7 +20,7 @@ import { stepsCommand } from './commands/steps.js';
 import { verifyCommand } from './commands/verify.js';
 import { createOutput } from './output.js';
 
-const COMMANDS: Command[] = [pushCommand, pullCommand, statusCommand, scanCommand, verifyCommand, stepsCommand];
+const COMMANDS: Command[] = [pushCommand, pullCommand, statusCommand, scanCommand, verifyCommand, stepsCommand, imageCommand];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.usage.length));
