@@ -11,6 +11,8 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -22,6 +24,8 @@ export interface RegistryServer {
   /** PEM file of the self-signed certificate (TLS instances). */
   caFile?: string;
   requests(): Array<{ method: string; path: string; status: number }>;
+  /** Wait until the registry's log has caught up with every request answered so far. */
+  sync(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -119,14 +123,36 @@ export async function startRegistry(o: RegistryServerOptions = {}): Promise<Regi
       for (const line of log.split('\n')) {
         if (!line.includes('response completed')) continue;
         const method = /http\.request\.method=(\w+)/.exec(line)?.[1];
-        const uri = /http\.request\.uri="([^"]*)"/.exec(line)?.[1];
+        const m = /http\.request\.uri=(?:"([^"]*)"|(\S+))/.exec(line);
+        const uri = m?.[1] ?? m?.[2];
         const status = Number(/http\.response\.status=(\d+)/.exec(line)?.[1]);
         if (method && uri) out.push({ method, path: uri.split('?')[0]!, status });
       }
       return out;
     },
+    async sync() {
+      // A request of our own, marked; once its log line is in, every earlier line is too.
+      const mark = `flowsync-sync-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+      const proto = caFile ? 'https' : 'http';
+      await fetchIgnoringTls(`${proto}://127.0.0.1:${port}/v2/${mark}/tags/list`);
+      const deadline = Date.now() + 5000;
+      while (!log.includes(mark)) {
+        if (Date.now() > deadline) throw new Error('the registry log did not show the sync request within 5 s');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     stop,
   };
+}
+
+function fetchIgnoringTls(url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const mod = url.startsWith('https') ? https : http;
+    mod.get(url, { rejectUnauthorized: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve());
+    }).on('error', reject);
+  });
 }
 
 /**

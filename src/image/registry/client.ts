@@ -171,6 +171,30 @@ export class RegistryClient {
   }
 
   async getManifest(repo: string, reference: string, what = `${repo}:${reference}`): Promise<FetchedManifest> {
+    try {
+      return await this.fetchManifest(repo, reference, what);
+    } catch (err) {
+      if (isFlowsyncError(err, 'NOT_FOUND')) throw await this.explainMissing(repo, reference, what, err);
+      throw err;
+    }
+  }
+
+  /** A missing manifest: is the repository unknown, or only the tag? (One request, on the error path.) */
+  private async explainMissing(repo: string, reference: string, what: string, original: FlowsyncError): Promise<FlowsyncError> {
+    try {
+      const res = await this.call('GET', `/v2/${repo}/tags/list?n=20`, { scopes: [pull(repo)], ok: [200, 404], what: `the tags of ${repo}` });
+      const body = await readBody(res, 256 * 1024);
+      if (res.status === 404) {
+        return new FlowsyncError('NOT_FOUND', `${what} was not found on ${this.registry}: the repository ${repo} does not exist. Check the name (and push it first if it is yours).`, { cause: original });
+      }
+      const tags = (JSON.parse(body?.toString('utf8') ?? '{}') as { tags?: string[] | null }).tags ?? [];
+      return new FlowsyncError('NOT_FOUND', `${what} was not found on ${this.registry}: ${repo} has no ${reference.startsWith('sha256:') ? 'manifest' : 'tag'} ${reference}${tags.length ? ` (it has: ${tags.slice(0, 10).join(', ')}${tags.length > 10 ? ', …' : ''})` : ''}.`, { cause: original });
+    } catch {
+      return original;
+    }
+  }
+
+  private async fetchManifest(repo: string, reference: string, what: string): Promise<FetchedManifest> {
     return this.retry(async () => {
       const res = await this.call('GET', `/v2/${repo}/manifests/${reference}`, { scopes: [pull(repo)], headers: { Accept: MANIFEST_ACCEPT }, ok: [200], what });
       const bytes = await readBody(res, MAX_MANIFEST_BYTES);
