@@ -39,11 +39,12 @@ export function registryToolsMissing(): string | null {
   return missing.length ? `${missing.join(', ')} not installed (apt-get install docker-registry skopeo umoci; .ci/run does it)` : null;
 }
 
+/** The registry checks the bcrypt hash on every request: cost 4 (the minimum) keeps that cheap in tests. */
 function bcrypt(password: string): string {
-  const py = spawnSync('python3', ['-W', 'ignore', '-c', 'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))', password], { encoding: 'utf8' });
+  const py = spawnSync('python3', ['-W', 'ignore', '-c', 'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))', password], { encoding: 'utf8' });
   const out = py.stdout?.trim() ?? '';
   if (py.status === 0 && out.startsWith('$2')) return out;
-  const ht = spawnSync('htpasswd', ['-nbB', 'u', password], { encoding: 'utf8' });
+  const ht = spawnSync('htpasswd', ['-nbB', '-C', '4', 'u', password], { encoding: 'utf8' });
   if (ht.status === 0) return ht.stdout.trim().split(':')[1]!;
   throw new Error('Cannot make a bcrypt hash for the registry htpasswd file: python3 crypt and htpasswd (apache2-utils) are both missing.');
 }
@@ -159,7 +160,7 @@ function fetchIgnoringTls(url: string): Promise<void> {
  * A base image made from scratch with umoci (a few files, one executable, a folder) and put in
  * the registry with skopeo. `format: 'v2s2'` stores it with Docker media types.
  */
-export function makeBaseImage(registry: RegistryServer, ref: string, o: { format?: 'oci' | 'v2s2'; workdir?: string; files?: Record<string, string> } = {}): void {
+export function makeBaseImage(registry: RegistryServer, ref: string, o: { format?: 'oci' | 'v2s2'; workdir?: string; files?: Record<string, string>; creds?: string } = {}): void {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'flowsync-base-'));
   try {
     const layout = path.join(work, 'layout');
@@ -176,7 +177,7 @@ export function makeBaseImage(registry: RegistryServer, ref: string, o: { format
     }
     run('umoci', ['repack', '--image', `${layout}:base`, bundle]);
     run('umoci', ['config', '--image', `${layout}:base`, '--config.env', 'PATH=/usr/local/bin:/usr/bin:/bin', '--config.cmd', '/bin/sh', ...(o.workdir ? ['--config.workingdir', o.workdir] : [])]);
-    run('skopeo', ['copy', '--insecure-policy', '--dest-tls-verify=false', ...(o.format === 'v2s2' ? ['--format', 'v2s2'] : []), `oci:${layout}:base`, `docker://${registry.host}/${ref}`]);
+    run('skopeo', ['copy', '--insecure-policy', '--dest-tls-verify=false', ...(o.creds ? ['--dest-creds', o.creds] : []), ...(o.format === 'v2s2' ? ['--format', 'v2s2'] : []), `oci:${layout}:base`, `docker://${registry.host}/${ref}`]);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
