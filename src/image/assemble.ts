@@ -55,6 +55,7 @@ export async function writeImage(layout: ImageLayout, base: ResolvedBase, config
   const bytes = Buffer.from(JSON.stringify(manifest));
   const digest = await layout.writeBlob(bytes);
   const pinned = formatRef(base.ref, base.digest);
-  await layout.setRef(name, { mediaType: base.mediaType, digest, size: bytes.length }, { [BASE_ANNOTATION]: pinned });
+  // FROM scratch has no base to fetch layers from.
+  await layout.setRef(name, { mediaType: base.mediaType, digest, size: bytes.length }, base.digest.startsWith('sha256:') ? { [BASE_ANNOTATION]: pinned } : {});
   return { name, digest, configDigest, mediaType: base.mediaType, size: bytes.length, base: pinned, newLayers: layers.length };
 }

@@ -6,6 +6,7 @@
 import { FlowsyncError } from '../errors.js';
 import { pipInstallRequirementsStep, runShellScriptStep } from './builtin/shell.js';
 import { setWorkingDirectoryStep } from './builtin/working-directory.js';
+import { buildDockerImageStep, pushDockerImageStep } from './docker/steps.js';
 import { gitCloneStep } from './git/clone.js';
 import { storageSteps } from './storage/steps.js';
 import type { StepDefinition } from './types.js';
@@ -16,6 +17,8 @@ export const BUILTIN_STEPS: readonly StepDefinition[] = [
   setWorkingDirectoryStep,
   runShellScriptStep,
   pipInstallRequirementsStep,
+  buildDockerImageStep,
+  pushDockerImageStep,
 ];
 
 const byName = new Map<string, StepDefinition>();
@@ -24,7 +27,7 @@ for (const def of BUILTIN_STEPS) {
 }
 
 /** Distributions the built-in steps stand in for. */
-const KNOWN_PACKAGES = new Set(['prefect', 'prefect-aws', 'prefect-azure', 'prefect-gcp']);
+const KNOWN_PACKAGES = new Set(['prefect', 'prefect-aws', 'prefect-azure', 'prefect-gcp', 'prefect-docker']);
 
 export function findStep(name: string): StepDefinition | undefined {
   return byName.get(name);
