@@ -106,6 +106,7 @@ export async function buildDockerfile(o: DockerfileBuildOptions): Promise<Docker
   let scan: ImageScan | null = null;
   const layers: BuiltLayer[] = [];
   let lastCopyOfContext: { root: string; entries: ManifestEntry[]; layers: number } | null = null;
+  const knownDirs = new Set<string>();
 
   for (const ins of instructions.slice(fromIndex + 1)) {
     const args = ['CMD', 'ENTRYPOINT'].includes(ins.keyword) ? ins.args : substitute(ins.args, stageVars());
@@ -152,7 +153,7 @@ export async function buildDockerfile(o: DockerfileBuildOptions): Promise<Docker
       case 'COPY':
       case 'ADD': {
         scan ??= await scanForImage(o.context, { ignore: loadDockerignore(path.resolve(o.context)), cacheDir: o.cacheDir, log: o.log, ...(o.signal ? { signal: o.signal } : {}) });
-        const copy = planCopy(args, workdir, scan.entries, at(ins));
+        const copy = planCopy(args, workdir, scan.entries, at(ins), knownDirs);
         const groups = splitIntoLayers(copy.entries.map((e) => e.entry));
         const byPath = new Map(copy.entries.map((e) => [e.entry.path, e.to]));
         for (const g of groups) {
@@ -189,14 +190,16 @@ interface PlannedCopy {
   entries: Array<{ entry: ManifestEntry; to: string }>;
 }
 
-function planCopy(args: string, workdir: string, entries: ManifestEntry[], where: string): PlannedCopy {
+function planCopy(args: string, workdir: string, entries: ManifestEntry[], where: string, knownDirs: Set<string>): PlannedCopy {
   const rest = args.replace(/^(?:--\S+\s+)*/, '');
   const words = execForm(rest) ?? splitWords(rest);
   if (words.length < 2) throw new FlowsyncError('INVALID_INPUT', `${where}: COPY needs a source and a destination.`);
   const destText = words[words.length - 1]!;
   const sources = words.slice(0, -1);
   const dest = path.posix.resolve(workdir, destText);
-  const destIsDir = destText.endsWith('/') || sources.length > 1;
+  // Docker copies a single file onto <dest> as that name, unless <dest> is a folder: written with a
+  // trailing slash, `.`/`..`, the WORKDIR, or a folder an earlier COPY made.
+  const destIsDir = destText.endsWith('/') || /(^|\/)\.\.?$/.test(destText) || sources.length > 1 || dest === workdir || knownDirs.has(dest);
   const out: PlannedCopy['entries'] = [];
   const under = (p: string) => `${dest === '/' ? '' : dest.slice(1) + '/'}${p}`;
   let wholeContext = false;
@@ -228,6 +231,7 @@ function planCopy(args: string, workdir: string, entries: ManifestEntry[], where
     if (inside.length === 0) throw notFound(src, where);
     for (const e of inside) out.push({ entry: e, to: under(e.path.slice(clean.length + 1)) });
   }
+  for (const e of out) for (let d = path.posix.dirname('/' + e.to); d !== '/'; d = path.posix.dirname(d)) knownDirs.add(d);
   return { dest, wholeContext, entries: out };
 }
 
