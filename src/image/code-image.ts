@@ -8,6 +8,7 @@ import path from 'node:path';
 import { FlowsyncError } from '../errors.js';
 import { createManifest, manifestId, serializeManifest } from '../manifest/codec.js';
 import { isLink, type ManifestEntry } from '../manifest/types.js';
+import { runPool } from '../util/pool.js';
 import { Progress, type ProgressEvent } from '../util/progress.js';
 import { loadIgnoreRules } from '../walk/ignore-rules.js';
 import { addLayerToConfig, startConfig, writeImage, type BuiltImage } from './assemble.js';
@@ -17,6 +18,8 @@ import type { ImageLayout } from './layout.js';
 import { scanForImage } from './scan.js';
 import { splitIntoLayers } from './split.js';
 import { LABELS, type BuiltLayer, type Logger } from './types.js';
+
+const LAYER_CONCURRENCY = 3;
 
 export interface CodeImageOptions {
   dir: string;
@@ -81,18 +84,17 @@ export async function buildCodeImage(o: CodeImageOptions): Promise<CodeImage> {
   const groups = splitIntoLayers(manifest.files, o.maxLayers ? { maxLayers: o.maxLayers } : {});
   const total = manifest.files.reduce((n, e) => n + (isLink(e) ? 0 : e.size), 0);
   progress.begin('plan', total, groups.length);
-  const layers: BuiltLayer[] = [];
-  for (const g of groups) {
-    layers.push(
-      await buildLayer(o.layout, layerItems(g.entries, scan.root, workdir.slice(1)), {
-        mtime: epoch,
-        comment: g.label,
-        onBytes: (n) => progress.advance(n),
-        ...(o.signal ? { signal: o.signal } : {}),
-      }),
-    );
-    progress.advance(0, 1);
-  }
+  // Layers are built a few at a time: gzip runs on libuv's threads, so this uses every core.
+  const layers: BuiltLayer[] = new Array(groups.length);
+  await runPool(
+    groups.map((g, i) => ({ g, i })),
+    LAYER_CONCURRENCY,
+    async ({ g, i }, signal) => {
+      layers[i] = await buildLayer(o.layout, layerItems(g.entries, scan.root, workdir.slice(1)), { mtime: epoch, comment: g.label, onBytes: (n) => progress.advance(n), signal });
+      progress.advance(0, 1);
+    },
+    o.signal,
+  );
   progress.end();
   const config = startConfig(o.base, created);
   config.config!.WorkingDir = workdir;

@@ -39,7 +39,8 @@ export interface LayerOptions {
 }
 
 const FORMAT = 'flowsync-layer-1';
-export const GZIP_LEVEL = 6;
+/** go-containerregistry (crane, ko) also defaults to BestSpeed: on source code, 5x the speed of level 6 for a 4 % larger layer. */
+export const GZIP_LEVEL = 1;
 /** The OS byte of the gzip header: zlib writes the build platform's; 255 ("unknown") everywhere. */
 const GZIP_OS_UNKNOWN = 0xff;
 const SMALL_FILE = 1024 * 1024;
