@@ -8,6 +8,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliEnv, removeDir, requireBuiltCli, runCli, tempDir } from '../e2e/support.js';
 import { compareTrees, generateTree, type GeneratedTree } from '../helpers/tree.js';
+import { RegistryClient } from '../../src/image/registry/client.js';
+import { closeAgents } from '../../src/image/registry/http.js';
 import { makeBaseImage, registryToolsMissing, skopeoInspect, startRegistry, unpackImage, type RegistryServer } from '../servers/registry.js';
 
 const missing = registryToolsMissing();
@@ -49,6 +51,9 @@ describe.skipIf(missing !== null)('image push / pull against docker-registry', (
     expect(out.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(out.uploaded).toBeGreaterThanOrEqual(2); // our layer(s) and the config; the base layer is mounted
     expect(out.bytes).toBeGreaterThan(0);
+    expect(out.mounted).toBe(1); // the base's one layer, mounted from base/os (same registry), never sent
+    await reg.sync();
+    expect(blobPuts(0)).toBe(2 + (out.uploaded as number)); // skopeo's base layer + config, then ours
 
     const raw = skopeoInspect(`${reg.host}/flows/etl:v1`, true) as { mediaType: string; layers: unknown[] };
     expect(raw.mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
@@ -104,6 +109,44 @@ describe.skipIf(missing !== null)('image push / pull against docker-registry', (
     expect(raw.config.mediaType).toBe('application/vnd.docker.container.image.v1+json');
     expect(new Set(raw.layers.map((l) => l.mediaType))).toEqual(new Set(['application/vnd.docker.image.rootfs.diff.tar.gzip']));
     expect((skopeoInspect(`${reg.host}/flows/etl-docker:b`) as { Digest: string }).Digest).toBe(json(r.stdout).digest);
+  });
+
+  it('a multi-platform base is resolved to --platform (default linux/amd64); a missing platform lists the ones there are', async () => {
+    makeBaseImage(reg, 'base/multi:arm64', { arch: 'arm64' });
+    const client = new RegistryClient(reg.host);
+    const entry = async (tag: string, architecture: string) => {
+      const m = await client.getManifest('base/multi', tag);
+      return { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length, platform: { os: 'linux', architecture } };
+    };
+    makeBaseImage(reg, 'base/multi:amd64');
+    const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [await entry('amd64', 'amd64'), await entry('arm64', 'arm64'), { ...(await entry('arm64', 'arm64')), platform: { os: 'unknown', architecture: 'unknown' } }] };
+    await client.putManifest('base/multi', 'all', Buffer.from(JSON.stringify(index)), index.mediaType);
+    closeAgents();
+    const on = (platform?: string) => runCli(['image', 'push', project, `${reg.host}/flows/multi:${platform ? 'arm' : 'default'}`, '--base', `${reg.host}/base/multi:all`, '--json', ...(platform ? ['--platform', platform] : [])], { env });
+    const arm = await on('linux/arm64');
+    expect(arm.code).toBe(0);
+    expect((skopeoInspect(`${reg.host}/flows/multi:arm`, false, ['--config']) as { architecture: string }).architecture).toBe('arm64');
+    const dflt = await on();
+    expect(dflt.code).toBe(0);
+    expect((skopeoInspect(`${reg.host}/flows/multi:default`, false, ['--config']) as { architecture: string }).architecture).toBe('amd64');
+    const none = await on('linux/s390x');
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/has no linux\/s390x image \(it has: linux\/amd64, linux\/arm64\)/);
+  });
+
+  it('a base on another registry is streamed registry-to-registry (its layers are not in the local layout)', async () => {
+    const other = await startRegistry();
+    try {
+      const r = await runCli(['image', 'push', project, `${other.host}/flows/etl:v1`, '--base', `${reg.host}/base/os:1`, '--json'], { env });
+      expect(r.code).toBe(0);
+      const out = json(r.stdout);
+      expect(out.mounted).toBe(0);
+      expect(out.uploaded).toBeGreaterThanOrEqual(3); // the base layer, ours, the config
+      const rootfs = unpackImage(`${other.host}/flows/etl:v1`, fs.mkdtempSync(path.join(work, 'other-')));
+      expect(fs.readFileSync(path.join(rootfs, 'etc/os-release'), 'utf8')).toBe('ID=flowsync-test\n');
+    } finally {
+      await other.stop();
+    }
   });
 
   it('image pull extracts the code, verified; a non-empty destination is refused', async () => {

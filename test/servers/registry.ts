@@ -160,7 +160,7 @@ function fetchIgnoringTls(url: string): Promise<void> {
  * A base image made from scratch with umoci (a few files, one executable, a folder) and put in
  * the registry with skopeo. `format: 'v2s2'` stores it with Docker media types.
  */
-export function makeBaseImage(registry: RegistryServer, ref: string, o: { format?: 'oci' | 'v2s2'; workdir?: string; files?: Record<string, string>; creds?: string } = {}): void {
+export function makeBaseImage(registry: RegistryServer, ref: string, o: { format?: 'oci' | 'v2s2'; workdir?: string; files?: Record<string, string>; creds?: string; arch?: string } = {}): void {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'flowsync-base-'));
   try {
     const layout = path.join(work, 'layout');
@@ -176,7 +176,7 @@ export function makeBaseImage(registry: RegistryServer, ref: string, o: { format
       fs.writeFileSync(path.join(rootfs, rel), content, { mode: rel.includes('bin/') ? 0o755 : 0o644 });
     }
     run('umoci', ['repack', '--image', `${layout}:base`, bundle]);
-    run('umoci', ['config', '--image', `${layout}:base`, '--config.env', 'PATH=/usr/local/bin:/usr/bin:/bin', '--config.cmd', '/bin/sh', ...(o.workdir ? ['--config.workingdir', o.workdir] : [])]);
+    run('umoci', ['config', '--image', `${layout}:base`, '--config.env', 'PATH=/usr/local/bin:/usr/bin:/bin', '--config.cmd', '/bin/sh', ...(o.workdir ? ['--config.workingdir', o.workdir] : []), ...(o.arch ? ['--architecture', o.arch] : [])]);
     run('skopeo', ['copy', '--insecure-policy', '--dest-tls-verify=false', ...(o.creds ? ['--dest-creds', o.creds] : []), ...(o.format === 'v2s2' ? ['--format', 'v2s2'] : []), `oci:${layout}:base`, `docker://${registry.host}/${ref}`]);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
