@@ -24,12 +24,14 @@ export function parseDockerfile(text: string, file: string): Instruction[] {
     if (/^\s*(#.*)?$/.test(first)) continue;
     const start = i + 1;
     let joined = first;
-    while (/\\\s*$/.test(joined) && i + 1 < lines.length) {
+    let more = /\\\s*$/.test(joined);
+    while (more && i + 1 < lines.length) {
       joined = joined.replace(/\\\s*$/, '');
       i++;
       const next = lines[i]!;
       if (/^\s*#/.test(next)) continue; // comment lines inside a continuation are dropped, as Docker does
       joined += next;
+      more = /\\\s*$/.test(next);
     }
     const m = /^\s*(\w+)\s*(.*)$/s.exec(joined);
     if (!m) throw new FlowsyncError('INVALID_INPUT', `${file} line ${start}: cannot read ${JSON.stringify(joined.trim().slice(0, 60))} as an instruction.`);
