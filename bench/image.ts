@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   const reg = await startRegistry();
   const rows: Row[] = [];
   try {
-    makeBaseImage(reg, 'base/os:1');
+    await makeBaseImage(reg, 'base/os:1');
     const root = path.join(work, 'project');
     const plan = await generateTree(root, files, 'flowsync');
     const tree: WorkTree = { root, seed: 'flowsync', facts: new Map(), roles: new Map(plan.files.map((f) => [f.path, f.role])), generation: 0 };

@@ -22,7 +22,7 @@ describe.skipIf(missing !== null)('prefect_docker steps (docker-registry)', () =
   beforeAll(async () => {
     requireBuiltCli();
     reg = await startRegistry();
-    makeBaseImage(reg, 'base/py:1');
+    await makeBaseImage(reg, 'base/py:1');
     work = tempDir('docker-steps');
     env = cliEnv(path.join(work, 'cache'), { HOME: work, REG: reg.host });
   });

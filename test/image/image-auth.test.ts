@@ -3,8 +3,8 @@
  * certificate for 127.0.0.1, trusted through NODE_EXTRA_CA_CERTS): credentials from Docker's
  * config.json (`auths`, a `credHelpers` program on PATH) and from FLOWSYNC_REGISTRY_*; wrong or
  * missing ones refused in one line; an untrusted certificate named; the password never printed.
- * Bearer-token challenges are not covered here: this registry build has no token server to run
- * offline (parseChallenge/tokenUrl are the code paths).
+ * Bearer tokens: the same registry with auth.token, its tokens issued by a token service in the
+ * test (ES256 JWTs the registry verifies against the certificate it is given).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,7 +24,7 @@ describe.skipIf(missing !== null)('registry credentials and TLS (docker-registry
   beforeAll(async () => {
     requireBuiltCli();
     reg = await startRegistry({ htpasswd: { user: USER, password: PASSWORD }, tls: true });
-    makeBaseImage(reg, 'base/os:1', { creds: `${USER}:${PASSWORD}` });
+    await makeBaseImage(reg, 'base/os:1', { creds: `${USER}:${PASSWORD}` });
     work = tempDir('image-auth');
     project = path.join(work, 'proj');
     fs.mkdirSync(path.join(project, 'flows'), { recursive: true });
@@ -101,5 +101,44 @@ describe.skipIf(missing !== null)('registry credentials and TLS (docker-registry
     const r = await push(env, 'untrusted');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/TLS certificate of 127\.0\.0\.1:\d+ is not trusted .*NODE_EXTRA_CA_CERTS/);
+  });
+});
+
+describe.skipIf(missing !== null)('registry Bearer-token auth (docker-registry auth.token)', () => {
+  let reg: RegistryServer;
+  let work: string;
+  let project: string;
+  beforeAll(async () => {
+    requireBuiltCli();
+    reg = await startRegistry({ token: { user: USER, password: PASSWORD } });
+    await makeBaseImage(reg, 'base/os:1', { creds: `${USER}:${PASSWORD}` });
+    work = tempDir('image-token');
+    project = path.join(work, 'proj');
+    fs.mkdirSync(project, { recursive: true });
+    fs.writeFileSync(path.join(project, 'flow.py'), 'print(1)\n');
+  });
+  afterAll(async () => {
+    await reg?.stop();
+    removeDir(work);
+  });
+  const env = (user: string, pw: string) => cliEnv(path.join(work, 'cache'), { HOME: work, FLOWSYNC_REGISTRY_USERNAME: user, FLOWSYNC_REGISTRY_PASSWORD: pw });
+
+  it('fetches a token from the realm with the credentials, pushes (base mounted) and pulls back', async () => {
+    const r = await runCli(['image', 'push', project, `${reg.host}/flows/tok:1`, '--base', `${reg.host}/base/os:1`, '--json'], { env: env(USER, PASSWORD) });
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).mounted).toBe(1);
+    const p = await runCli(['image', 'pull', `${reg.host}/flows/tok:1`, path.join(work, 'pulled')], { env: env(USER, PASSWORD) });
+    expect(p.code).toBe(0);
+    expect(fs.readFileSync(path.join(work, 'pulled', 'flow.py'), 'utf8')).toBe('print(1)\n');
+    expect(r.stdout + r.stderr + p.stdout + p.stderr).not.toContain(PASSWORD);
+  });
+
+  it('the token service refusing the credentials is one clear line', async () => {
+    const r = await runCli(['image', 'push', project, `${reg.host}/flows/tok:2`, '--base', `${reg.host}/base/os:1`], { env: env(USER, 'wrong-password-123') });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/refused the credentials of user "flow" \(from FLOWSYNC_REGISTRY_USERNAME\/PASSWORD\)/);
+    expect(r.stderr).not.toContain('wrong-password-123');
   });
 });

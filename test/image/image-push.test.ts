@@ -28,7 +28,7 @@ describe.skipIf(missing !== null)('image push / pull against docker-registry', (
   beforeAll(async () => {
     requireBuiltCli();
     reg = await startRegistry();
-    makeBaseImage(reg, 'base/os:1');
+    await makeBaseImage(reg, 'base/os:1');
     work = tempDir('image');
     project = path.join(work, 'etl');
     tree = await generateTree(project, { files: 40, maxFileBytes: 3000, ignored: true, links: true, seed: 13 });
@@ -101,7 +101,7 @@ describe.skipIf(missing !== null)('image push / pull against docker-registry', (
   });
 
   it('keeps Docker v2 media types when the base has them, and extra tags point at the same digest', async () => {
-    makeBaseImage(reg, 'base/docker:1', { format: 'v2s2' });
+    await makeBaseImage(reg, 'base/docker:1', { format: 'v2s2' });
     const r = await runCli(['image', 'push', project, `${reg.host}/flows/etl-docker:a`, '--base', `${reg.host}/base/docker:1`, '--tag', 'b', '--json'], { env });
     expect(r.code).toBe(0);
     const raw = skopeoInspect(`${reg.host}/flows/etl-docker:b`, true) as { mediaType: string; config: { mediaType: string }; layers: Array<{ mediaType: string }> };
@@ -112,13 +112,13 @@ describe.skipIf(missing !== null)('image push / pull against docker-registry', (
   });
 
   it('a multi-platform base is resolved to --platform (default linux/amd64); a missing platform lists the ones there are', async () => {
-    makeBaseImage(reg, 'base/multi:arm64', { arch: 'arm64' });
+    await makeBaseImage(reg, 'base/multi:arm64', { arch: 'arm64' });
     const client = new RegistryClient(reg.host);
     const entry = async (tag: string, architecture: string) => {
       const m = await client.getManifest('base/multi', tag);
       return { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length, platform: { os: 'linux', architecture } };
     };
-    makeBaseImage(reg, 'base/multi:amd64');
+    await makeBaseImage(reg, 'base/multi:amd64');
     const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [await entry('amd64', 'amd64'), await entry('arm64', 'arm64'), { ...(await entry('arm64', 'arm64')), platform: { os: 'unknown', architecture: 'unknown' } }] };
     await client.putManifest('base/multi', 'all', Buffer.from(JSON.stringify(index)), index.mediaType);
     closeAgents();

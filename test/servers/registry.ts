@@ -9,7 +9,9 @@
  * `registryToolsMissing()` names what is not installed (docker-registry, skopeo, umoci), so a
  * test can say why it cannot run (.ci/run installs them).
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -31,6 +33,8 @@ export interface RegistryServer {
 
 export interface RegistryServerOptions {
   htpasswd?: { user: string; password: string };
+  /** Token auth: a token server in this process issues ES256 JWTs (x5c) the registry verifies. */
+  token?: { user: string; password: string };
   tls?: boolean;
 }
 
@@ -49,6 +53,7 @@ function bcrypt(password: string): string {
   throw new Error('Cannot make a bcrypt hash for the registry htpasswd file: python3 crypt and htpasswd (apache2-utils) are both missing.');
 }
 
+const execFileAsync = promisify(execFile);
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
@@ -82,6 +87,12 @@ export async function startRegistry(o: RegistryServerOptions = {}): Promise<Regi
     fs.writeFileSync(path.join(work, 'htpasswd'), `${o.htpasswd.user}:${bcrypt(o.htpasswd.password)}\n`);
     lines.push('auth:', '  htpasswd:', '    realm: flowsync-test', `    path: ${JSON.stringify(path.join(work, 'htpasswd'))}`);
   }
+  let tokenServer: http.Server | undefined;
+  if (o.token) {
+    const t = await startTokenServer(work, o.token);
+    tokenServer = t.server;
+    lines.push('auth:', '  token:', `    realm: http://127.0.0.1:${t.port}/token`, '    service: flowsync-test', '    issuer: flowsync-test-issuer', `    rootcertbundle: ${JSON.stringify(t.certFile)}`);
+  }
   fs.writeFileSync(path.join(work, 'config.yml'), lines.join('\n') + '\n');
   const child = spawn('docker-registry', ['serve', path.join(work, 'config.yml')], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
@@ -112,6 +123,7 @@ export async function startRegistry(o: RegistryServerOptions = {}): Promise<Regi
       clearTimeout(t);
     }
     running.delete(child);
+    if (tokenServer) await new Promise<void>((r) => tokenServer!.close(() => r()));
     fs.rmSync(work, { recursive: true, force: true });
   };
   return {
@@ -160,7 +172,7 @@ function fetchIgnoringTls(url: string): Promise<void> {
  * A base image made from scratch with umoci (a few files, one executable, a folder) and put in
  * the registry with skopeo. `format: 'v2s2'` stores it with Docker media types.
  */
-export function makeBaseImage(registry: RegistryServer, ref: string, o: { format?: 'oci' | 'v2s2'; workdir?: string; files?: Record<string, string>; creds?: string; arch?: string } = {}): void {
+export async function makeBaseImage(registry: RegistryServer, ref: string, o: { format?: 'oci' | 'v2s2'; workdir?: string; files?: Record<string, string>; creds?: string; arch?: string } = {}): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'flowsync-base-'));
   try {
     const layout = path.join(work, 'layout');
@@ -177,7 +189,8 @@ export function makeBaseImage(registry: RegistryServer, ref: string, o: { format
     }
     run('umoci', ['repack', '--image', `${layout}:base`, bundle]);
     run('umoci', ['config', '--image', `${layout}:base`, '--config.env', 'PATH=/usr/local/bin:/usr/bin:/bin', '--config.cmd', '/bin/sh', ...(o.workdir ? ['--config.workingdir', o.workdir] : []), ...(o.arch ? ['--architecture', o.arch] : [])]);
-    run('skopeo', ['copy', '--insecure-policy', '--dest-tls-verify=false', ...(o.creds ? ['--dest-creds', o.creds] : []), ...(o.format === 'v2s2' ? ['--format', 'v2s2'] : []), `oci:${layout}:base`, `docker://${registry.host}/${ref}`]);
+    // Not a sync call: a token server in this process must be able to answer skopeo.
+    await execFileAsync('skopeo', ['copy', '--insecure-policy', '--dest-tls-verify=false', ...(o.creds ? ['--dest-creds', o.creds] : []), ...(o.format === 'v2s2' ? ['--format', 'v2s2'] : []), `oci:${layout}:base`, `docker://${registry.host}/${ref}`]);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
@@ -196,4 +209,42 @@ export function unpackImage(ref: string, into: string): string {
   execFileSync('skopeo', ['copy', '--insecure-policy', '--src-tls-verify=false', `docker://${ref}`, `oci:${layout}:img`], { stdio: 'ignore' });
   execFileSync('umoci', ['unpack', '--rootless', '--image', `${layout}:img`, bundle], { stdio: 'ignore' });
   return path.join(bundle, 'rootfs');
+}
+
+/**
+ * The distribution spec's token service, for a registry configured with auth.token: GET /token
+ * with Basic credentials answers {token} — an ES256 JWT with the certificate in x5c (the registry
+ * trusts it through rootcertbundle), granting every scope asked for. Wrong or missing
+ * credentials get 401. Requests are counted (never the credentials).
+ */
+async function startTokenServer(work: string, creds: { user: string; password: string }): Promise<{ server: http.Server; port: number; certFile: string }> {
+  const keyFile = path.join(work, 'token-key.pem');
+  const certFile = path.join(work, 'token-cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=flowsync-token'], { stdio: 'ignore' });
+  const key = crypto.createPrivateKey(fs.readFileSync(keyFile));
+  const der = new crypto.X509Certificate(fs.readFileSync(certFile)).raw.toString('base64');
+  const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const auth = req.headers.authorization ?? '';
+    const given = auth.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString('utf8') : '';
+    if (given !== `${creds.user}:${creds.password}`) {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end('{"details":"bad credentials"}');
+      return;
+    }
+    const access = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).map((s) => {
+      const [type, ...rest] = s.split(':');
+      const actions = rest.pop()!.split(',');
+      return { type, name: rest.join(':'), actions };
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const header = b64url(JSON.stringify({ typ: 'JWT', alg: 'ES256', x5c: [der] }));
+    const claims = b64url(JSON.stringify({ iss: 'flowsync-test-issuer', sub: creds.user, aud: url.searchParams.get('service'), exp: now + 600, nbf: now - 10, iat: now, jti: crypto.randomUUID(), access }));
+    const signature = crypto.sign('sha256', Buffer.from(`${header}.${claims}`), { key, dsaEncoding: 'ieee-p1363' });
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ token: `${header}.${claims}.${b64url(signature)}`, expires_in: 600 }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { server, port: (server.address() as { port: number }).port, certFile };
 }
