@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { FlowsyncError, isFlowsyncError } from '../../errors.js';
-import { withRetry } from '../../transfer/retry.js';
+import { withRetry } from '../../backends/retrying.js';
 import { isLoopbackRegistry } from '../reference.js';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, type Logger } from '../types.js';
 import { basicHeader, parseChallenge, tokenUrl, type Challenge } from './auth.js';

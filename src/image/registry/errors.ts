@@ -1,5 +1,6 @@
 /** Registry answers and network failures as FlowsyncErrors that name the cause and the fix. */
 import { FlowsyncError } from '../../errors.js';
+import { classifyNetworkError } from '../../util/net-errors.js';
 import type { RegistryCredentials } from './credentials.js';
 
 interface Context {
@@ -54,22 +55,22 @@ export function classifyResponse(status: number, body: Buffer | null, c: Context
 export function networkError(err: unknown, registry: string, allowPlain: boolean): FlowsyncError {
   if (err instanceof FlowsyncError) return err;
   const e = err as NodeJS.ErrnoException;
-  const code = e?.code ?? '';
-  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
+  // The one network-error table decides what a socket failure is (and whether it is retried).
+  const net = classifyNetworkError(err);
+  const code = net?.code ?? e?.code ?? '';
+  if (code === 'EPROTO' || /wrong version number/i.test(String(e?.message))) {
+    return new FlowsyncError('UNREACHABLE', `${registry} does not speak HTTPS. flowsync uses plain HTTP only for localhost/127.0.0.0/8 registries or with --insecure.`, { cause: err });
+  }
+  if (net?.kind === 'tls' || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
     return new FlowsyncError(
       'UNREACHABLE',
       `The TLS certificate of ${registry} is not trusted (${code}). Add its CA to NODE_EXTRA_CA_CERTS (a PEM file)${allowPlain ? '' : ', or pass --insecure for a registry you trust without TLS checks'}.`,
       { cause: err },
     );
   }
-  if (['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ETIMEDOUT'].includes(code)) {
+  if (net?.kind === 'unreachable') {
     return new FlowsyncError('UNREACHABLE', `Cannot reach the registry ${registry} (${code}). Check the host and port, and that the registry is running.`, { cause: err });
   }
-  if (['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET'].includes(code)) {
-    return new FlowsyncError('TRANSIENT', `The connection to ${registry} broke (${code}).`, { cause: err });
-  }
-  if (code === 'EPROTO' || /wrong version number/i.test(String(e?.message))) {
-    return new FlowsyncError('UNREACHABLE', `${registry} does not speak HTTPS. flowsync uses plain HTTP only for localhost/127.0.0.0/8 registries or with --insecure.`, { cause: err });
-  }
+  if (net?.retryable) return new FlowsyncError('TRANSIENT', `The connection to ${registry} failed: ${net.words}.`, { cause: err });
   return new FlowsyncError('UNREACHABLE', `Cannot talk to the registry ${registry}: ${e?.message ?? String(err)}.`, { cause: err });
 }

@@ -1,6 +1,7 @@
 /**
- * The registry client's HTTP: node:http/https with keep-alive agents. HTTPS trusts Node's CA
- * list, the system bundle (/etc/ssl/certs or SSL_CERT_FILE) and NODE_EXTRA_CA_CERTS; `insecure`
+ * The registry client's HTTP: node:http/https with keep-alive agents from the shared HTTP module
+ * (util/http.ts). HTTPS trusts Node's CA list, the system bundle (SSL_CERT_FILE or the
+ * distribution's) and NODE_EXTRA_CA_CERTS; `insecure`
  * also accepts any certificate (Docker's insecure-registries). Redirects (blob downloads often
  * go to object storage) are followed without the Authorization header when the host changes.
  */
@@ -8,8 +9,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
-import tls from 'node:tls';
 import { abortError } from '../../errors.js';
+import { agentFor, createAgents, type Agents } from '../../util/http.js';
 
 export interface HttpRequest {
   method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -31,41 +32,30 @@ export interface HttpResponse {
 const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
 const MAX_REDIRECTS = 5;
 
-let trusted: string[] | undefined;
-function trustedCas(): string[] {
-  if (trusted) return trusted;
-  const cas = [...tls.rootCertificates];
-  const files = [process.env.SSL_CERT_FILE, SYSTEM_BUNDLES.find((f) => fs.existsSync(f)), process.env.NODE_EXTRA_CA_CERTS];
-  for (const f of files) {
-    if (!f) continue;
-    try {
-      cas.push(fs.readFileSync(f, 'utf8'));
-    } catch {
-      // an unreadable bundle adds nothing; Node's own list still applies
-    }
-  }
-  trusted = cas;
-  return cas;
+/** The system's CA bundle (SSL_CERT_FILE, else the distribution's), added to Node's roots and NODE_EXTRA_CA_CERTS. */
+function systemBundle(): string | undefined {
+  return process.env.SSL_CERT_FILE || SYSTEM_BUNDLES.find((f) => fs.existsSync(f));
 }
 
-const agents = new Map<string, http.Agent>();
-function agentFor(protocol: string, insecure: boolean): http.Agent {
-  const key = `${protocol}${insecure ? '-insecure' : ''}`;
-  let agent = agents.get(key);
-  if (!agent) {
-    agent =
-      protocol === 'https:'
-        ? new https.Agent({ keepAlive: true, maxSockets: 16, ...(insecure ? { rejectUnauthorized: false } : { ca: trustedCas() }) })
-        : new http.Agent({ keepAlive: true, maxSockets: 16 });
-    agents.set(key, agent);
+// One set of agents per trust mode, from the shared HTTP module.
+const agentSets = new Map<boolean, Agents>();
+function agentsFor(insecure: boolean): Agents {
+  let a = agentSets.get(insecure);
+  if (!a) {
+    const bundle = systemBundle();
+    a = createAgents({ maxSockets: 16, ...(insecure ? { rejectUnauthorized: false } : bundle ? { caFile: bundle, caFileSource: 'the system CA bundle' } : {}) });
+    agentSets.set(insecure, a);
   }
-  return agent;
+  return a;
 }
 
 /** Close idle keep-alive sockets so a finished command exits at once. */
 export function closeAgents(): void {
-  for (const a of agents.values()) a.destroy();
-  agents.clear();
+  for (const a of agentSets.values()) {
+    a.http.destroy();
+    a.https.destroy();
+  }
+  agentSets.clear();
 }
 
 export async function httpRequest(req: HttpRequest): Promise<HttpResponse> {
@@ -91,7 +81,7 @@ function once(req: HttpRequest, url: string, headers: Record<string, string>): P
   const mod = u.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     if (req.signal?.aborted) return reject(abortError(req.signal));
-    const r = mod.request(u, { method: req.method, headers, agent: agentFor(u.protocol, Boolean(req.insecure)) }, (res) => {
+    const r = mod.request(u, { method: req.method, headers, agent: agentFor(u, agentsFor(Boolean(req.insecure))) }, (res) => {
       cleanup();
       resolve({ status: res.statusCode ?? 0, headers: res.headers, url, body: res });
     });
