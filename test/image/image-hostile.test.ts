@@ -116,6 +116,14 @@ describe.skipIf(missing !== null)('image pull refuses hostile layers', () => {
     expect(fs.existsSync('/etc/cron.d/evil')).toBe(false);
   });
 
+  it('a manifest over 4 MiB is refused before it is sent', async () => {
+    await reg.sync();
+    const before = reg.requests().length;
+    await expect(client.putManifest('hostile/big', '1', Buffer.alloc(4 * 1024 * 1024 + 1, 32), 'application/vnd.oci.image.manifest.v1+json')).rejects.toThrow(/larger than 4 MiB, the limit registries enforce; it was not read or sent/);
+    await reg.sync();
+    expect(reg.requests().slice(before).filter((r) => r.path.includes('/manifests/'))).toEqual([]);
+  });
+
   it('files that do not add up to the labelled manifest are refused', async () => {
     const image = await pushImage('hostile/mismatch', [{ name: 'opt/prefect/etl/flow.py', body: 'print(1)\n' }]);
     const dest = path.join(work, 'mismatch');

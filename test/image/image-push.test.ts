@@ -13,7 +13,6 @@ import { closeAgents } from '../../src/image/registry/http.js';
 import { makeBaseImage, registryToolsMissing, skopeoInspect, startRegistry, unpackImage, type RegistryServer } from '../servers/registry.js';
 
 const missing = registryToolsMissing();
-if (missing) process.stderr.write(`image tests cannot run: ${missing}\n`);
 
 describe.skipIf(missing !== null)('image push / pull against docker-registry', () => {
   let reg: RegistryServer;
