@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { FlowsyncError, isFlowsyncError } from '../../errors.js';
+import { registerSecret } from '../../secrets.js';
 import { withRetry } from '../../backends/retrying.js';
 import { isLoopbackRegistry } from '../reference.js';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, type Logger } from '../types.js';
@@ -54,6 +55,8 @@ const SINGLE_POST_MAX = 1024 * 1024;
 export class RegistryClient {
   readonly stats: RequestStats = { requests: 0, byMethod: {}, blobsUploaded: 0, bytesUploaded: 0, mounted: 0 };
   private origin: string | undefined;
+  private originProbe: Promise<string> | undefined;
+  private readonly pendingTokens = new Map<string, Promise<void>>();
   private basic: string | undefined;
   private readonly tokens = new Map<string, string>();
   private creds: RegistryCredentials | null | undefined;
@@ -69,7 +72,16 @@ export class RegistryClient {
   }
 
   /** HTTPS first; plain HTTP only for loopback or --insecure when the server does not speak TLS. */
-  private async resolveOrigin(): Promise<string> {
+  private resolveOrigin(): Promise<string> {
+    // Concurrent first calls (a pool of HEADs) share one probe.
+    this.originProbe ??= this.probeOrigin().catch((err: unknown) => {
+      this.originProbe = undefined;
+      throw err;
+    });
+    return this.originProbe;
+  }
+
+  private async probeOrigin(): Promise<string> {
     if (this.origin) return this.origin;
     const tryOrigin = async (origin: string) => {
       const res = await this.send({ method: 'GET', url: `${origin}/v2/` });
@@ -123,7 +135,14 @@ export class RegistryClient {
       if (res.status === 401 && !answered) {
         res.body.resume();
         answered = true;
-        await this.answer(parseChallenge(header(res, 'www-authenticate')), c.scopes);
+        const key = c.scopes.join(' ');
+        // Requests of the same scope that meet the challenge together wait for one token.
+        let pending = this.pendingTokens.get(key);
+        if (!pending) {
+          pending = this.answer(parseChallenge(header(res, 'www-authenticate')), c.scopes).finally(() => this.pendingTokens.delete(key));
+          this.pendingTokens.set(key, pending);
+        }
+        await pending;
         continue;
       }
       if (c.ok.includes(res.status)) return res;
@@ -160,6 +179,7 @@ export class RegistryClient {
       token = undefined;
     }
     if (res.status !== 200 || !token) throw new FlowsyncError('AUTH', `The token service of ${this.registry} (${new URL(url).host}) answered ${res.status} without a token.`);
+    registerSecret(token);
     this.tokens.set(scopes.join(' '), `Bearer ${token}`);
   }
 
