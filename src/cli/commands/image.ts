@@ -10,8 +10,8 @@ function strings(v: unknown): string[] {
 export const imageCommand: Command = {
   name: 'image',
   summary: 'put a folder on a base image as layers in an OCI registry (no Docker daemon), or pull it back',
-  usage: 'flowsync image push <dir> <image> --base <image> | image pull <image> <dir>',
-  args: ['action', 'first', 'second'],
+  usage: 'flowsync image push <dir> <image> --base <image> | pull <image> <dir>',
+  args: ['push or pull', 'the source (folder or image)', 'the destination (image or folder)'],
   options: {
     base: { type: 'string' },
     workdir: { type: 'string' },
