@@ -85,6 +85,10 @@ describe.skipIf(missing !== null)('image push / pull against docker-registry', (
     expect(out.digest).toBe(first.digest);
     expect(out.uploaded).toBe(0);
     expect(blobPuts(before)).toBe(0);
+    // Not the layer cache answering: a fresh cache folder (no stat cache, no layout) builds the same bytes.
+    const fresh = await runCli(['image', 'push', project, `${reg.host}/flows/etl:v1`, '--base', `${reg.host}/base/os:1`, '--json'], { env: { ...env, FLOWSYNC_CACHE_DIR: path.join(work, 'fresh-cache') } });
+    expect(json(fresh.stdout).digest).toBe(first.digest);
+    expect(json(fresh.stdout).uploaded).toBe(0);
 
     const file = tree.kept.find((p) => !tree.links[p] && p.endsWith('.py') && fs.statSync(path.join(project, p)).isFile())!;
     fs.appendFileSync(path.join(project, file), '# changed\n');
