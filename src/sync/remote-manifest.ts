@@ -7,7 +7,9 @@ import type { Remote } from '../backends/open.js';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { manifestId, parseManifest, serializeManifest } from '../manifest/codec.js';
 import type { Manifest } from '../manifest/types.js';
+import { MANIFEST_MAX_BYTES } from '../manifest/limits.js';
 import { withRetry } from '../transfer/retry.js';
+import { assertJsonSize } from '../util/bounded-json.js';
 import { collect } from '../util/streams.js';
 
 export interface RemoteManifest {
@@ -25,6 +27,8 @@ async function fetchManifestBytes(remote: Remote, signal?: AbortSignal, knownEta
       const info = await remote.backend.stat(key, { signal });
       if (!info) return null;
       if (knownEtag !== undefined && info.etag === knownEtag) return { bytes: null, etag: knownEtag };
+      // Refused before a byte is read: a hostile store could otherwise hand us gigabytes.
+      assertJsonSize(info.size, { what: `the manifest at ${remote.url} (${key})`, maxBytes: MANIFEST_MAX_BYTES, code: 'BAD_MANIFEST', fix: 'Push again from the source folder to replace it.' });
       try {
         const bytes = await collect(await remote.backend.read(key, { signal }), signal);
         return { bytes, ...(info.etag ? { etag: info.etag } : {}) };
@@ -97,21 +101,25 @@ export async function writeManifest(
         ? { ifMatch: previous.etag }
         : {}
       : { ifNoneMatch: '*' as const };
-  let written;
+  let written: { etag?: string };
   try {
     written = await withRetry(
       () => backend.write(manifestKey(remote.prefix), bytes, { size: bytes.length, contentType: 'application/json', ...condition }, { signal }),
       { signal },
     );
   } catch (err) {
-    if (isFlowsyncError(err, 'PRECONDITION_FAILED')) {
+    if (!isFlowsyncError(err, 'PRECONDITION_FAILED')) throw err;
+    // A lost reply is not a conflict: when the first attempt was stored but its answer never
+    // came, the retry meets our own manifest. Same bytes stored means the write happened.
+    const stored = await fetchManifestBytes(remote, signal).catch(() => null);
+    if (!stored?.bytes || !stored.bytes.equals(bytes)) {
       throw new FlowsyncError(
         'PRECONDITION_FAILED',
         `Another push updated ${remote.url} while this one ran, so this push did not replace its manifest. Run the push again: it uploads only what still differs.`,
         { cause: err },
       );
     }
-    throw err;
+    written = stored.etag ? { etag: stored.etag } : {};
   }
   return { id: manifestId(bytes), bytes, ...(written.etag ? { etag: written.etag } : {}) };
 }

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import type { MultipartWriter } from '../backends/types.js';
+import type { MultipartWriter, ObjectInfo } from '../backends/types.js';
 import { FlowsyncError, fsError } from '../errors.js';
 import { hashFile } from '../hash/hash-file.js';
 import { identityOf, sameIdentity } from '../hash/identity.js';
@@ -21,18 +21,20 @@ function changedError(path: string): FlowsyncError {
   return new FlowsyncError('FILE_CHANGED', `${path} changed after it was scanned. Wait until nothing writes to it (or add it to .prefectignore), then push again.`);
 }
 
-export async function uploadFile(ctx: TransferContext, key: string, source: string, entry: FileEntry, signal: AbortSignal): Promise<void> {
+/** Returns what the store says it committed (its tag goes into the mirror manifest). */
+export async function uploadFile(ctx: TransferContext, key: string, source: string, entry: FileEntry, signal: AbortSignal): Promise<ObjectInfo> {
   if (usesMultipart(entry.size, ctx.backend, ctx.partSize)) return uploadInParts(ctx, key, source, entry, signal);
   const release = await ctx.budget.acquire(entry.size, signal);
   try {
     const read = await hashFile(source, { signal, keepUpTo: entry.size, label: entry.path });
     if (read.sha256 !== entry.sha256 || !read.data) throw changedError(entry.path);
     const body = read.data;
-    await withRetry(() => ctx.backend.write(key, body, { size: entry.size, sha256: entry.sha256 }, { signal }), {
+    const info = await withRetry(() => ctx.backend.write(key, body, { size: entry.size, sha256: entry.sha256 }, { signal }), {
       signal,
       onRetry: ctx.onRetry,
     });
     ctx.progress.advance(entry.size, 1);
+    return info;
   } finally {
     release();
   }
@@ -44,7 +46,7 @@ interface Part {
   release: () => void;
 }
 
-async function uploadInParts(ctx: TransferContext, key: string, source: string, entry: FileEntry, signal: AbortSignal): Promise<void> {
+async function uploadInParts(ctx: TransferContext, key: string, source: string, entry: FileEntry, signal: AbortSignal): Promise<ObjectInfo> {
   const partSize = choosePartSize(entry.size, ctx.backend, ctx.partSize);
   const partCount = Math.ceil(entry.size / partSize);
   let handle: fsp.FileHandle;
@@ -101,9 +103,10 @@ async function uploadInParts(ctx: TransferContext, key: string, source: string, 
     );
     const after = await handle.stat();
     if (!sameIdentity(identityOf(before), identityOf(after)) || hash.digest('hex') !== entry.sha256) throw changedError(entry.path);
-    await withRetry(() => w.complete({ signal }), { signal, onRetry: ctx.onRetry });
+    const info = await withRetry(() => w.complete({ signal }), { signal, onRetry: ctx.onRetry });
     writer = null;
     ctx.progress.advance(0, 1);
+    return info;
   } catch (err) {
     if (writer) await writer.abort().catch(() => {});
     throw err;
