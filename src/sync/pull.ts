@@ -5,22 +5,21 @@
  */
 import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { TEMP_MARKER, tempNameFor } from '../backends/local.js';
+import type { Remote } from '../backends/open.js';
+import { TEMP_MARKER } from '../backends/local.js';
 import { FlowsyncError, fsError } from '../errors.js';
 import { hashFile } from '../hash/hash-file.js';
-import { RESERVED_DIR } from '../manifest/paths.js';
-import type { LinkEntry } from '../manifest/types.js';
-import { planPull, type Conflict, type LocalState, type PullFile, type PullPlan, type PullTarget } from '../plan/pull-plan.js';
+import { planPull, type Conflict, type LocalState, type PullPlan, type PullTarget } from '../plan/pull-plan.js';
 import { ByteBudget } from '../transfer/budget.js';
 import { DEFAULT_MEMORY_BUDGET, type TransferContext } from '../transfer/context.js';
-import { downloadFile } from '../transfer/download.js';
 import { runPool } from '../util/pool.js';
 import { Progress } from '../util/progress.js';
-import { withRetry } from '../transfer/retry.js';
 import { identityOf, modeOf, sameIdentity } from '../hash/identity.js';
 import { releaseRemote, resolveRemote } from './open.js';
 import { loadPullSource } from './pull-targets.js';
 import { loadPullState, savePullState, type PlacedFile } from './pull-state.js';
+import { DEFAULT_PULL_WAIT_MS, isPerFileFailure, PullIncomplete, waitOrFail, type FileFailure } from './pull-wait.js';
+import { TreeWriter } from './tree-writer.js';
 import type { PullOptions, SyncSummary } from './types.js';
 
 export interface PullResult extends SyncSummary {
@@ -33,16 +32,38 @@ const MAX_LISTED_CONFLICTS = 10;
 
 export async function pull(o: PullOptions): Promise<PullResult> {
   const started = Date.now();
-  const dir = path.resolve(o.dir);
-  const progress = new Progress(o.onProgress);
+  const deadline = started + (o.waitMs ?? DEFAULT_PULL_WAIT_MS);
   const remote = await resolveRemote(o.remote, o.remoteOptions);
   try {
+    for (;;) {
+      try {
+        const result = await pullOnce(o, remote);
+        return { ...result, durationMs: Date.now() - started };
+      } catch (err) {
+        if (!(err instanceof PullIncomplete)) throw err;
+        // Objects disagreed while a push held the lease: it has finished; read the new manifest.
+        await waitOrFail(remote, err, deadline, (m) => o.log?.info(m), o.signal);
+      }
+    }
+  } finally {
+    await releaseRemote(remote, o.remote);
+  }
+}
+
+async function pullOnce(o: PullOptions, remote: Remote): Promise<PullResult> {
+  const started = Date.now();
+  const dir = path.resolve(o.dir);
+  const progress = new Progress(o.onProgress);
+  {
     await checkDestination(dir);
     const source = await loadPullSource(remote, o.signal);
     if (source.manifest === null) {
       o.log?.warn(`${remote.url} has no flowsync manifest (pushed by another tool?): pulling every object under it, as Prefect's pull does.`);
     }
-    const { placed, interrupted } = await loadPullState(dir);
+    const { placed, interrupted, setAside } = await loadPullState(dir);
+    if (setAside) {
+      o.log?.warn(`The record of what earlier pulls placed in ${dir} is invalid (${setAside.reason}); it was moved to ${setAside.movedTo} and not used, so no local file counts as flowsync's.`);
+    }
     const byPath = new Map(source.targets.map((t) => [t.path, t]));
     if (interrupted && !o.dryRun) await sweepTempFiles(dir, [...byPath.keys(), ...placed.keys()]);
     const local = await inspectLocal(dir, [...new Set([...byPath.keys(), ...placed.keys()])], byPath, placed, o.signal);
@@ -83,7 +104,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
     const nothingToDo = !interrupted && [plan.download, plan.link, plan.chmod, plan.delete, plan.forget, firstDeletes].every((l) => l.length === 0);
     if (nothingToDo) return { ...summary, durationMs: Date.now() - started };
     const realDir = await fsp.realpath(dir);
-    const writer = new TreeWriter(dir, realDir, placed);
+    const writer = new TreeWriter(dir, realDir, placed, bytes);
     // Journal first: if this pull is killed, the next one still recognises what it wrote.
     const journaled = new Map<string, PlacedFile | undefined>();
     for (const t of [...plan.download, ...plan.link]) {
@@ -104,13 +125,23 @@ export async function pull(o: PullOptions): Promise<PullResult> {
         onRetry: (err, attempt) => o.log?.info(`retrying (attempt ${attempt + 1}): ${(err as Error).message}`),
       };
       progress.begin('download', bytes, plan.download.length);
+      // One file out of attempts does not stop the others; the pull decides at the end.
+      const failures: FileFailure[] = [];
       await runPool(
         plan.download,
         concurrency,
-        (t, signal) => writer.download(ctx, source.keys.get(t.path)!, t, signal),
+        async (t, signal) => {
+          try {
+            await writer.download(ctx, source.keys.get(t.path)!, t, signal);
+          } catch (error) {
+            if (signal.aborted || !isPerFileFailure(error)) throw error;
+            failures.push({ path: t.path, error });
+          }
+        },
         o.signal,
       );
       progress.end();
+      if (failures.length > 0) throw new PullIncomplete(failures);
       for (const t of plan.chmod) await writer.chmod(t);
       for (const l of plan.link) await writer.link(l);
       progress.begin('delete', 0, plan.delete.length);
@@ -125,14 +156,13 @@ export async function pull(o: PullOptions): Promise<PullResult> {
         if (before) placed.set(p, before);
         else placed.delete(p);
       }
-      throw err;
-    } finally {
       // Failures inside this process remove their own temporary files; only a kill leaves any.
-      await savePullState(dir, placed, { remote: remote.url, manifest: source.manifest, inProgress: false });
+      // A record that cannot be saved (disk full) must not hide the error that stopped the pull.
+      await savePullState(dir, placed, { remote: remote.url, manifest: source.manifest, inProgress: false }).catch(() => {});
+      throw err;
     }
+    await savePullState(dir, placed, { remote: remote.url, manifest: source.manifest, inProgress: false });
     return { ...summary, durationMs: Date.now() - started };
-  } finally {
-    await releaseRemote(remote, o.remote);
   }
 }
 
@@ -295,123 +325,3 @@ async function onlyThese(full: string, rel: string, files: Set<string>): Promise
   return true;
 }
 
-/** Writes into the destination folder, keeping the record of placed files current as it goes. */
-class TreeWriter {
-  private readonly checkedDirs = new Set<string>();
-  private readonly preparing = new Map<string, Promise<void>>();
-
-  constructor(
-    private readonly dir: string,
-    private readonly realDir: string,
-    private readonly placed: Map<string, PlacedFile>,
-  ) {}
-
-  /** Create the folders of `rel` and make sure they resolve inside the destination. */
-  private async prepareParent(rel: string, action = 'write'): Promise<string> {
-    const full = path.join(this.dir, rel);
-    const parent = path.dirname(full);
-    if (!this.checkedDirs.has(parent)) {
-      // Downloads into one new folder run side by side: the first prepares it, the others wait.
-      let ready = this.preparing.get(parent);
-      if (!ready) {
-        ready = (async () => {
-          await fsp.mkdir(parent, { recursive: true }).catch((err) => {
-            throw fsError(err, 'create folder', parent);
-          });
-          await this.checkInside(rel, parent, action);
-        })().finally(() => this.preparing.delete(parent));
-        this.preparing.set(parent, ready);
-      }
-      await ready;
-    }
-    return full;
-  }
-
-  /** A folder reached through a link the user put in the destination may lie outside it: never touch files there. */
-  private async checkInside(rel: string, parent: string, action: string): Promise<void> {
-    const real = await fsp.realpath(parent);
-    if (real !== this.realDir && !real.startsWith(this.realDir + path.sep)) {
-      throw new FlowsyncError('UNSAFE_PATH', `Refusing to ${action} ${rel}: its folder resolves to ${real}, outside ${this.dir} (a link in the way?). Replace that link with a folder, then pull again.`);
-    }
-    this.checkedDirs.add(parent);
-  }
-
-  // The per-file metadata calls below are synchronous on purpose: each takes microseconds, and
-  // the promise API's overhead per call was several times that on pulls of many small files.
-  record(rel: string, entry: Omit<PlacedFile, 'id'>): void {
-    const st = fs.lstatSync(path.join(this.dir, rel));
-    this.placed.set(rel, { ...entry, id: identityOf(st) });
-  }
-
-  async download(ctx: TransferContext, key: string, t: PullFile, signal: AbortSignal): Promise<void> {
-    const full = await this.prepareParent(t.path);
-    const tmp = tempNameFor(full);
-    let sha256: string | undefined;
-    try {
-      await withRetry(
-        async () => {
-          sha256 = await downloadFile(ctx, key, tmp, t, signal);
-        },
-        { signal, attempts: 3, onRetry: ctx.onRetry },
-      );
-      if (t.mode === 0o755) {
-        // Add x wherever r is set, as git does, so the umask still decides who may run it.
-        const { mode } = fs.statSync(tmp);
-        fs.chmodSync(tmp, mode | ((mode & 0o444) >> 2));
-      }
-      fs.renameSync(tmp, full);
-    } catch (err) {
-      fs.rmSync(tmp, { force: true });
-      throw fsError(err, 'write', full);
-    }
-    this.record(t.path, { ...(sha256 ? { sha256 } : {}), ...(t.etag ? { etag: t.etag } : {}) });
-  }
-
-  async chmod(t: PullFile): Promise<void> {
-    const full = await this.prepareParent(t.path, 'change the mode of');
-    const { mode } = await fsp.stat(full);
-    await fsp.chmod(full, t.mode === 0o755 ? mode | ((mode & 0o444) >> 2) : mode & ~0o111);
-    const prev = this.placed.get(t.path);
-    this.record(t.path, { ...(t.sha256 ? { sha256: t.sha256 } : {}), ...(prev?.etag ? { etag: prev.etag } : {}) });
-  }
-
-  async link(l: LinkEntry): Promise<void> {
-    const full = await this.prepareParent(l.path);
-    const tmp = tempNameFor(full);
-    try {
-      await fsp.symlink(l.link, tmp);
-      await fsp.rename(tmp, full);
-    } catch (err) {
-      await fsp.rm(tmp, { force: true });
-      throw fsError(err, 'create link', full);
-    }
-    this.record(l.path, { link: l.link });
-  }
-
-  /** Delete placed files, then the folders that became empty (never the destination or .flowsync). */
-  async remove(paths: string[]): Promise<void> {
-    for (const rel of paths) {
-      const full = path.join(this.dir, rel);
-      const parent = path.dirname(full);
-      if (!this.checkedDirs.has(parent)) {
-        const exists = await fsp.stat(parent).then(() => true, () => false);
-        if (exists) await this.checkInside(rel, parent, 'delete');
-      }
-      try {
-        await fsp.unlink(full);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fsError(err, 'delete', full);
-      }
-      this.placed.delete(rel);
-      for (let d = path.dirname(full); d !== this.dir && d.startsWith(this.dir + path.sep) && path.basename(d) !== RESERVED_DIR; d = path.dirname(d)) {
-        try {
-          await fsp.rmdir(d);
-          this.checkedDirs.delete(d);
-        } catch {
-          break; // not empty: its parents are not either
-        }
-      }
-    }
-  }
-}

@@ -143,7 +143,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
       // objects in a store with real folders (the local store): those old objects go first. Every
       // other delete still waits until the new manifest is in force.
       const early = doDelete ? clashingDeletes(uploads, plan.delete) : [];
-      touched = true;
+      touched = early.length > 0;
       if (early.length > 0) await deleteObjects(backend, early.map((p) => keyFor(remote.prefix, p)), progress, signal);
       const late = plan.delete.filter((p) => !early.includes(p));
 
@@ -153,7 +153,14 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
         uploads,
         concurrency,
         async (e, taskSignal) => {
-          committed.set(e.path, await uploadFile(ctx, keyFor(remote.prefix, e.path), sourceOf(scan, e.path), e, taskSignal));
+          try {
+            committed.set(e.path, await uploadFile(ctx, keyFor(remote.prefix, e.path), sourceOf(scan, e.path), e, taskSignal));
+          } catch (err) {
+            // A file that changed while read was never sent; any other failure may have reached the store.
+            if (!isFlowsyncError(err, 'FILE_CHANGED') && !isFlowsyncError(err, 'ABORTED')) touched = true;
+            throw err;
+          }
+          touched = true;
         },
         signal,
       );

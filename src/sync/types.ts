@@ -105,7 +105,8 @@ export interface VerifyOptions {
 export interface VerifyProblem {
   path: string;
   where: 'remote' | 'local';
-  problem: 'missing' | 'size' | 'sha256' | 'mode' | 'link' | 'extra';
+  /** Remote: missing, drifted (replaced, other size or content), stray (not in the manifest). */
+  problem: 'missing' | 'drifted' | 'stray' | 'size' | 'sha256' | 'mode' | 'link' | 'extra';
   detail: string;
 }
 

@@ -1,0 +1,203 @@
+/**
+ * Writes into a pull's destination folder, keeping the record of placed files current as it
+ * goes. Every folder it writes into, and every link it creates, is checked against the real file
+ * system: a link already in the destination (put there by someone else) must not lead a write,
+ * a delete or a new link's target outside it.
+ */
+import fs, { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { tempNameFor } from '../backends/local.js';
+import { FlowsyncError, fsError } from '../errors.js';
+import { identityOf } from '../hash/identity.js';
+import { RESERVED_DIR } from '../manifest/paths.js';
+import type { LinkEntry } from '../manifest/types.js';
+import type { PullFile } from '../plan/pull-plan.js';
+import type { TransferContext } from '../transfer/context.js';
+import { downloadFile } from '../transfer/download.js';
+import { withRetry } from '../transfer/retry.js';
+import type { PlacedFile } from './pull-state.js';
+
+/** Reads of one object: at least 5 attempts with backoff (DESIGN §5.1). */
+const READ_ATTEMPTS = 5;
+
+/** Writes into the destination folder, keeping the record of placed files current as it goes. */
+export class TreeWriter {
+  private readonly checkedDirs = new Set<string>();
+  private readonly preparing = new Map<string, Promise<void>>();
+
+  /** Bytes of downloads finished, for the free space a disk-full error names. */
+  private downloaded = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly realDir: string,
+    private readonly placed: Map<string, PlacedFile>,
+    /** Bytes this pull downloads in all. */
+    private readonly totalBytes = 0,
+  ) {}
+
+  private bytesLeft(): number {
+    return Math.max(0, this.totalBytes - this.downloaded);
+  }
+
+  /**
+   * Where the link's target leads on the real file system, segment by segment: a link already in
+   * the destination ("u" -> a folder elsewhere) makes "u/.." leave it, although the manifest alone
+   * says it stays inside. Segments that do not exist (yet) are resolved by name.
+   */
+  private async checkLinkTarget(l: LinkEntry, folder: string): Promise<void> {
+    let at = await fsp.realpath(folder);
+    const segments = l.link.split('/').filter((s) => s !== '' && s !== '.');
+    for (const [i, seg] of segments.entries()) {
+      if (seg === '..') {
+        at = path.dirname(at);
+        continue;
+      }
+      const next = path.join(at, seg);
+      const st = await fsp.lstat(next).catch(() => null);
+      if (st?.isSymbolicLink()) {
+        const real = await fsp.realpath(next).catch(() => null);
+        if (real === null) {
+          throw new FlowsyncError('UNSAFE_PATH', `Refusing to create link ${l.path} -> ${l.link}: it passes through ${path.join(this.dir, segments.slice(0, i + 1).join('/'))}, a link that leads nowhere. Remove that link, then pull again.`);
+        }
+        at = real;
+      } else at = next;
+    }
+    if (at !== this.realDir && !at.startsWith(this.realDir + path.sep)) {
+      throw new FlowsyncError('UNSAFE_PATH', `Refusing to create link ${l.path} -> ${l.link}: on this file system it resolves to ${at}, outside ${this.dir} (through a link already in the destination). Remove the link in the way, then pull again.`);
+    }
+  }
+
+  /** Create the folders of `rel` and make sure they resolve inside the destination. */
+  private async prepareParent(rel: string, action = 'write'): Promise<string> {
+    const full = path.join(this.dir, rel);
+    const parent = path.dirname(full);
+    if (!this.checkedDirs.has(parent)) {
+      // Downloads into one new folder run side by side: the first prepares it, the others wait.
+      let ready = this.preparing.get(parent);
+      if (!ready) {
+        ready = (async () => {
+          await fsp.mkdir(parent, { recursive: true }).catch((err) => {
+            throw fsError(err, 'create folder', parent);
+          });
+          await this.checkInside(rel, parent, action);
+        })().finally(() => this.preparing.delete(parent));
+        this.preparing.set(parent, ready);
+      }
+      await ready;
+    }
+    return full;
+  }
+
+  /** A folder reached through a link the user put in the destination may lie outside it: never touch files there. */
+  private async checkInside(rel: string, parent: string, action: string): Promise<void> {
+    const real = await fsp.realpath(parent);
+    if (real !== this.realDir && !real.startsWith(this.realDir + path.sep)) {
+      throw new FlowsyncError('UNSAFE_PATH', `Refusing to ${action} ${rel}: its folder resolves to ${real}, outside ${this.dir} (a link in the way?). Replace that link with a folder, then pull again.`);
+    }
+    this.checkedDirs.add(parent);
+  }
+
+  // The per-file metadata calls below are synchronous on purpose: each takes microseconds, and
+  // the promise API's overhead per call was several times that on pulls of many small files.
+  record(rel: string, entry: Omit<PlacedFile, 'id'>): void {
+    const st = fs.lstatSync(path.join(this.dir, rel));
+    this.placed.set(rel, { ...entry, id: identityOf(st) });
+  }
+
+  async download(ctx: TransferContext, key: string, t: PullFile, signal: AbortSignal): Promise<void> {
+    const full = await this.prepareParent(t.path);
+    const tmp = tempNameFor(full);
+    let sha256: string | undefined;
+    try {
+      await withRetry(
+        async () => {
+          sha256 = await downloadFile(ctx, key, tmp, t, signal);
+        },
+        { signal, attempts: READ_ATTEMPTS, onRetry: ctx.onRetry },
+      );
+      if (t.mode === 0o755) {
+        // Add x wherever r is set, as git does, so the umask still decides who may run it.
+        const { mode } = fs.statSync(tmp);
+        fs.chmodSync(tmp, mode | ((mode & 0o444) >> 2));
+      }
+      fs.renameSync(tmp, full);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      if (errnoOf(err) === 'ENOSPC') throw diskFull(full, t.size, this.bytesLeft());
+      throw fsError(err, 'write', full);
+    }
+    this.downloaded += t.size;
+    this.record(t.path, { ...(sha256 ? { sha256 } : {}), ...(t.etag ? { etag: t.etag } : {}) });
+  }
+
+  async chmod(t: PullFile): Promise<void> {
+    const full = await this.prepareParent(t.path, 'change the mode of');
+    const { mode } = await fsp.stat(full);
+    await fsp.chmod(full, t.mode === 0o755 ? mode | ((mode & 0o444) >> 2) : mode & ~0o111);
+    const prev = this.placed.get(t.path);
+    this.record(t.path, { ...(t.sha256 ? { sha256: t.sha256 } : {}), ...(prev?.etag ? { etag: prev.etag } : {}) });
+  }
+
+  async link(l: LinkEntry): Promise<void> {
+    const full = await this.prepareParent(l.path);
+    await this.checkLinkTarget(l, path.dirname(full));
+    const tmp = tempNameFor(full);
+    try {
+      await fsp.symlink(l.link, tmp);
+      await fsp.rename(tmp, full);
+    } catch (err) {
+      await fsp.rm(tmp, { force: true });
+      throw fsError(err, 'create link', full);
+    }
+    this.record(l.path, { link: l.link });
+  }
+
+  /** Delete placed files, then the folders that became empty (never the destination or .flowsync). */
+  async remove(paths: string[]): Promise<void> {
+    for (const rel of paths) {
+      const full = path.join(this.dir, rel);
+      const parent = path.dirname(full);
+      if (!this.checkedDirs.has(parent)) {
+        const exists = await fsp.stat(parent).then(() => true, () => false);
+        if (exists) await this.checkInside(rel, parent, 'delete');
+      }
+      try {
+        await fsp.unlink(full);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fsError(err, 'delete', full);
+      }
+      this.placed.delete(rel);
+      for (let d = path.dirname(full); d !== this.dir && d.startsWith(this.dir + path.sep) && path.basename(d) !== RESERVED_DIR; d = path.dirname(d)) {
+        try {
+          await fsp.rmdir(d);
+          this.checkedDirs.delete(d);
+        } catch {
+          break; // not empty: its parents are not either
+        }
+      }
+    }
+  }
+}
+
+function errnoOf(err: unknown): string | undefined {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  const code = typeof e?.code === 'string' && e.code !== 'IO' ? e.code : e?.cause?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Disk full names the file being written and the space the pull still needs, not the temp file. */
+function diskFull(file: string, size: number, left: number): FlowsyncError {
+  let free = '';
+  try {
+    const st = fs.statfsSync(path.dirname(file));
+    free = `; ${st.bavail * st.bsize} B are free there`;
+  } catch {
+    // the folder is gone: nothing to add
+  }
+  return new FlowsyncError(
+    'IO',
+    `No space left on the device to write ${file} (${size} B${free}). This pull still needs about ${left} B: free at least that much and pull again (nothing half-written was left).`,
+  );
+}
