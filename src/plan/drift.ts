@@ -22,13 +22,23 @@ export interface Drift {
   detail: string;
 }
 
+/**
+ * A tag as compared: stores quote ETags in some answers and not in others (Azure's list vs its
+ * upload reply), and may mark them weak; the quotes are not part of the identity.
+ */
+export function normalizeTag(tag: string | undefined): string | undefined {
+  if (tag === undefined) return undefined;
+  const t = tag.startsWith('W/') ? tag.slice(2) : tag;
+  return t.length >= 2 && t.startsWith('"') && t.endsWith('"') ? t.slice(1, -1) : t;
+}
+
 /** Why the object disagrees with `entry`, or null when it agrees. */
 export function disagreement(entry: FileEntry, obj: ListedObject | undefined): string | null {
   if (!obj) return 'no object';
   if (obj.size !== entry.size) return `object has ${obj.size} B, manifest says ${entry.size} B`;
   if (obj.sha256 !== undefined && obj.sha256 !== entry.sha256) return 'stored sha256 differs from the manifest';
   if (entry.tag !== undefined) {
-    if (obj.etag !== entry.tag) return `object tag ${obj.etag ?? '(none)'} is not the committed ${entry.tag} (replaced since the push)`;
+    if (normalizeTag(obj.etag) !== normalizeTag(entry.tag)) return `object tag ${obj.etag ?? '(none)'} is not the committed ${entry.tag} (replaced since the push)`;
     return null;
   }
   return obj.sha256 === entry.sha256 ? null : 'the manifest records no tag for it and the listing no sha256 (cannot vouch for it)';

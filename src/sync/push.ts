@@ -12,6 +12,7 @@ import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { defaultCacheDir } from '../hash/stat-cache.js';
 import { createManifest, filesDigest } from '../manifest/codec.js';
 import { isFile, type FileEntry, type Manifest, type ManifestEntry } from '../manifest/types.js';
+import { normalizeTag } from '../plan/drift.js';
 import { planPush } from '../plan/push-plan.js';
 import { ByteBudget } from '../transfer/budget.js';
 import { DEFAULT_MEMORY_BUDGET, type TransferContext } from '../transfer/context.js';
@@ -222,7 +223,7 @@ function withTags(files: readonly ManifestEntry[], committed: ReadonlyMap<string
   const before = new Map((previous?.files ?? []).filter(isFile).map((e) => [e.path, e]));
   return files.map((e) => {
     if (!isFile(e)) return e;
-    const tag = committed.has(e.path) ? committed.get(e.path)!.etag : before.get(e.path)?.tag;
+    const tag = committed.has(e.path) ? normalizeTag(committed.get(e.path)!.etag) : before.get(e.path)?.tag;
     return tag === undefined ? e : { ...e, tag };
   });
 }
