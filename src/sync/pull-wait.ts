@@ -20,7 +20,11 @@ export interface FileFailure {
 
 /** A pull attempt that placed what it could; `failures` are the files it could not. */
 export class PullIncomplete extends Error {
-  constructor(readonly failures: FileFailure[]) {
+  constructor(
+    readonly failures: FileFailure[],
+    /** Id of the manifest the attempt pulled (null: a prefix without one). */
+    readonly manifest: string | null,
+  ) {
     super(`${failures.length} file(s) could not be pulled`);
   }
 }
@@ -36,11 +40,20 @@ const disagrees = (f: FileFailure) => isFlowsyncError(f.error, 'CHECKSUM_MISMATC
  * Decide after an incomplete attempt: resolves when the pull should start over (a push held the
  * lease and has finished, or its lease ended), throws the final error otherwise.
  */
-export async function waitOrFail(remote: Remote, failed: PullIncomplete, deadline: number, info: (m: string) => void, signal?: AbortSignal): Promise<void> {
+export async function waitOrFail(
+  remote: Remote,
+  failed: PullIncomplete,
+  deadline: number,
+  currentManifest: () => Promise<string | null>,
+  info: (m: string) => void,
+  signal?: AbortSignal,
+): Promise<void> {
   const drifted = failed.failures.filter(disagrees);
   if (drifted.length === 0) throw finalError(remote, failed.failures, 'could not be downloaded');
   let lease = await readLease(remote, signal);
   if (!lease || whyNotLive(lease) !== null) {
+    // A push that finished meanwhile committed a new manifest: the objects agree with that one.
+    if (Date.now() < deadline && (await currentManifest()) !== failed.manifest) return;
     throw finalError(remote, drifted, 'disagree with the manifest', `No push holds the write lease, so the remote itself is damaged (an interrupted push, or another tool wrote there). From the source folder, run: flowsync push <dir> ${remote.url} --repair`);
   }
   const first = lease.holder!;

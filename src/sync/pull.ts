@@ -17,6 +17,7 @@ import { Progress } from '../util/progress.js';
 import { identityOf, modeOf, sameIdentity } from '../hash/identity.js';
 import { releaseRemote, resolveRemote } from './open.js';
 import { loadPullSource } from './pull-targets.js';
+import { fetchManifest } from './remote-manifest.js';
 import { loadPullState, savePullState, type PlacedFile } from './pull-state.js';
 import { DEFAULT_PULL_WAIT_MS, isPerFileFailure, PullIncomplete, waitOrFail, type FileFailure } from './pull-wait.js';
 import { TreeWriter } from './tree-writer.js';
@@ -42,7 +43,8 @@ export async function pull(o: PullOptions): Promise<PullResult> {
       } catch (err) {
         if (!(err instanceof PullIncomplete)) throw err;
         // Objects disagreed while a push held the lease: it has finished; read the new manifest.
-        await waitOrFail(remote, err, deadline, (m) => o.log?.info(m), o.signal);
+        const current = async () => (await fetchManifest(remote, o.signal).catch(() => null))?.id ?? null;
+        await waitOrFail(remote, err, deadline, current, (m) => o.log?.info(m), o.signal);
       }
     }
   } finally {
@@ -141,7 +143,7 @@ async function pullOnce(o: PullOptions, remote: Remote): Promise<PullResult> {
         o.signal,
       );
       progress.end();
-      if (failures.length > 0) throw new PullIncomplete(failures);
+      if (failures.length > 0) throw new PullIncomplete(failures, source.manifest);
       for (const t of plan.chmod) await writer.chmod(t);
       for (const l of plan.link) await writer.link(l);
       progress.begin('delete', 0, plan.delete.length);
