@@ -20,7 +20,8 @@ import { loadPullSource } from './pull-targets.js';
 import { fetchManifest } from './remote-manifest.js';
 import { loadPullState, savePullState, type PlacedFile } from './pull-state.js';
 import { DEFAULT_PULL_WAIT_MS, isPerFileFailure, PullIncomplete, waitOrFail, type FileFailure } from './pull-wait.js';
-import { TreeWriter } from './tree-writer.js';
+import { readLease, whyNotLive } from './lease.js';
+import { ObjectBeingReplaced, TreeWriter } from './tree-writer.js';
 import type { PullOptions, SyncSummary } from './types.js';
 
 export interface PullResult extends SyncSummary {
@@ -106,7 +107,9 @@ async function pullOnce(o: PullOptions, remote: Remote): Promise<PullResult> {
     const nothingToDo = !interrupted && [plan.download, plan.link, plan.chmod, plan.delete, plan.forget, firstDeletes].every((l) => l.length === 0);
     if (nothingToDo) return { ...summary, durationMs: Date.now() - started };
     const realDir = await fsp.realpath(dir);
-    const writer = new TreeWriter(dir, realDir, placed, bytes);
+    let leaseProbe: Promise<boolean> | undefined;
+    const pushRunning = () => (leaseProbe ??= readLease(remote, o.signal).then((l) => l !== null && whyNotLive(l) === null, () => false));
+    const writer = new TreeWriter(dir, realDir, placed, bytes, pushRunning);
     // Journal first: if this pull is killed, the next one still recognises what it wrote.
     const journaled = new Map<string, PlacedFile | undefined>();
     for (const t of [...plan.download, ...plan.link]) {
@@ -136,6 +139,8 @@ async function pullOnce(o: PullOptions, remote: Remote): Promise<PullResult> {
           try {
             await writer.download(ctx, source.keys.get(t.path)!, t, signal);
           } catch (error) {
+            // A push is replacing objects: stop this attempt now, wait for it, then start over.
+            if (error instanceof ObjectBeingReplaced) throw new PullIncomplete([...failures, { path: t.path, error: error.cause }], source.manifest);
             if (signal.aborted || !isPerFileFailure(error)) throw error;
             failures.push({ path: t.path, error });
           }

@@ -7,7 +7,7 @@
 import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { tempNameFor } from '../backends/local.js';
-import { FlowsyncError, fsError } from '../errors.js';
+import { FlowsyncError, fsError, isFlowsyncError } from '../errors.js';
 import { identityOf } from '../hash/identity.js';
 import { RESERVED_DIR } from '../manifest/paths.js';
 import type { LinkEntry } from '../manifest/types.js';
@@ -16,6 +16,16 @@ import type { TransferContext } from '../transfer/context.js';
 import { downloadFile } from '../transfer/download.js';
 import { withRetry } from '../transfer/retry.js';
 import type { PlacedFile } from './pull-state.js';
+
+/** An object whose bytes disagree with the manifest while a push holds the lease (not retried). */
+export class ObjectBeingReplaced extends Error {
+  constructor(
+    readonly path: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${path} is being replaced by a push in progress`);
+  }
+}
 
 /** Reads of one object: at least 5 attempts with backoff (DESIGN §5.1). */
 const READ_ATTEMPTS = 5;
@@ -34,6 +44,8 @@ export class TreeWriter {
     private readonly placed: Map<string, PlacedFile>,
     /** Bytes this pull downloads in all. */
     private readonly totalBytes = 0,
+    /** Whether a push holds the remote's lease right now (asked when an object's bytes are wrong). */
+    private readonly pushRunning?: () => Promise<boolean>,
   ) {}
 
   private bytesLeft(): number {
@@ -112,7 +124,14 @@ export class TreeWriter {
     try {
       await withRetry(
         async () => {
-          sha256 = await downloadFile(ctx, key, tmp, t, signal);
+          try {
+            sha256 = await downloadFile(ctx, key, tmp, t, signal);
+          } catch (err) {
+            // Wrong bytes while a push holds the lease: the object is being replaced, retrying
+            // it is pointless; the pull waits for that push instead.
+            if (isFlowsyncError(err, 'CHECKSUM_MISMATCH') && this.pushRunning && (await this.pushRunning())) throw new ObjectBeingReplaced(t.path, err);
+            throw err;
+          }
         },
         { signal, attempts: READ_ATTEMPTS, onRetry: ctx.onRetry },
       );
@@ -124,6 +143,7 @@ export class TreeWriter {
       fs.renameSync(tmp, full);
     } catch (err) {
       fs.rmSync(tmp, { force: true });
+      if (err instanceof ObjectBeingReplaced) throw err;
       if (errnoOf(err) === 'ENOSPC') throw diskFull(full, t.size, this.bytesLeft());
       throw fsError(err, 'write', full);
     }
