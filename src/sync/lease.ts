@@ -246,7 +246,13 @@ function startRenewal(remote: Remote, holder: LeaseHolder, firstEtag: string | u
     },
     async abandon() {
       await stop();
-      await writeLease(remote, { ...holder, expiresAt: new Date(0).toISOString() }, remote.backend.features.conditionalWrite ? etag : undefined).catch(() => {});
+      // Leave an expired lease as the marker "objects may disagree": over our own lease, or in
+      // place of none (ours was broken and then released). Another push's live lease stays.
+      const now = await readLease(remote).catch(() => null);
+      if (now?.holder && now.holder.token !== holder.token && whyNotLive(now) === null) return;
+      const expired = { ...holder, expiresAt: new Date(0).toISOString() };
+      const condition = !remote.backend.features.conditionalWrite ? undefined : now ? now.etag : 'absent';
+      await writeLease(remote, expired, condition).catch(() => {});
     },
   };
 }

@@ -19,7 +19,7 @@ import { push } from '../../src/sync/push.js';
 import { verify } from '../../src/sync/verify.js';
 import { compareTrees, excludeFlowsyncState, snapshot } from '../helpers/tree.js';
 import { startAzurite, type AzuriteServer } from '../servers/azurite.js';
-import { removeDir, tempDir } from './support.js';
+import { cliEnv, removeDir, requireBuiltCli, runCli, tempDir } from './support.js';
 
 const CONTAINER = 'leases';
 let work = '';
@@ -175,5 +175,81 @@ describe.each(TARGETS)('the write lease on $name', (t) => {
     expect(l.warnings.join('\n')).toMatch(/--break-lease given \(it was held by the push of process 1 on build-8/);
     expect(await readLeaseJson(t, folder)).toBeNull();
     expect((await verify({ remote: t.remote(folder), remoteOptions: { backend: t.backend(folder) } })).ok).toBe(true);
+  });
+});
+
+describe.each(TARGETS)('lost races and repairs on $name', (t) => {
+  it('a push whose lease was broken loses at the manifest, says what to run, and the next push of the winner heals', async () => {
+    const folder = `${t.name}-broken`;
+    const a = source(`${t.name}-la`, { 'x.txt': 'aaaa', 'y.txt': 'a2' });
+    const b = source(`${t.name}-lb`, { 'x.txt': 'bbbb', 'y.txt': 'b2' });
+    const cacheB = path.join(work, 'cache', `${t.name}-b`);
+    await push({ dir: b, remote: t.remote(folder), cacheDir: cacheB, remoteOptions: { backend: t.backend(folder) } });
+    const g = gated(t.backend(folder));
+    const losing = push({ dir: a, remote: t.remote(folder), cacheDir: false, remoteOptions: { backend: g.backend } });
+    await g.reached;
+    fs.appendFileSync(path.join(b, 'y.txt'), ' more');
+    await push({ dir: b, remote: t.remote(folder), cacheDir: cacheB, breakLease: true, log: logs().log, remoteOptions: { backend: t.backend(folder) } });
+    g.open();
+    const err = await rejection(losing);
+    expect(isFlowsyncError(err, 'PRECONDITION_FAILED'), err.message).toBe(true);
+    expect(err.message).toMatch(/Another push committed a manifest .* it left its lease expired, so the next push from either folder checks every object and repairs the remote\. To make this folder's version live, run: flowsync push .* --repair/);
+    // The loser's objects replaced the winner's: a pull refuses them (no live lease: it names --repair).
+    const dest = path.join(work, 'dest', `${t.name}-broken`);
+    const pulled = await rejection(pull({ remote: t.remote(folder), dir: dest, remoteOptions: { backend: t.backend(folder) } }));
+    expect(pulled.message).toMatch(/disagree with the manifest; every other file was placed[\s\S]*--repair/);
+    // The winner pushes again with nothing changed: the expired lease makes it look, and repair.
+    const healed = await push({ dir: b, remote: t.remote(folder), cacheDir: cacheB, log: logs().log, remoteOptions: { backend: t.backend(folder) } });
+    expect(healed.repaired).toBe(2);
+    await pull({ remote: t.remote(folder), dir: dest, remoteOptions: { backend: t.backend(folder) } });
+    expect(compareTrees(b, dest, { excludeActual: excludeFlowsyncState })).toEqual([]);
+    expect(await readLeaseJson(t, folder)).toBeNull();
+  });
+
+  it('push --repair restores an object another tool replaced; a no-change push costs two requests', async () => {
+    const folder = `${t.name}-repair`;
+    const src = source(`${t.name}-r`, { 'f.txt': 'v1 content', 'g.txt': 'stays' });
+    const cache = path.join(work, 'cache', `${t.name}-r`);
+    await push({ dir: src, remote: t.remote(folder), cacheDir: cache, remoteOptions: { backend: t.backend(folder) } });
+    const key = (t.name === 'local' ? '' : `${folder}/`) + 'f.txt';
+    const other = t.backend(folder);
+    await other.write(key, Buffer.from('v2 content'), { size: 10 }); // same size, other bytes, no sha256
+    await other.close?.();
+
+    // Nothing interrupted, nothing changed locally: two requests (manifest tag, lease), no repair.
+    const calls: string[] = [];
+    const inner = t.backend(folder);
+    const counting: Backend = { ...inner, stat: (k, o) => (calls.push(`stat ${k}`), inner.stat(k, o)), read: (k, o) => (calls.push(`read ${k}`), inner.read(k, o)), list: (p, o) => (calls.push(`list ${p}`), inner.list(p, o)) };
+    const plain = await push({ dir: src, remote: t.remote(folder), cacheDir: cache, remoteOptions: { backend: counting } });
+    expect(plain.uploaded).toBe(0);
+    expect(calls).toHaveLength(2);
+    expect((await verify({ remote: t.remote(folder), remoteOptions: { backend: t.backend(folder) } })).problems.map((p) => `${p.problem} ${p.path}`)).toEqual(['drifted f.txt']);
+
+    const repaired = await push({ dir: src, remote: t.remote(folder), cacheDir: cache, repair: true, remoteOptions: { backend: t.backend(folder) } });
+    expect(repaired).toMatchObject({ uploaded: 1, repaired: 1 });
+    expect((await verify({ remote: t.remote(folder), remoteOptions: { backend: t.backend(folder) } })).ok).toBe(true);
+    const dest = path.join(work, 'dest', `${t.name}-repair`);
+    await pull({ remote: t.remote(folder), dir: dest, remoteOptions: { backend: t.backend(folder) } });
+    expect(compareTrees(src, dest, { excludeActual: excludeFlowsyncState })).toEqual([]);
+  });
+});
+
+describe('the CLI flags', () => {
+  it('push --repair and --break-lease, pull --wait are accepted and reported', async () => {
+    requireBuiltCli();
+    const env = cliEnv(path.join(work, 'cli-cache'));
+    const src = source('cli', { 'a.txt': 'alpha' });
+    const store = path.join(work, 'stores', 'cli');
+    expect((await runCli(['push', src, store, '--quiet'], { env })).code).toBe(0);
+    fs.writeFileSync(path.join(store, 'a.txt.tmp'), 'ALPHA');
+    fs.renameSync(path.join(store, 'a.txt.tmp'), path.join(store, 'a.txt'));
+    const r = await runCli(['push', src, store, '--repair', '--break-lease'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/repaired 1 object\(s\) that disagreed with the manifest/);
+    const p = await runCli(['pull', store, path.join(work, 'dest', 'cli'), '--wait', '5s', '--json'], { env });
+    expect(p.code, p.stderr).toBe(0);
+    const bad = await runCli(['pull', store, path.join(work, 'dest', 'cli2'), '--wait', 'soon'], { env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--wait expects a duration such as 90s, 2m or 500ms/);
   });
 });
