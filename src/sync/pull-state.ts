@@ -10,6 +10,7 @@ import { isReserved, RESERVED_DIR, unsafePathReason } from '../manifest/paths.js
 import { parseBoundedJson } from '../util/bounded-json.js';
 import type { Placed } from '../plan/pull-plan.js';
 import type { StatIdentity } from '../hash/identity.js';
+import { ensureFolder, writeFileAtomic } from '../util/atomic-write.js';
 
 const FORMAT = 'flowsync-pull-state';
 
@@ -134,14 +135,8 @@ export async function savePullState(
     files[p] = row;
   }
   const file = stateFile(dir);
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    await fsp.mkdir(path.dirname(file), { recursive: true });
-    await fsp.writeFile(tmp, JSON.stringify({ format: FORMAT, version: 1, remote: about.remote, manifest: about.manifest, ...(about.inProgress ? { inProgress: true } : {}), files }) + '\n');
-    await fsp.rename(tmp, file);
-  } catch (err) {
-    // Disk full included: a half-written temp record must not stay behind.
-    await fsp.rm(tmp, { force: true }).catch(() => {});
-    throw fsError(err, 'write', file);
-  }
+  // Through a temporary file that is removed on every failure, disk full included.
+  const text = JSON.stringify({ format: FORMAT, version: 1, remote: about.remote, manifest: about.manifest, ...(about.inProgress ? { inProgress: true } : {}), files }) + '\n';
+  await ensureFolder(path.dirname(file));
+  await writeFileAtomic(file, Buffer.from(text));
 }

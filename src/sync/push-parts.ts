@@ -12,7 +12,7 @@ import { withRetry } from '../transfer/retry.js';
 import type { Progress } from '../util/progress.js';
 import { loadIgnoreRules } from '../walk/ignore-rules.js';
 import { readLease, type FoundLease } from './lease.js';
-import { fetchPushBase, type PushBase } from './remote-manifest.js';
+import { resolveRemoteState, type RemoteState } from './remote-state.js';
 import { scanTree, type ScanDetail } from './scan.js';
 import type { PushOptions } from './types.js';
 
@@ -60,16 +60,16 @@ export function clashingDeletes(uploads: readonly FileEntry[], deletes: readonly
 }
 
 /**
- * Scan the tree while the remote manifest is fetched. If the fetch fails (no such bucket, bad
+ * Scan the tree while the remote state (memo, manifest tag, lease) is resolved. If the fetch fails (no such bucket, bad
  * credentials), the scan is stopped and awaited: push must not reject while it is still reading
  * files and writing the stat cache in the background.
  */
-export async function scanAndFetch(
+export async function scanAndResolve(
   o: PushOptions,
   remote: Remote,
   progress: Progress,
-  knownEtag?: string,
-): Promise<{ scan: ScanDetail; base: PushBase; lease: FoundLease | null }> {
+  cacheDir: string | null,
+): Promise<{ scan: ScanDetail; state: RemoteState; lease: FoundLease | null }> {
   const scanStop = new AbortController();
   const onAbort = () => scanStop.abort(o.signal?.reason);
   if (o.signal?.aborted) onAbort();
@@ -81,15 +81,15 @@ export async function scanAndFetch(
     };
     // The lease is looked at alongside the manifest tag: a push that finds one (another push
     // runs, or one was interrupted) must not take the no-change shortcut.
-    const [scan, base, lease] = await Promise.allSettled([
+    const [scan, state, lease] = await Promise.allSettled([
       scanTree({ ...o, signal: scanStop.signal }, progress),
-      fetchPushBase(remote, o.signal, knownEtag).catch(stopScan),
+      resolveRemoteState(remote, { cacheDir, ...(o.signal ? { signal: o.signal } : {}) }).catch(stopScan),
       readLease(remote, o.signal).catch(stopScan),
     ]);
-    if (base.status === 'rejected') throw base.reason;
+    if (state.status === 'rejected') throw state.reason;
     if (lease.status === 'rejected') throw lease.reason;
     if (scan.status === 'rejected') throw scan.reason;
-    return { scan: scan.value, base: base.value, lease: lease.value };
+    return { scan: scan.value, state: state.value, lease: lease.value };
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
   }

@@ -23,9 +23,9 @@ import { Progress } from '../util/progress.js';
 import { entriesToHeal } from './heal.js';
 import { acquireLease, type HeldLease } from './lease.js';
 import { releaseRemote, resolveRemote } from './open.js';
-import { clashingDeletes, deleteObjects, refuseStoreInsideTree, scanAndFetch } from './push-parts.js';
-import { fetchPushBase, pushBaseOf, writeManifest, type PushBase } from './remote-manifest.js';
-import { loadMemo, loadMemoCopy, saveMemo } from './remote-memo.js';
+import { clashingDeletes, deleteObjects, refuseStoreInsideTree, scanAndResolve } from './push-parts.js';
+import { fetchPushBase, writeManifest } from './remote-manifest.js';
+import { saveMemo } from './remote-memo.js';
 import { sourceOf } from './scan.js';
 import type { PushOptions, SyncSummary } from './types.js';
 
@@ -45,28 +45,21 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
   try {
     await refuseStoreInsideTree(o, remote);
     const cacheDir = o.cacheDir === false ? null : (o.cacheDir ?? defaultCacheDir());
-    const memo = cacheDir ? await loadMemo(cacheDir, remote) : null;
-    const fetched = await scanAndFetch(o, remote, progress, memo?.etag);
-    const { scan } = fetched;
-    let { base } = fetched;
+    const { scan, state, lease: leftLease } = await scanAndResolve(o, remote, progress, cacheDir);
     const digest = filesDigest(scan.manifest);
     // A lease left in place means a push runs or was interrupted: objects may disagree, so look.
-    const heal = o.repair === true || fetched.lease !== null;
+    const heal = o.repair === true || leftLease !== null;
     const finish = (s: PushResult): PushResult => ({ ...s, durationMs: Date.now() - started });
-    // `unchanged` comes only from the memo's tag: the remote manifest is the one this machine last saw.
-    if (base.unchanged && memo && cacheDir) {
-      // If the tree is too, and nothing was interrupted, nothing moves (one or two requests).
-      if (digest === memo.filesDigest && !heal) {
-        return finish({
-          command: o.command ?? 'push', uploaded: 0, downloaded: 0, deleted: 0, unchanged: scan.manifest.files.length, bytes: 0,
-          manifest: memo.id, durationMs: 0, dryRun: o.dryRun ?? false, conflicts: [], warnings: [...scan.warnings],
-          ...(o.dryRun ? { changes: { upload: [], delete: [] } } : {}),
-        });
-      }
-      // Changes to push: plan against this machine's copy of that same manifest (checked by id).
-      const copy = await loadMemoCopy(cacheDir, remote, memo);
-      base = copy ? pushBaseOf(remote, copy, memo.etag) : await fetchPushBase(remote, o.signal);
+    // The remote manifest is the one this machine last saw, the tree is unchanged too, and nothing
+    // was interrupted: nothing moves (two requests: the manifest's tag and the lease).
+    if (state.current && digest === state.current.filesDigest && !heal) {
+      return finish({
+        command: o.command ?? 'push', uploaded: 0, downloaded: 0, deleted: 0, unchanged: scan.manifest.files.length, bytes: 0,
+        manifest: state.current.id, durationMs: 0, dryRun: o.dryRun ?? false, conflicts: [], warnings: [...scan.warnings],
+        ...(o.dryRun ? { changes: { upload: [], delete: [] } } : {}),
+      });
     }
+    let base = await state.base();
     let plan = planPush(scan.manifest.files, base.previous?.manifest.files ?? null);
     const doDelete = o.delete !== false;
     const summary: PushResult = {

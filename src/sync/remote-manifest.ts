@@ -8,7 +8,6 @@ import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { manifestId, parseManifest, serializeManifest } from '../manifest/codec.js';
 import type { Manifest } from '../manifest/types.js';
 import { MANIFEST_MAX_BYTES } from '../manifest/limits.js';
-import { withRetry } from '../transfer/retry.js';
 import { assertJsonSize } from '../util/bounded-json.js';
 import { collect } from '../util/streams.js';
 
@@ -21,24 +20,20 @@ export interface RemoteManifest {
 
 /** The manifest's bytes and tag; with `knownEtag`, only the tag when it is that one (nothing read). */
 async function fetchManifestBytes(remote: Remote, signal?: AbortSignal, knownEtag?: string): Promise<{ bytes: Buffer | null; etag?: string } | null> {
+  // Each request is retried by the remote's retry decorator, not here.
   const key = manifestKey(remote.prefix);
-  return withRetry(
-    async () => {
-      const info = await remote.backend.stat(key, { signal });
-      if (!info) return null;
-      if (knownEtag !== undefined && info.etag === knownEtag) return { bytes: null, etag: knownEtag };
-      // Refused before a byte is read: a hostile store could otherwise hand us gigabytes.
-      assertJsonSize(info.size, { what: `the manifest at ${remote.url} (${key})`, maxBytes: MANIFEST_MAX_BYTES, code: 'BAD_MANIFEST', fix: 'Push again from the source folder to replace it.' });
-      try {
-        const bytes = await collect(await remote.backend.read(key, { signal }), signal);
-        return { bytes, ...(info.etag ? { etag: info.etag } : {}) };
-      } catch (err) {
-        if (isFlowsyncError(err, 'NOT_FOUND')) return null; // deleted between stat and read
-        throw err;
-      }
-    },
-    { signal },
-  );
+  const info = await remote.backend.stat(key, { signal });
+  if (!info) return null;
+  if (knownEtag !== undefined && info.etag === knownEtag) return { bytes: null, etag: knownEtag };
+  // Refused before a byte is read: a hostile store could otherwise hand us gigabytes.
+  assertJsonSize(info.size, { what: `the manifest at ${remote.url} (${key})`, maxBytes: MANIFEST_MAX_BYTES, code: 'BAD_MANIFEST', fix: 'Push again from the source folder to replace it.' });
+  try {
+    const bytes = await collect(await remote.backend.read(key, { signal }), signal);
+    return { bytes, ...(info.etag ? { etag: info.etag } : {}) };
+  } catch (err) {
+    if (isFlowsyncError(err, 'NOT_FOUND')) return null; // deleted between stat and read
+    throw err;
+  }
 }
 
 export async function fetchManifest(remote: Remote, signal?: AbortSignal): Promise<RemoteManifest | null> {
@@ -103,10 +98,7 @@ export async function writeManifest(
       : { ifNoneMatch: '*' as const };
   let written: { etag?: string };
   try {
-    written = await withRetry(
-      () => backend.write(manifestKey(remote.prefix), bytes, { size: bytes.length, contentType: 'application/json', ...condition }, { signal }),
-      { signal },
-    );
+    written = await backend.write(manifestKey(remote.prefix), bytes, { size: bytes.length, contentType: 'application/json', ...condition }, { signal });
   } catch (err) {
     if (!isFlowsyncError(err, 'PRECONDITION_FAILED')) throw err;
     // A lost reply is not a conflict: when the first attempt was stored but its answer never

@@ -1,36 +1,26 @@
 /**
- * Writes into a pull's destination folder, keeping the record of placed files current as it
- * goes. Every folder it writes into, and every link it creates, is checked against the real file
- * system: a link already in the destination (put there by someone else) must not lead a write,
- * a delete or a new link's target outside it.
+ * Writes into a pull's destination folder through the atomic-write code the local store uses
+ * (temporary file beside the target, then rename; empty parent folders pruned after deletes),
+ * keeping the record of placed files current as it goes. It decides nothing: the plan did. Every
+ * folder it writes into, and every link it creates, is checked against the real file system: a
+ * link already in the destination must not lead a write, a delete or a new link outside it.
  */
 import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { tempNameFor } from '../backends/local.js';
-import { FlowsyncError, fsError, isFlowsyncError } from '../errors.js';
+import { FlowsyncError, fsError } from '../errors.js';
 import { identityOf } from '../hash/identity.js';
 import { RESERVED_DIR } from '../manifest/paths.js';
 import type { LinkEntry } from '../manifest/types.js';
 import type { PullFile } from '../plan/pull-plan.js';
-import type { TransferContext } from '../transfer/context.js';
-import { downloadFile } from '../transfer/download.js';
-import { withRetry } from '../transfer/retry.js';
+import { ensureFolder, placeTempSync, removeEmptyParents, symlinkAtomic, tempNameFor } from '../util/atomic-write.js';
 import type { PlacedFile } from './pull-state.js';
 
-/** An object whose bytes disagree with the manifest while a push holds the lease (not retried). */
-export class ObjectBeingReplaced extends Error {
-  constructor(
-    readonly path: string,
-    override readonly cause: unknown,
-  ) {
-    super(`${path} is being replaced by a push in progress`);
-  }
-}
+/** Writes a file's bytes to `tmp` (verified) and returns its sha256 when one was checked. */
+export type FetchInto = (tmp: string, signal: AbortSignal) => Promise<string | undefined>;
 
-/** Reads of one object: at least 5 attempts with backoff (DESIGN §5.1). */
-const READ_ATTEMPTS = 5;
+/** Add x wherever r is set, as git does, so the umask still decides who may run it. */
+const withExec = (mode: number) => mode | ((mode & 0o444) >> 2);
 
-/** Writes into the destination folder, keeping the record of placed files current as it goes. */
 export class TreeWriter {
   private readonly checkedDirs = new Set<string>();
   private readonly preparing = new Map<string, Promise<void>>();
@@ -44,8 +34,6 @@ export class TreeWriter {
     private readonly placed: Map<string, PlacedFile>,
     /** Bytes this pull downloads in all. */
     private readonly totalBytes = 0,
-    /** Whether a push holds the remote's lease right now (asked when an object's bytes are wrong). */
-    private readonly pushRunning?: () => Promise<boolean>,
   ) {}
 
   private bytesLeft(): number {
@@ -89,9 +77,7 @@ export class TreeWriter {
       let ready = this.preparing.get(parent);
       if (!ready) {
         ready = (async () => {
-          await fsp.mkdir(parent, { recursive: true }).catch((err) => {
-            throw fsError(err, 'create folder', parent);
-          });
+          await ensureFolder(parent);
           await this.checkInside(rel, parent, action);
         })().finally(() => this.preparing.delete(parent));
         this.preparing.set(parent, ready);
@@ -117,36 +103,19 @@ export class TreeWriter {
     this.placed.set(rel, { ...entry, id: identityOf(st) });
   }
 
-  async download(ctx: TransferContext, key: string, t: PullFile, signal: AbortSignal): Promise<void> {
+  async download(t: PullFile, fetchInto: FetchInto, signal: AbortSignal): Promise<void> {
     const full = await this.prepareParent(t.path);
     const tmp = tempNameFor(full);
     let sha256: string | undefined;
     try {
-      await withRetry(
-        async () => {
-          try {
-            sha256 = await downloadFile(ctx, key, tmp, t, signal);
-          } catch (err) {
-            // Wrong bytes while a push holds the lease: the object is being replaced, retrying
-            // it is pointless; the pull waits for that push instead.
-            if (isFlowsyncError(err, 'CHECKSUM_MISMATCH') && this.pushRunning && (await this.pushRunning())) throw new ObjectBeingReplaced(t.path, err);
-            throw err;
-          }
-        },
-        { signal, attempts: READ_ATTEMPTS, onRetry: ctx.onRetry },
-      );
-      if (t.mode === 0o755) {
-        // Add x wherever r is set, as git does, so the umask still decides who may run it.
-        const { mode } = fs.statSync(tmp);
-        fs.chmodSync(tmp, mode | ((mode & 0o444) >> 2));
-      }
-      fs.renameSync(tmp, full);
+      sha256 = await fetchInto(tmp, signal);
+      if (t.mode === 0o755) fs.chmodSync(tmp, withExec(fs.statSync(tmp).mode));
     } catch (err) {
       fs.rmSync(tmp, { force: true });
-      if (err instanceof ObjectBeingReplaced) throw err;
       if (errnoOf(err) === 'ENOSPC') throw diskFull(full, t.size, this.bytesLeft());
       throw fsError(err, 'write', full);
     }
+    placeTempSync(tmp, full);
     this.downloaded += t.size;
     this.record(t.path, { ...(sha256 ? { sha256 } : {}), ...(t.etag ? { etag: t.etag } : {}) });
   }
@@ -154,7 +123,7 @@ export class TreeWriter {
   async chmod(t: PullFile): Promise<void> {
     const full = await this.prepareParent(t.path, 'change the mode of');
     const { mode } = await fsp.stat(full);
-    await fsp.chmod(full, t.mode === 0o755 ? mode | ((mode & 0o444) >> 2) : mode & ~0o111);
+    await fsp.chmod(full, t.mode === 0o755 ? withExec(mode) : mode & ~0o111);
     const prev = this.placed.get(t.path);
     this.record(t.path, { ...(t.sha256 ? { sha256: t.sha256 } : {}), ...(prev?.etag ? { etag: prev.etag } : {}) });
   }
@@ -162,19 +131,12 @@ export class TreeWriter {
   async link(l: LinkEntry): Promise<void> {
     const full = await this.prepareParent(l.path);
     await this.checkLinkTarget(l, path.dirname(full));
-    const tmp = tempNameFor(full);
-    try {
-      await fsp.symlink(l.link, tmp);
-      await fsp.rename(tmp, full);
-    } catch (err) {
-      await fsp.rm(tmp, { force: true });
-      throw fsError(err, 'create link', full);
-    }
+    await symlinkAtomic(l.link, full);
     this.record(l.path, { link: l.link });
   }
 
   /** Delete placed files, then the folders that became empty (never the destination or .flowsync). */
-  async remove(paths: string[]): Promise<void> {
+  async remove(paths: readonly string[]): Promise<void> {
     for (const rel of paths) {
       const full = path.join(this.dir, rel);
       const parent = path.dirname(full);
@@ -189,14 +151,8 @@ export class TreeWriter {
         if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fsError(err, 'delete', full);
       }
       this.placed.delete(rel);
-      for (let d = path.dirname(full); d !== this.dir && d.startsWith(this.dir + path.sep) && path.basename(d) !== RESERVED_DIR; d = path.dirname(d)) {
-        try {
-          await fsp.rmdir(d);
-          this.checkedDirs.delete(d);
-        } catch {
-          break; // not empty: its parents are not either
-        }
-      }
+      const removed = await removeEmptyParents(full, this.dir, (d) => path.basename(d) === RESERVED_DIR);
+      for (const d of removed) this.checkedDirs.delete(d);
     }
   }
 }

@@ -12,7 +12,6 @@ import { isFile, isLink, type ManifestEntry } from '../manifest/types.js';
 import { findDrift } from '../plan/drift.js';
 import { runPool } from '../util/pool.js';
 import { Progress } from '../util/progress.js';
-import { withRetry } from '../transfer/retry.js';
 import { releaseRemote, resolveRemote } from './open.js';
 import { listObjects } from './heal.js';
 import { fetchManifest } from './remote-manifest.js';
@@ -43,11 +42,10 @@ export async function verify(o: VerifyOptions): Promise<VerifyReport> {
       async (e, signal) => {
         if (o.deep && !flagged.has(e.path)) {
           const key = keyFor(remote.prefix, e.path);
-          const sha = await withRetry(async () => {
-            const h = createHash('sha256');
-            for await (const chunk of await remote.backend.read(key, { signal })) h.update(chunk as Buffer);
-            return h.digest('hex');
-          }, { signal });
+          // Retried by the remote's retry decorator, not here.
+          const h = createHash('sha256');
+          for await (const chunk of await remote.backend.read(key, { signal })) h.update(chunk as Buffer);
+          const sha = h.digest('hex');
           if (sha !== e.sha256) problems.push({ path: e.path, where: 'remote', problem: 'drifted', detail: 'content does not hash to the manifest sha256' });
         }
         progress.advance(0, 1);

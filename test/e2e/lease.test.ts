@@ -197,7 +197,7 @@ describe.each(TARGETS)('lost races and repairs on $name', (t) => {
     // The loser's objects replaced the winner's: a pull refuses them (no live lease: it names --repair).
     const dest = path.join(work, 'dest', `${t.name}-broken`);
     const pulled = await rejection(pull({ remote: t.remote(folder), dir: dest, remoteOptions: { backend: t.backend(folder) } }));
-    expect(pulled.message).toMatch(/disagree with the manifest; every other file was placed[\s\S]*--repair/);
+    expect(pulled.message).toMatch(/could not be downloaded; everything else was placed[\s\S]*disagree with the manifest .* no push holds the write lease[\s\S]*--repair/);
     // The winner pushes again with nothing changed: the expired lease makes it look, and repair.
     const healed = await push({ dir: b, remote: t.remote(folder), cacheDir: cacheB, log: logs().log, remoteOptions: { backend: t.backend(folder) } });
     expect(healed.repaired).toBe(2);
