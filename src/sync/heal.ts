@@ -8,22 +8,16 @@ import { folderPrefix, pathOf } from '../backends/keys.js';
 import type { Remote } from '../backends/open.js';
 import type { FileEntry } from '../manifest/types.js';
 import { disagreement, type ListedObject } from '../plan/drift.js';
-import { withRetry } from '../transfer/retry.js';
 
-/** Every object under the prefix, by tree path (a retried listing starts over). */
+/** Every object under the prefix, by tree path. A listing that breaks is retried by the remote's retry decorator. */
 export async function listObjects(remote: Remote, signal?: AbortSignal): Promise<Map<string, ListedObject>> {
-  return withRetry(
-    async () => {
-      const out = new Map<string, ListedObject>();
-      for await (const o of remote.backend.list(folderPrefix(remote.prefix), { signal })) {
-        const rel = pathOf(remote.prefix, o.key);
-        if (rel === null || rel === '' || rel.endsWith('/')) continue;
-        out.set(rel, { size: o.size, ...(o.etag ? { etag: o.etag } : {}), ...(o.sha256 ? { sha256: o.sha256 } : {}) });
-      }
-      return out;
-    },
-    { signal },
-  );
+  const out = new Map<string, ListedObject>();
+  for await (const o of remote.backend.list(folderPrefix(remote.prefix), { signal })) {
+    const rel = pathOf(remote.prefix, o.key);
+    if (rel === null || rel === '' || rel.endsWith('/')) continue;
+    out.set(rel, { size: o.size, ...(o.etag ? { etag: o.etag } : {}), ...(o.sha256 ? { sha256: o.sha256 } : {}) });
+  }
+  return out;
 }
 
 /**

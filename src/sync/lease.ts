@@ -13,7 +13,6 @@ import os from 'node:os';
 import { leaseKey } from '../backends/keys.js';
 import type { Remote } from '../backends/open.js';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
-import { withRetry } from '../transfer/retry.js';
 import { parseBoundedJson } from '../util/bounded-json.js';
 import { collect } from '../util/streams.js';
 
@@ -58,26 +57,21 @@ export interface HeldLease {
   abandon(): Promise<void>;
 }
 
-/** The stored lease, or null when there is none. */
+/** The stored lease, or null when there is none. (Each request is retried by the remote's retry decorator.) */
 export async function readLease(remote: Remote, signal?: AbortSignal): Promise<FoundLease | null> {
   const key = leaseKey(remote.prefix);
-  return withRetry(
-    async () => {
-      const info = await remote.backend.stat(key, { signal });
-      if (!info) return null;
-      const etag = info.etag ? { etag: info.etag } : {};
-      if (info.size > LEASE_MAX_BYTES) return { holder: null, ...etag, damaged: `it is ${info.size} bytes` };
-      let bytes: Buffer;
-      try {
-        bytes = await collect(await remote.backend.read(key, { signal }), signal);
-      } catch (err) {
-        if (isFlowsyncError(err, 'NOT_FOUND')) return null; // released between stat and read
-        throw err;
-      }
-      return { ...parseLease(bytes), ...etag };
-    },
-    { signal },
-  );
+  const info = await remote.backend.stat(key, { signal });
+  if (!info) return null;
+  const etag = info.etag ? { etag: info.etag } : {};
+  if (info.size > LEASE_MAX_BYTES) return { holder: null, ...etag, damaged: `it is ${info.size} bytes` };
+  let bytes: Buffer;
+  try {
+    bytes = await collect(await remote.backend.read(key, { signal }), signal);
+  } catch (err) {
+    if (isFlowsyncError(err, 'NOT_FOUND')) return null; // released between stat and read
+    throw err;
+  }
+  return { ...parseLease(bytes), ...etag };
 }
 
 function parseLease(bytes: Uint8Array): { holder: LeaseHolder | null; damaged?: string } {
@@ -129,7 +123,7 @@ async function writeLease(remote: Remote, h: LeaseHolder, ifMatch: string | 'abs
   const { backend } = remote;
   const condition = !backend.features.conditionalWrite || ifMatch === undefined ? {} : ifMatch === 'absent' ? { ifNoneMatch: '*' as const } : { ifMatch };
   try {
-    const info = await withRetry(() => backend.write(leaseKey(remote.prefix), bytes, { size: bytes.length, contentType: 'application/json', ...condition }, { signal }), { signal });
+    const info = await backend.write(leaseKey(remote.prefix), bytes, { size: bytes.length, contentType: 'application/json', ...condition }, { signal });
     return info.etag;
   } catch (err) {
     if (!isFlowsyncError(err, 'PRECONDITION_FAILED')) throw err;
@@ -242,7 +236,7 @@ function startRenewal(remote: Remote, holder: LeaseHolder, firstEtag: string | u
       // Remove it only while it is still ours (the store has no conditional delete: the gap
       // between this read and the delete is the only window, and it is milliseconds).
       const now = await readLease(remote).catch(() => null);
-      if (now?.holder?.token === holder.token) await withRetry(() => remote.backend.delete([leaseKey(remote.prefix)]));
+      if (now?.holder?.token === holder.token) await remote.backend.delete([leaseKey(remote.prefix)]);
     },
     async abandon() {
       await stop();

@@ -16,7 +16,6 @@ import { normalizeTag } from '../plan/drift.js';
 import { planPush } from '../plan/push-plan.js';
 import { ByteBudget } from '../transfer/budget.js';
 import { DEFAULT_MEMORY_BUDGET, type TransferContext } from '../transfer/context.js';
-import { withRetry } from '../transfer/retry.js';
 import { uploadFile } from '../transfer/upload.js';
 import { runPool } from '../util/pool.js';
 import { Progress } from '../util/progress.js';
@@ -102,7 +101,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     let touched = false;
     try {
       // Another push may have committed between our read and our lease: plan against what is there now.
-      const now = await withRetry(() => remote.backend.stat(manifestKey(remote.prefix), { signal }), { signal });
+      const now = await remote.backend.stat(manifestKey(remote.prefix), { signal });
       if ((now?.etag ?? null) !== (base.previous?.etag ?? base.damaged?.etag ?? null)) {
         base = await fetchPushBase(remote, signal);
         plan = planPush(scan.manifest.files, base.previous?.manifest.files ?? null);
