@@ -6,7 +6,7 @@
  */
 import type { Remote } from '../backends/open.js';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
-import { sleep } from '../transfer/retry.js';
+import { sleep } from '../backends/retrying.js';
 import { describeHolder, readLease, whyNotLive } from './lease.js';
 import { missingFilesError, type MissingFile } from './pull-execute.js';
 

@@ -5,19 +5,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Remote } from '../backends/open.js';
+import type { Backend } from '../backends/types.js';
 import { FlowsyncError } from '../errors.js';
 import { RESERVED_DIR } from '../manifest/paths.js';
 import type { FileEntry } from '../manifest/types.js';
-import { withRetry } from '../transfer/retry.js';
+import { deleteKeys } from '../transfer/delete.js';
 import type { Progress } from '../util/progress.js';
 import { loadIgnoreRules } from '../walk/ignore-rules.js';
 import { readLease, type FoundLease } from './lease.js';
 import { resolveRemoteState, type RemoteState } from './remote-state.js';
 import { scanTree, type ScanDetail } from './scan.js';
 import type { PushOptions } from './types.js';
-
-/** DeleteObjects takes 1,000 keys a request; other stores batch less, none more. */
-const DELETE_BATCH = 1000;
 
 /**
  * A local store inside the folder being pushed would be pushed into itself, one level deeper on
@@ -95,17 +93,9 @@ export async function scanAndResolve(
   }
 }
 
-export async function deleteObjects(
-  backend: { delete(keys: string[], o?: { signal?: AbortSignal }): Promise<void> },
-  keys: string[],
-  progress: Progress,
-  signal?: AbortSignal,
-): Promise<void> {
+/** Deletes through the engine (batched by the backend's limit, parallel, retried by the decorator), reported as one phase. */
+export async function deleteObjects(backend: Backend, keys: string[], progress: Progress, signal?: AbortSignal): Promise<void> {
   progress.begin('delete', 0, keys.length);
-  for (let i = 0; i < keys.length; i += DELETE_BATCH) {
-    const batch = keys.slice(i, i + DELETE_BATCH);
-    await withRetry(() => backend.delete(batch, { signal }), { signal });
-    progress.advance(0, batch.length);
-  }
+  await deleteKeys(backend, keys, { ...(signal ? { signal } : {}), onBatch: (batch) => progress.advance(0, batch.length) });
   progress.end();
 }

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createS3Backend } from '../../src/backends/s3.js';
+import { createS3Backend } from '../../src/backends/s3/backend.js';
 import type { Backend } from '../../src/backends/types.js';
 import { createLocalBackend } from '../../src/backends/local.js';
 import { pull } from '../../src/sync/pull.js';

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAzureBackend } from '../../src/backends/azure.js';
+import { createAzureBackend } from '../../src/backends/azure/backend.js';
 import { createLocalBackend } from '../../src/backends/local.js';
 import type { Backend } from '../../src/backends/types.js';
 import { isFlowsyncError } from '../../src/errors.js';

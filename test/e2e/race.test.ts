@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAzureBackend } from '../../src/backends/azure.js';
+import { createAzureBackend } from '../../src/backends/azure/backend.js';
 import type { Backend } from '../../src/backends/types.js';
 import { isFlowsyncError } from '../../src/errors.js';
 import { pull } from '../../src/sync/pull.js';
