@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { MultipartWriter, ObjectInfo } from '../backends/types.js';
-import { FlowsyncError, fsError } from '../errors.js';
+import { FlowsyncError, fsError, isFlowsyncError } from '../errors.js';
 import { hashFile } from '../hash/hash-file.js';
 import { identityOf, sameIdentity } from '../hash/identity.js';
 import type { FileEntry } from '../manifest/types.js';
@@ -112,7 +112,16 @@ async function uploadInParts(ctx: TransferContext, key: string, source: string, 
     );
     const after = await handle.stat();
     if (!sameIdentity(identityOf(before), identityOf(after)) || hash.digest('hex') !== entry.sha256) throw changedError(entry.path);
-    const info = await w.complete({ size: entry.size, ...(whole ? { digest: whole.digest() } : {}) }, op(ctx, signal));
+    const info = await w.complete({ size: entry.size, ...(whole ? { digest: whole.digest() } : {}) }, op(ctx, signal)).catch(async (err: unknown) => {
+      // A lost reply: the first complete() was done, so its retries find no upload (S3 answers
+      // NoSuchUpload, s3rver 500). When the object is there with this content's sha256, that is
+      // the success whose answer was lost (or the same bytes were already there): keep it.
+      if (!isFlowsyncError(err, 'NOT_FOUND') && !isFlowsyncError(err, 'TRANSIENT')) throw err;
+      const stored = await ctx.backend.stat(key, { signal }).catch(() => null);
+      if (!stored || stored.size !== entry.size || stored.sha256 !== entry.sha256) throw err;
+      await w.abort().catch(() => {});
+      return stored;
+    });
     writer = null;
     ctx.progress.advance(0, 1);
     return info;

@@ -154,3 +154,29 @@ describe('a lost reply to the manifest write', () => {
     }
   }, 60_000);
 });
+
+describe('a lost reply to CompleteMultipartUpload (s3rver)', () => {
+  it('is a success: the retries fail (s3rver answers 500, S3 NoSuchUpload), the stored object has the content sha256, the push goes on', async () => {
+    const src = path.join(work, 'lost-complete', 'src');
+    fs.mkdirSync(src, { recursive: true });
+    fs.writeFileSync(path.join(src, 'big.bin'), randomBytes(BIG));
+    const proxy = await startFaultProxy({
+      target: { host: '127.0.0.1', port: s3.port },
+      dialect: 's3',
+      seed: 2,
+      rules: [{ match: /^POST \/faults\/lost-complete\/big\.bin\?uploadId=/, fault: 'reset' }],
+    });
+    proxies.push(proxy);
+    const viaProxy = s3Backend(proxy.endpoint);
+    const direct = s3Backend(s3.endpoint);
+    const remote = `s3://${BUCKET}/lost-complete`;
+    try {
+      const pushed = await push({ dir: src, remote, cacheDir: false, remoteOptions: { backend: viaProxy } });
+      expect(proxy.injected.reset).toBe(1);
+      expect(await verify({ remote, remoteOptions: { backend: direct } })).toMatchObject({ ok: true, manifest: pushed.manifest });
+    } finally {
+      await viaProxy.close?.();
+      await direct.close?.();
+    }
+  }, 60_000);
+});
