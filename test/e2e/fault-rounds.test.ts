@@ -180,3 +180,29 @@ describe('a lost reply to CompleteMultipartUpload (s3rver)', () => {
     }
   }, 60_000);
 });
+
+describe('errors name the real cause', () => {
+  it.each(STORES)('$dialect: a connection reset is reported as a reset, not a timeout', async (store) => {
+    const src = path.join(work, `reset-${store.dialect}`, 'src');
+    fs.mkdirSync(src, { recursive: true });
+    fs.writeFileSync(path.join(src, 'a.txt'), 'one');
+    const proxy = await startFaultProxy({
+      target: { host: '127.0.0.1', port: store.port() },
+      dialect: store.dialect,
+      seed: 3,
+      rules: [{ match: /^PUT .*\/reset-cause\/a\.txt/, fault: 'reset', times: 10 }],
+    });
+    proxies.push(proxy);
+    const viaProxy = store.backend(store.endpointFor(proxy.port));
+    try {
+      const err = await push({ dir: src, remote: `${store.scheme}://${BUCKET}/reset-cause`, cacheDir: false, remoteOptions: { backend: viaProxy, retry: { attempts: 2, baseDelayMs: 1 } } }).then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(err?.message).toMatch(/reset/i);
+      expect(err?.message).not.toMatch(/timed? ?out/i);
+    } finally {
+      await viaProxy.close?.();
+    }
+  }, 60_000);
+});
