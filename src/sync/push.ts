@@ -11,7 +11,7 @@ import type { ObjectInfo } from '../backends/types.js';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { defaultCacheDir } from '../hash/stat-cache.js';
 import { createManifest, filesDigest } from '../manifest/codec.js';
-import { isFile, type FileEntry, type Manifest, type ManifestEntry } from '../manifest/types.js';
+import { isFile, sameContent, type FileEntry, type Manifest, type ManifestEntry } from '../manifest/types.js';
 import { normalizeTag } from '../plan/drift.js';
 import { planPush } from '../plan/push-plan.js';
 import { ByteBudget } from '../transfer/budget.js';
@@ -31,8 +31,8 @@ import type { PushOptions, SyncSummary } from './types.js';
 export { deleteObjects } from './push-parts.js';
 
 export interface PushResult extends SyncSummary {
-  /** With dryRun: the paths that would be uploaded and deleted. */
-  changes?: { upload: string[]; delete: string[] };
+  /** With dryRun: the paths that would be uploaded, deleted and updated (mode or link only). */
+  changes?: { upload: string[]; delete: string[]; update: string[] };
   /** Objects re-uploaded because they disagreed with the manifest (interrupted push, --repair). */
   repaired?: number;
 }
@@ -53,20 +53,22 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     // was interrupted: nothing moves (two requests: the manifest's tag and the lease).
     if (state.current && digest === state.current.filesDigest && !heal) {
       return finish({
-        command: o.command ?? 'push', uploaded: 0, downloaded: 0, deleted: 0, unchanged: scan.manifest.files.length, bytes: 0,
+        command: o.command ?? 'push', uploaded: 0, downloaded: 0, deleted: 0, unchanged: scan.manifest.files.length, updated: 0, bytes: 0,
         manifest: state.current.id, durationMs: 0, dryRun: o.dryRun ?? false, conflicts: [], warnings: [...scan.warnings],
-        ...(o.dryRun ? { changes: { upload: [], delete: [] } } : {}),
+        ...(o.dryRun ? { changes: { upload: [], delete: [], update: [] } } : {}),
       });
     }
     let base = await state.base();
     let plan = planPush(scan.manifest.files, base.previous?.manifest.files ?? null);
     const doDelete = o.delete !== false;
+    let update = metadataOnlyChanges(scan.manifest.files, base.previous?.manifest.files ?? [], plan.upload);
     const summary: PushResult = {
       command: o.command ?? 'push',
       uploaded: plan.upload.length,
       downloaded: 0,
       deleted: doDelete ? plan.delete.length : 0,
       unchanged: plan.unchanged,
+      updated: update.length,
       bytes: plan.upload.reduce((n, e) => n + e.size, 0),
       manifest: base.previous?.id ?? null,
       durationMs: 0,
@@ -84,7 +86,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     }
     if (o.dryRun) {
       const repairs = heal ? (await entriesToHeal(remote, kept(scan.manifest.files, plan.upload, base.previous?.manifest), o.signal)).heal : [];
-      summary.changes = { upload: [...plan.upload, ...repairs].map((e) => e.path), delete: doDelete ? plan.delete : [] };
+      summary.changes = { upload: [...plan.upload, ...repairs].map((e) => e.path), delete: doDelete ? plan.delete : [], update };
       if (repairs.length) summary.repaired = repairs.length;
       return finish(summary);
     }
@@ -105,7 +107,8 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
       if ((now?.etag ?? null) !== (base.previous?.etag ?? base.damaged?.etag ?? null)) {
         base = await fetchPushBase(remote, signal);
         plan = planPush(scan.manifest.files, base.previous?.manifest.files ?? null);
-        Object.assign(summary, { uploaded: plan.upload.length, deleted: doDelete ? plan.delete.length : 0, unchanged: plan.unchanged, manifest: base.previous?.id ?? null });
+        update = metadataOnlyChanges(scan.manifest.files, base.previous?.manifest.files ?? [], plan.upload);
+        Object.assign(summary, { uploaded: plan.upload.length, deleted: doDelete ? plan.delete.length : 0, unchanged: plan.unchanged, updated: update.length, manifest: base.previous?.id ?? null });
       }
       const previous = base.previous;
       const keep = kept(scan.manifest.files, plan.upload, previous?.manifest);
@@ -195,6 +198,13 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
   } finally {
     await releaseRemote(remote, o.remote);
   }
+}
+
+/** Paths whose entry differs from the previous manifest's though no bytes go up: a mode change, a new or changed link. */
+function metadataOnlyChanges(local: readonly ManifestEntry[], previous: readonly ManifestEntry[], uploads: readonly FileEntry[]): string[] {
+  const before = new Map(previous.map((e) => [e.path, e]));
+  const sent = new Set(uploads.map((e) => e.path));
+  return local.filter((e) => !sent.has(e.path) && !(before.has(e.path) && sameContent(before.get(e.path)!, e))).map((e) => e.path);
 }
 
 /** Files the push leaves as they are: in the new tree, not uploaded, with the previous manifest's tag. */
