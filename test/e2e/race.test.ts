@@ -83,6 +83,29 @@ describe('two pushes racing to one prefix on Azurite', () => {
   }, 120_000);
 });
 
+/** The backend, with object writes (not .flowsync/) held after `after` of them until `resume()`. */
+function pausing(inner: Backend, after: number): { backend: Backend; halfway: Promise<void>; resume: () => void } {
+  let writes = 0;
+  let reached!: () => void;
+  let resume!: () => void;
+  const halfway = new Promise<void>((r) => (reached = r));
+  const gate = new Promise<void>((r) => (resume = r));
+  return {
+    backend: {
+      ...inner,
+      async write(key, body, info, o) {
+        if (!key.includes('.flowsync/') && ++writes > after) {
+          reached();
+          await gate;
+        }
+        return inner.write(key, body, info, o);
+      },
+    },
+    halfway,
+    resume,
+  };
+}
+
 describe('a pull during a push', () => {
   it('5 tries: each pull succeeds with one whole version (the old or the new), waiting for the lease when needed', async () => {
     const remote = `az://${CONTAINER}/patient`;
@@ -93,17 +116,23 @@ describe('a pull during a push', () => {
       const next = versions[k % 2]!;
       const dest = path.join(work, 'patient', `try-${k}`);
       const info: string[] = [];
-      const pushing = push(opts(next, remote));
-      await new Promise((r) => setTimeout(r, 30 + k * 40));
-      const pulled = await pull({ remote, dir: dest, waitMs: 60_000, remoteOptions: { backend }, log: { info: (m) => info.push(m), warn: () => {} } });
-      const pushed = await pushing;
+      // Tries 1 and 2 start the pull when half the objects are replaced (so it must wait);
+      // the others at a moment the machine decides.
+      const held = k <= 2 ? pausing(backend, 75) : null;
+      const pushing = push({ ...opts(next, remote), ...(held ? { remoteOptions: { backend: held.backend } } : {}) });
+      if (held) await held.halfway;
+      else await new Promise((r) => setTimeout(r, 30 + k * 40));
+      const pulling = pull({ remote, dir: dest, waitMs: 60_000, remoteOptions: { backend }, log: { info: (m) => info.push(m), warn: () => {} } });
+      if (held) setTimeout(held.resume, 500);
+      const [pulled, pushed] = await Promise.all([pulling, pushing]);
       if (info.some((m) => /waiting for it/.test(m))) waited++;
       const asOld = compareTrees(versions[(k + 1) % 2]!, dest, { excludeActual: excludeFlowsyncState });
       const asNew = compareTrees(next, dest, { excludeActual: excludeFlowsyncState });
       expect(asOld.length === 0 || asNew.length === 0, `try ${k}: one whole version (old differs by ${asOld.length}, new by ${asNew.length})`).toBe(true);
       if (asNew.length === 0) expect(pulled.manifest).toBe(pushed.manifest);
+      if (held) expect(asNew, `try ${k}: waited for the push, then pulled its version`).toEqual([]);
     }
-    // At least one pull met objects mid-replacement and waited instead of failing.
-    expect(waited).toBeGreaterThan(0);
+    // The pulls that met objects mid-replacement waited instead of failing.
+    expect(waited).toBeGreaterThanOrEqual(2);
   }, 120_000);
 });
