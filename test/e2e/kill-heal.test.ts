@@ -75,15 +75,19 @@ describe.each(TARGETS)('SIGKILL during push on $name', (t) => {
     try {
       for (let k = 0; k < KILLS; k++) {
         setVersion(src, files, version + 1);
-        const { child, result } = startCli(['push', src, remote, '--quiet'], { env });
-        // Kill once its lease exists, after a random part of its uploads (or before, at times).
+        // Few transfers in flight, so the uploads take long enough to be cut at a random point.
+        const { child, result } = startCli(['push', src, remote, '--quiet', '--concurrency', '2'], { env });
+        // Kill once its lease exists and (on the local store, where it can be seen cheaply) its
+        // first object is replaced, after a random part of the rest; at times before that.
         const leaseKey = t.name === 'local' ? '.flowsync/lease.json' : 'flows/.flowsync/lease.json';
+        const marker = `version ${version + 1} of `;
+        const started = () => t.name !== 'local' || files.some((p, i) => i % 2 === 0 && fs.readFileSync(path.join(remote, p), 'utf8').startsWith(marker));
         const exited = result.then(() => true);
-        for (let i = 0; i < 400 && !(await Promise.race([exited, new Promise<false>((r) => setTimeout(() => r(false), 10))])); i++) {
+        for (let i = 0; i < 400 && !(await Promise.race([exited, new Promise<false>((r) => setTimeout(() => r(false), 5))])); i++) {
           // (s3rver answers 500 now and then while an object is written in place: just look again.)
-          if (await backend.stat(leaseKey).catch(() => null)) break;
+          if ((await backend.stat(leaseKey).catch(() => null)) && started()) break;
         }
-        await new Promise((r) => setTimeout(r, rand() * 250));
+        await new Promise((r) => setTimeout(r, rand() * (t.name === 'local' ? 60 : 250)));
         child.kill('SIGKILL');
         const r = await result;
         // Half the time the user reverts the change before pushing again (the issue's worst case).
