@@ -6,3 +6,4 @@ export { pipInstallRequirementsStep, runShellScriptStep } from './builtin/shell.
 export { setWorkingDirectoryStep } from './builtin/working-directory.js';
 export { gitCloneStep } from './git/clone.js';
 export { storageSteps } from './storage/steps.js';
+export { buildDockerImageStep, pushDockerImageStep } from './docker/steps.js';

@@ -9,3 +9,4 @@ export { scanCommand } from './scan.js';
 export { statusCommand } from './status.js';
 export { stepsCommand } from './steps.js';
 export { verifyCommand } from './verify.js';
+export { imageCommand } from './image.js';
