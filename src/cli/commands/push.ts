@@ -18,6 +18,8 @@ export const pushCommand: Command = {
     'no-cache': { type: 'boolean' },
     concurrency: { type: 'string' },
     'part-size': { type: 'string' },
+    repair: { type: 'boolean' },
+    'break-lease': { type: 'boolean' },
   },
   help: `Options:
   --ignore-file F     ignore rules (default <dir>/.prefectignore; gitignore syntax)
@@ -27,6 +29,13 @@ export const pushCommand: Command = {
   --no-cache          hash every file (skip the stat cache)
   --concurrency N     transfers in flight (default: the backend's)
   --part-size SIZE    multipart part size, e.g. 16MiB (at least the store's minimum: 5MiB on S3, 1MiB elsewhere)
+  --repair            list the remote and upload again every object that disagrees with the
+                      manifest (after an interrupted push, or objects changed by another tool)
+  --break-lease       take over the write lease even if the push holding it may still run
+
+One push at a time writes to a remote: a push holds a lease (.flowsync/lease.json) while it
+runs; a second push fails at once naming the holder. A lease left by a push that died on this
+machine, or one that expired, is taken over (with a warning) and the remote is repaired.
 
 Examples:
   flowsync push ./flows s3://my-bucket/etl
@@ -49,8 +58,11 @@ Examples:
         ...(values['no-cache'] ? { cacheDir: false as const } : {}),
         ...(typeof values.concurrency === 'string' ? { concurrency: parsePositiveInt(values.concurrency, '--concurrency') } : {}),
         ...(partSize !== undefined ? { partSize } : {}),
+        repair: Boolean(values.repair),
+        breakLease: Boolean(values['break-lease']),
       });
-      output.result(result, syncSummaryText(result, `${dir} -> ${remoteArg}`));
+      const repaired = result.repaired ? `\n  repaired ${result.repaired} object(s) that disagreed with the manifest` : '';
+      output.result(result, syncSummaryText(result, `${dir} -> ${remoteArg}`) + repaired);
       return 0;
     } finally {
       if (typeof remote !== 'string') await remote.backend.close?.().catch(() => {});
