@@ -11,6 +11,7 @@
 
 export interface ListedVersion {
   id: string;
+  size?: number;
   lastModified?: Date;
 }
 

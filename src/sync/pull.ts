@@ -19,6 +19,7 @@ import { Progress } from '../util/progress.js';
 import { withRetry } from '../transfer/retry.js';
 import { identityOf, modeOf, sameIdentity } from '../hash/identity.js';
 import { releaseRemote, resolveRemote } from './open.js';
+import { downloadPacked } from './packed-pull.js';
 import { loadPullSource } from './pull-targets.js';
 import { loadPullState, savePullState, type PlacedFile } from './pull-state.js';
 import type { PullOptions, SyncSummary } from './types.js';
@@ -38,7 +39,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
   const remote = await resolveRemote(o.remote, o.remoteOptions);
   try {
     await checkDestination(dir);
-    const source = await loadPullSource(remote, o.signal);
+    const source = await loadPullSource(remote, o.signal, o.version);
     if (source.manifest === null) {
       o.log?.warn(`${remote.url} has no flowsync manifest (pushed by another tool?): pulling every object under it, as Prefect's pull does.`);
     }
@@ -104,12 +105,12 @@ export async function pull(o: PullOptions): Promise<PullResult> {
         onRetry: (err, attempt) => o.log?.info(`retrying (attempt ${attempt + 1}): ${(err as Error).message}`),
       };
       progress.begin('download', bytes, plan.download.length);
-      await runPool(
-        plan.download,
-        concurrency,
-        (t, signal) => writer.download(ctx, source.keys.get(t.path)!, t, signal),
-        o.signal,
-      );
+      if (source.packed) {
+        const packed = { download: (key: string, t: PullFile, signal: AbortSignal) => writer.download(ctx, key, t, signal), place: (t: PullFile, data: Uint8Array) => writer.place(t, data) };
+        await downloadPacked(ctx, { keys: source.keys, packed: source.packed }, plan.download, concurrency, packed, o.signal);
+      } else {
+        await runPool(plan.download, concurrency, (t, signal) => writer.download(ctx, source.keys.get(t.path)!, t, signal), o.signal);
+      }
       progress.end();
       for (const t of plan.chmod) await writer.chmod(t);
       for (const l of plan.link) await writer.link(l);
@@ -295,6 +296,16 @@ async function onlyThese(full: string, rel: string, files: Set<string>): Promise
   return true;
 }
 
+/** Give a finished temporary file its mode and move it into place. */
+function settle(tmp: string, full: string, t: PullFile): void {
+  if (t.mode === 0o755) {
+    // Add x wherever r is set, as git does, so the umask still decides who may run it.
+    const { mode } = fs.statSync(tmp);
+    fs.chmodSync(tmp, mode | ((mode & 0o444) >> 2));
+  }
+  fs.renameSync(tmp, full);
+}
+
 /** Writes into the destination folder, keeping the record of placed files current as it goes. */
 class TreeWriter {
   private readonly checkedDirs = new Set<string>();
@@ -354,17 +365,26 @@ class TreeWriter {
         },
         { signal, attempts: 3, onRetry: ctx.onRetry },
       );
-      if (t.mode === 0o755) {
-        // Add x wherever r is set, as git does, so the umask still decides who may run it.
-        const { mode } = fs.statSync(tmp);
-        fs.chmodSync(tmp, mode | ((mode & 0o444) >> 2));
-      }
-      fs.renameSync(tmp, full);
+      settle(tmp, full, t);
     } catch (err) {
       fs.rmSync(tmp, { force: true });
       throw fsError(err, 'write', full);
     }
     this.record(t.path, { ...(sha256 ? { sha256 } : {}), ...(t.etag ? { etag: t.etag } : {}) });
+  }
+
+  /** Place bytes already verified against `t.sha256` (a pack member). */
+  async place(t: PullFile, data: Uint8Array): Promise<void> {
+    const full = await this.prepareParent(t.path);
+    const tmp = tempNameFor(full);
+    try {
+      fs.writeFileSync(tmp, data);
+      settle(tmp, full, t);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw fsError(err, 'write', full);
+    }
+    this.record(t.path, t.sha256 ? { sha256: t.sha256 } : {});
   }
 
   async chmod(t: PullFile): Promise<void> {

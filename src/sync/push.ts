@@ -23,6 +23,8 @@ import { loadIgnoreRules } from '../walk/ignore-rules.js';
 import { releaseRemote, resolveRemote } from './open.js';
 import { fetchPushBase, pushBaseOf, writeManifest, type PushBase } from './remote-manifest.js';
 import { loadMemo, loadMemoCopy, saveMemo } from './remote-memo.js';
+import { convertingToMirrorWarning, dropPackedObjects, memoLayoutDiffers } from './layout-switch.js';
+import { pushPacked } from './packed-push.js';
 import { scanTree, sourceOf, type ScanDetail } from './scan.js';
 import type { PushOptions, SyncSummary } from './types.js';
 
@@ -49,7 +51,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     // `unchanged` comes only from the memo's tag: the remote manifest is the one this machine last saw.
     if (base.unchanged && memo && cacheDir) {
       // If the tree is too, nothing moves.
-      if (digest === memo.filesDigest) {
+      if (digest === memo.filesDigest && !(await memoLayoutDiffers(o.layout, cacheDir, remote, memo))) {
         return {
           command: o.command ?? 'push',
           uploaded: 0,
@@ -68,6 +70,11 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
       // Changes to push: plan against this machine's copy of that same manifest (checked by id).
       const copy = await loadMemoCopy(cacheDir, remote, memo);
       base = copy ? pushBaseOf(remote, copy, memo.etag) : await fetchPushBase(remote, o.signal);
+    }
+    // The packed layout: a remote that has it (unless --layout mirror converts it back), or --layout packed.
+    if (base.packed ? o.layout !== 'mirror' : o.layout === 'packed') {
+      const pointer = base.packed ? { packed: base.packed } : base.previous ? { mirror: base.previous } : base.damaged ? { damaged: base.damaged } : null;
+      return await pushPacked({ o, remote, scan, progress, cacheDir, digest, started, pointer });
     }
     const previous = base.previous;
     const plan = planPush(scan.manifest.files, previous?.manifest.files ?? null);
@@ -89,6 +96,10 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     if (base.damaged) {
       const cause = base.damaged.reason.message.replace(/[.;] (Nothing was written; )?[Pp]ush again from the source folder to replace (it|the manifest)\.$/, '.');
       summary.warnings.push(`${cause} This push replaces it; objects that only the damaged manifest listed are left in place.`);
+      o.log?.warn(summary.warnings.at(-1)!);
+    }
+    if (base.packed && !o.dryRun) {
+      summary.warnings.push(convertingToMirrorWarning(remote));
       o.log?.warn(summary.warnings.at(-1)!);
     }
     if (o.dryRun) {
@@ -133,10 +144,11 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     progress.begin('manifest', 0, 1);
     const next = createManifest(scan.manifest.files);
     if (previous?.manifest.extra) next.extra = previous.manifest.extra;
-    const written = await writeManifest(remote, next, previous ?? base.damaged ?? null, o.signal);
+    const written = await writeManifest(remote, next, previous ?? base.damaged ?? base.packed ?? null, o.signal);
     summary.manifest = written.id;
     if (cacheDir && written.etag) await saveMemo(cacheDir, remote, { etag: written.etag, id: written.id, filesDigest: digest }, written.bytes);
     progress.end();
+    if (base.packed) await dropPackedObjects(remote, progress, o.log, o.signal);
 
     if (doDelete && late.length > 0) {
       // The new manifest is already in force: a failure here leaves unused objects, never a broken tree.

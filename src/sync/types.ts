@@ -35,6 +35,10 @@ export interface PushOptions extends CommonOptions {
   partSize?: number;
   /** Stat-cache folder; false disables the cache. Default: the user cache dir. */
   cacheDir?: string | false;
+  /** Remote layout (DESIGN §5): given on a first push, then the remote's own; the other one converts it. */
+  layout?: 'mirror' | 'packed';
+  /** packed: a message recorded with the version (`flowsync log` shows it). */
+  message?: string;
 }
 
 export interface PullOptions extends CommonOptions {
@@ -44,6 +48,8 @@ export interface PullOptions extends CommonOptions {
   delete?: boolean;
   /** Overwrite or delete local files flowsync did not place (default false: report a conflict). */
   force?: boolean;
+  /** packed: pull this version (its id, or a unique prefix of 8+ hex digits) instead of the current one. */
+  version?: string;
 }
 
 export interface SyncSummary {

@@ -54,7 +54,7 @@ describe('buildPack', () => {
     const p = await buildPack(members);
     const m = p.members[1]!;
     const damaged = Buffer.from(p.bytes);
-    damaged[m.offset] ^= 0xff;
+    damaged[m.offset] = damaged[m.offset]! ^ 0xff;
     const err = (() => {
       try {
         memberBytes(damaged, 0, m, 'pack X');
