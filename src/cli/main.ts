@@ -17,9 +17,12 @@ import { scanCommand } from './commands/scan.js';
 import { statusCommand } from './commands/status.js';
 import { stepsCommand } from './commands/steps.js';
 import { verifyCommand } from './commands/verify.js';
+import { gcCommand } from './commands/gc.js';
+import { logCommand } from './commands/log.js';
+import { rollbackCommand } from './commands/rollback.js';
 import { createOutput } from './output.js';
 
-const COMMANDS: Command[] = [pushCommand, pullCommand, statusCommand, scanCommand, verifyCommand, stepsCommand];
+const COMMANDS: Command[] = [pushCommand, pullCommand, statusCommand, scanCommand, verifyCommand, logCommand, rollbackCommand, gcCommand, stepsCommand];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.usage.length));

@@ -7,11 +7,13 @@ import { FlowsyncError } from '../errors.js';
 import { pipInstallRequirementsStep, runShellScriptStep } from './builtin/shell.js';
 import { setWorkingDirectoryStep } from './builtin/working-directory.js';
 import { gitCloneStep } from './git/clone.js';
+import { flowsyncSteps } from './flowsync/steps.js';
 import { storageSteps } from './storage/steps.js';
 import type { StepDefinition } from './types.js';
 
 export const BUILTIN_STEPS: readonly StepDefinition[] = [
   ...storageSteps,
+  ...flowsyncSteps,
   gitCloneStep,
   setWorkingDirectoryStep,
   runShellScriptStep,
@@ -24,7 +26,7 @@ for (const def of BUILTIN_STEPS) {
 }
 
 /** Distributions the built-in steps stand in for. */
-const KNOWN_PACKAGES = new Set(['prefect', 'prefect-aws', 'prefect-azure', 'prefect-gcp']);
+const KNOWN_PACKAGES = new Set(['prefect', 'prefect-aws', 'prefect-azure', 'prefect-gcp', 'flowsync']);
 
 export function findStep(name: string): StepDefinition | undefined {
   return byName.get(name);

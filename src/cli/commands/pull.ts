@@ -12,12 +12,14 @@ export const pullCommand: Command = {
     'no-delete': { type: 'boolean' },
     force: { type: 'boolean' },
     concurrency: { type: 'string' },
+    version: { type: 'string' },
   },
   help: `Options:
   --dry-run           show what would change, write nothing
   --no-delete         keep files an earlier pull placed that the remote no longer lists
   --force             overwrite (or delete) local files flowsync did not place
   --concurrency N     transfers in flight (default: the backend's)
+  --version ID        packed: pull this version (an id from flowsync log, or its first 8+ digits)
 
 A local file that flowsync did not place is never overwritten without --force: the pull stops
 before writing anything and lists the conflicts.
@@ -33,6 +35,7 @@ Examples:
       dryRun: Boolean(values['dry-run']),
       delete: !values['no-delete'],
       force: Boolean(values.force),
+      ...(typeof values.version === 'string' ? { version: values.version } : {}),
     });
     output.result(result, syncSummaryText(result, `${remote} -> ${dir}`));
     return 0;

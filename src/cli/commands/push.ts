@@ -1,7 +1,13 @@
+import { FlowsyncError } from '../../errors.js';
 import { push } from '../../sync/push.js';
 import type { Command } from '../command.js';
 import { parsePositiveInt, parseSize } from '../format.js';
 import { syncSummaryText, transferOptions } from './shared.js';
+
+function parseLayout(v: unknown): 'mirror' | 'packed' {
+  if (v === 'mirror' || v === 'packed') return v;
+  throw new FlowsyncError('USAGE', `--layout expects mirror or packed; got ${JSON.stringify(v)}.`);
+}
 
 export const pushCommand: Command = {
   name: 'push',
@@ -16,6 +22,8 @@ export const pushCommand: Command = {
     'no-cache': { type: 'boolean' },
     concurrency: { type: 'string' },
     'part-size': { type: 'string' },
+    layout: { type: 'string' },
+    message: { type: 'string', short: 'm' },
   },
   help: `Options:
   --ignore-file F     ignore rules (default <dir>/.prefectignore; gitignore syntax)
@@ -25,11 +33,16 @@ export const pushCommand: Command = {
   --no-cache          hash every file (skip the stat cache)
   --concurrency N     transfers in flight (default: the backend's)
   --part-size SIZE    multipart part size, e.g. 16MiB
+  --layout L          mirror (default: one object per file, where Prefect's own steps read them) or
+                      packed (versioned packs; flowsync log/rollback/gc). Sticky per remote; the
+                      other value converts the remote and says so
+  -m, --message M     packed: a message kept with the version (flowsync log shows it)
 
 Examples:
   flowsync push ./flows s3://my-bucket/etl
   flowsync push . az://code/etl --dry-run
-  flowsync push . gs://my-bucket/etl --json`,
+  flowsync push . gs://my-bucket/etl --json
+  flowsync push . s3://my-bucket/etl --layout packed -m "release 42"`,
   async run({ positionals: [dir, remote], values, output, signal, remoteOptions }) {
     const result = await push({
       dir: dir!,
@@ -42,6 +55,8 @@ Examples:
       ...(values['no-cache'] ? { cacheDir: false as const } : {}),
       ...(typeof values.concurrency === 'string' ? { concurrency: parsePositiveInt(values.concurrency, '--concurrency') } : {}),
       ...(typeof values['part-size'] === 'string' ? { partSize: parseSize(values['part-size'], '--part-size') } : {}),
+      ...(values.layout !== undefined ? { layout: parseLayout(values.layout) } : {}),
+      ...(typeof values.message === 'string' ? { message: values.message } : {}),
     });
     output.result(result, syncSummaryText(result, `${dir} -> ${remote}`));
     return 0;

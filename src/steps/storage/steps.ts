@@ -88,7 +88,8 @@ function storageStep(cloud: Cloud, direction: 'push' | 'pull', names: string[], 
     if (direction === 'push') {
       const ignoreFile = await ignoreFileFor(args, ctx);
       sync = await push({ ...common, dir: ctx.cwd, ...(ignoreFile !== undefined ? { ignoreFile } : {}) });
-      return { outputs: { [containerKey]: bucket, folder }, sync };
+      // `version` (the manifest id), as every push step gives it (DESIGN §7).
+      return { outputs: { [containerKey]: bucket, folder, version: sync.manifest }, sync };
     }
     // The engine warns (through the step's logger) for every file it overwrote; they are listed in sync.conflicts too.
     sync = await pull({ ...common, dir: ctx.cwd, force: true });
