@@ -22,6 +22,36 @@ export function tempNameFor(file: string): string {
   return path.join(path.dirname(file), `${TEMP_MARKER}${randomBytes(6).toString('hex')}-${path.basename(file)}`.slice(0, 255));
 }
 
+/** A lock older than this was left by a killed writer (holding it takes microseconds). */
+const STALE_LOCK_MS = 10_000;
+const LOCK_WAIT_MS = 30_000;
+
+/** Run `fn` holding an exclusive lock file beside `file` (named so listings skip it). */
+async function withFileLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  const lock = path.join(path.dirname(file), `${TEMP_MARKER}lock-${path.basename(file)}`.slice(0, 255));
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      await (await fsp.open(lock, 'wx')).close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(err, 'lock', file);
+      const st = await fsp.stat(lock).catch(() => null);
+      if (st && Date.now() - st.mtimeMs > STALE_LOCK_MS) {
+        await fsp.rm(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new FlowsyncError('TRANSIENT', `${file} stayed locked by another writer for ${LOCK_WAIT_MS / 1000} s; try again.`);
+      await new Promise((r) => setTimeout(r, 2 + Math.random() * 10));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await fsp.rm(lock, { force: true });
+  }
+}
+
 async function sha256OfFile(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
@@ -72,16 +102,22 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
         await fsp.rm(tmp, { force: true });
       }
     } else {
-      if (w.ifMatch !== undefined) {
-        const current = await fsp.stat(file).catch(() => null);
-        if (!current || etagOf(current) !== w.ifMatch) {
-          await fsp.rm(tmp, { force: true });
-          throw new FlowsyncError('PRECONDITION_FAILED', `${key} changed in the store since it was read; another writer got there first.`);
-        }
+      const replace = () =>
+        fsp.rename(tmp, file).catch((err) => {
+          throw fsError(err, 'write', file);
+        });
+      if (w.ifMatch === undefined) await replace();
+      else {
+        // Check and replace under a lock: two writers holding the same tag must not both win.
+        await withFileLock(file, async () => {
+          const current = await fsp.stat(file).catch(() => null);
+          if (!current || etagOf(current) !== w.ifMatch) {
+            await fsp.rm(tmp, { force: true });
+            throw new FlowsyncError('PRECONDITION_FAILED', `${key} changed in the store since it was read; another writer got there first.`);
+          }
+          await replace();
+        });
       }
-      await fsp.rename(tmp, file).catch((err) => {
-        throw fsError(err, 'write', file);
-      });
     }
     return infoOf(key, await fsp.stat(file));
   }
