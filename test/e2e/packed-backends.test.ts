@@ -130,7 +130,8 @@ describe.each(['local', 's3', 'azure', 'gcs'])('packed on %s', (name) => {
 
 describe('packed: readers and gc while pushes run', () => {
   it('pulls looping during 10 pushes of alternating trees always get one whole version', async () => {
-    for (const name of ['local', 'azure']) {
+    // The local store: its pointer write is a rename, the tightest race with readers there is.
+    for (const name of ['local']) {
       const t = targets.find((x) => x.name === name)!;
       const folder = 'concurrent';
       await push({ dir: trees['a']!, ...opts(t, folder), cacheDir: false, layout: 'packed' });
