@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalBackend } from '../../src/backends/local.js';
 import { isFlowsyncError } from '../../src/errors.js';
-import { pull, push } from '../../src/index.js';
+import { pull, push, verify } from '../../src/index.js';
 import { parseManifest } from '../../src/manifest/codec.js';
 import { parsePackedManifest } from '../../src/manifest/packed.js';
 import { gc } from '../../src/sync/gc.js';
@@ -137,6 +137,12 @@ describe('packed layout on the local store', () => {
     fs.writeFileSync(packFile, damaged);
     const dest = path.join(work, 'damaged');
     try {
+      // verify: the listing alone sees nothing wrong (same size); --deep reads the pack and does.
+      expect((await verify({ ...remote() })).ok).toBe(true);
+      const deep = await verify({ ...remote(), deep: true });
+      expect(deep.ok).toBe(false);
+      expect(deep.problems.every((p) => p.problem === 'sha256')).toBe(true);
+      expect(deep.problems.length).toBe(m.files.filter((e) => 'pack' in e && e.pack === 0).length);
       const err = await pull({ dir: dest, ...remote() }).catch((e: unknown) => e);
       expect(isFlowsyncError(err, 'CHECKSUM_MISMATCH')).toBe(true);
       const placed = fs.existsSync(dest) ? readTree(dest, { exclude: excludeFlowsyncState }) : new Map();
@@ -145,6 +151,25 @@ describe('packed layout on the local store', () => {
     } finally {
       fs.writeFileSync(packFile, saved);
     }
+  });
+
+  it('verify names the files of a missing blob, and a pulled folder that differs', async () => {
+    const m = pointer();
+    const big = m.files.find((e) => e.path === 'data/big.bin')!;
+    const blob = path.join(storeDir, `.flowsync/blobs/${'sha256' in big ? big.sha256 : ''}`);
+    const saved = fs.readFileSync(blob);
+    fs.rmSync(blob);
+    try {
+      const r = await verify({ ...remote() });
+      expect(r.problems.filter((p) => p.where === 'remote').map((p) => [p.path, p.problem])).toEqual([['data/big.bin', 'missing']]);
+    } finally {
+      fs.writeFileSync(blob, saved);
+    }
+    const dest = path.join(work, 'verify-dir');
+    await pull({ dir: dest, ...remote() });
+    fs.appendFileSync(path.join(dest, 'data/big.bin'), 'x');
+    const local = await verify({ ...remote(), dir: dest, cacheDir: false });
+    expect(local.problems).toEqual([expect.objectContaining({ path: 'data/big.bin', where: 'local', problem: 'sha256' })]);
   });
 
   it('gc keeps the current version and the newest N, deletes the rest and what only they used', async () => {
