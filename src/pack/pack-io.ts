@@ -3,15 +3,15 @@
  * of packs and hand out each member's verified bytes. Memory is held through the operation's
  * byte budget, so packs in flight × their size stays under its ceiling.
  */
-import { FlowsyncError } from '../errors.js';
+import type { Readable } from 'node:stream';
+import { abortError, FlowsyncError } from '../errors.js';
 import { hashFile } from '../hash/hash-file.js';
 import type { FileEntry } from '../manifest/types.js';
 import type { PackRead, UploadedPack } from '../plan/pack-plan.js';
 import type { TransferContext } from '../transfer/context.js';
 import { withRetry } from '../transfer/retry.js';
-import { collect } from '../util/streams.js';
 import { packKey } from './layout.js';
-import { buildPack, memberBytes, packSizeFor } from './tar-pack.js';
+import { buildPackFrom, memberBytes, packSizeFor } from './tar-pack.js';
 
 /**
  * Read the group's files (each checked against the sha256 the plan has for it: a file that
@@ -20,18 +20,17 @@ import { buildPack, memberBytes, packSizeFor } from './tar-pack.js';
  */
 export async function uploadPack(ctx: TransferContext, prefix: string, group: readonly FileEntry[], sourceOf: (path: string) => string, signal: AbortSignal): Promise<UploadedPack> {
   const size = packSizeFor(group.map((e) => e.size));
-  // The members' bytes and the pack's are both in memory while it is built.
-  const release = await ctx.budget.acquire(Math.min(2 * size, ctx.budget.limit), signal);
+  // Only the pack's buffer is big: each file is read when the tar stream wants it.
+  const release = await ctx.budget.acquire(Math.min(size, ctx.budget.limit), signal);
   try {
-    const members = [];
-    for (const e of group) {
+    const pack = await buildPackFrom(group, async (i) => {
+      const e = group[i]!;
       const read = await hashFile(sourceOf(e.path), { signal, keepUpTo: e.size, label: e.path });
       if (read.sha256 !== e.sha256 || !read.data) {
         throw new FlowsyncError('FILE_CHANGED', `${e.path} changed after it was scanned. Wait until nothing writes to it (or add it to .prefectignore), then push again.`);
       }
-      members.push({ sha256: e.sha256, data: read.data });
-    }
-    const pack = await buildPack(members);
+      return read.data;
+    });
     const body = pack.bytes;
     await withRetry(() => ctx.backend.write(packKey(prefix, pack.sha256), body, { size: body.length, sha256: pack.sha256, contentType: 'application/x-tar' }, { signal }), {
       signal,
@@ -63,7 +62,7 @@ export async function readPackRange(
     const datas = await withRetry(
       async () => {
         const stream = await ctx.backend.read(key, { signal, ...(whole || !ctx.backend.features.rangeRead ? {} : { range: [read.start, read.end] as [number, number] }) });
-        let bytes = await collect(stream, signal);
+        let bytes = await collectInto(stream, length, read.pack.size, signal);
         let start = read.start;
         if (!whole && !ctx.backend.features.rangeRead) start = 0;
         // A store that answers a range with the whole object (s3rver does for some ranges) is still read right.
@@ -85,4 +84,32 @@ export async function readPackRange(
   } finally {
     release();
   }
+}
+
+/**
+ * Read a stream expected to carry `length` bytes into one buffer of that size (no chunk list and
+ * concat: a 16 MiB pack is held once). A longer body (a store that ignored the range) is taken
+ * up to `whole` bytes in a second buffer; anything else is returned as read for the caller to judge.
+ */
+async function collectInto(stream: Readable, length: number, whole: number, signal: AbortSignal): Promise<Buffer> {
+  let out = Buffer.allocUnsafe(length);
+  let n = 0;
+  const onAbort = () => stream.destroy(abortError(signal));
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (n + chunk.length > out.length) {
+        if (n + chunk.length > whole) throw new FlowsyncError('CHECKSUM_MISMATCH', `a pack read returned more than the pack's ${whole} B; the pack was replaced. Re-run the pull.`);
+        const bigger = Buffer.allocUnsafe(whole);
+        out.copy(bigger, 0, 0, n);
+        out = bigger;
+      }
+      chunk.copy(out, n);
+      n += chunk.length;
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  if (signal.aborted) throw abortError(signal);
+  return out.subarray(0, n);
 }

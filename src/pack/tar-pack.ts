@@ -43,33 +43,61 @@ export function packSizeFor(sizes: Iterable<number>): number {
 }
 
 /** Build a pack in memory. Members must have distinct sha256 names. */
-export async function buildPack(members: readonly PackMemberInput[]): Promise<BuiltPack> {
+export function buildPack(members: readonly PackMemberInput[]): Promise<BuiltPack> {
+  return buildPackFrom(members.map((m) => ({ sha256: m.sha256, size: m.data.length })), async (i) => members[i]!.data);
+}
+
+/** Entries handed to the tar stream before waiting for it: enough to keep it busy, few held at once. */
+const ENTRY_WINDOW = 32;
+
+/**
+ * Build a pack of members whose sizes are known, reading each member's bytes only when its turn
+ * comes (`read(i)`): the pack's own buffer (its size is known up front) is the only big
+ * allocation, and a member's bytes are dropped once the tar stream has copied them.
+ */
+export async function buildPackFrom(members: readonly { sha256: string; size: number }[], read: (i: number) => Promise<Uint8Array>): Promise<BuiltPack> {
   const pack = tar.pack();
-  const chunks: Buffer[] = [];
+  const bytes = Buffer.allocUnsafe(packSizeFor(members.map((m) => m.size)));
+  const hash = createHash('sha256');
+  let filled = 0;
   const collected = (async () => {
-    for await (const chunk of pack as AsyncIterable<Buffer>) chunks.push(chunk);
+    for await (const chunk of pack as AsyncIterable<Buffer>) {
+      if (filled + chunk.length > bytes.length) throw new FlowsyncError('INTERNAL', `pack layout mismatch: more than ${bytes.length} B written`);
+      chunk.copy(bytes, filled);
+      hash.update(chunk);
+      filled += chunk.length;
+    }
   })();
+  collected.catch(() => {}); // awaited below; a read failure must not leave it unhandled
   const placed: PackedMember[] = [];
   let pos = 0;
   const epoch = new Date(0);
-  // Entries with a buffer body queue inside the pack stream: adding them all at once, instead of
-  // waiting for each to drain, keeps the stream busy (3x faster on 16 MiB of 36 KB members).
-  const added: Promise<void>[] = [];
-  for (const m of members) {
-    const header = { name: m.sha256, size: m.data.length, mode: 0o644, mtime: epoch, uid: 0, gid: 0, type: 'file' as const };
-    added.push(new Promise<void>((resolve, reject) => pack.entry(header, Buffer.from(m.data.buffer, m.data.byteOffset, m.data.length), (err) => (err ? reject(err) : resolve()))));
-    placed.push({ sha256: m.sha256, offset: pos + TAR_BLOCK, size: m.data.length });
-    pos += memberFootprint(m.data.length);
+  let pending: Promise<void>[] = [];
+  try {
+    for (const [i, m] of members.entries()) {
+      const data = await read(i);
+      if (data.length !== m.size) throw new FlowsyncError('FILE_CHANGED', `member ${m.sha256} has ${data.length} B, ${m.size} B were planned`);
+      const header = { name: m.sha256, size: data.length, mode: 0o644, mtime: epoch, uid: 0, gid: 0, type: 'file' as const };
+      pending.push(new Promise<void>((resolve, reject) => pack.entry(header, Buffer.from(data.buffer, data.byteOffset, data.length), (err) => (err ? reject(err) : resolve()))));
+      placed.push({ sha256: m.sha256, offset: pos + TAR_BLOCK, size: m.size });
+      pos += memberFootprint(m.size);
+      if (pending.length >= ENTRY_WINDOW) {
+        await Promise.all(pending);
+        pending = [];
+      }
+    }
+    pack.finalize();
+    await Promise.all([...pending, collected]);
+  } catch (err) {
+    pack.destroy();
+    throw err;
   }
-  pack.finalize();
-  await Promise.all([...added, collected]);
-  const bytes = Buffer.concat(chunks);
   // The offsets above assume one header block per member; a name or size that needed an extended
   // header would break that, so check instead of trusting it.
-  if (bytes.length !== pos + 2 * TAR_BLOCK) {
-    throw new FlowsyncError('INTERNAL', `pack layout mismatch: ${bytes.length} B written, ${pos + 2 * TAR_BLOCK} B expected`);
+  if (filled !== pos + 2 * TAR_BLOCK || filled !== bytes.length) {
+    throw new FlowsyncError('INTERNAL', `pack layout mismatch: ${filled} B written, ${pos + 2 * TAR_BLOCK} B expected`);
   }
-  return { bytes, sha256: createHash('sha256').update(bytes).digest('hex'), members: placed };
+  return { bytes, sha256: hash.digest('hex'), members: placed };
 }
 
 /**
