@@ -2,31 +2,28 @@
  * The local filesystem store: a folder that plays the part of a bucket. Writes are atomic
  * (temporary file in the same folder, then rename), so a reader never sees half an object.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, promises as fsp, type Stats } from 'node:fs';
+import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { FlowsyncError, fsError, throwIfAborted } from '../errors.js';
+import { ensureFolder, placeTemp, removeEmptyParents, TEMP_MARKER, tempNameFor } from '../util/atomic-write.js';
 import type { Backend, MultipartWriter, ObjectInfo, Op, ReadOptions, WriteInfo } from './types.js';
 
-/** Temporary files carry this marker so listings skip them and a later run can sweep them. */
-export const TEMP_MARKER = '.flowsync-tmp-';
+/** Keys per delete() call: a loop of unlinks, so any number; this bounds one call's work. */
+const DELETE_BATCH = 1000;
+
+export { TEMP_MARKER };
 
 export interface LocalBackendOptions {
   /** Absolute folder that holds the objects. Created on first write. */
   root: string;
 }
 
-export function tempNameFor(file: string): string {
-  return path.join(path.dirname(file), `${TEMP_MARKER}${randomBytes(6).toString('hex')}-${path.basename(file)}`.slice(0, 255));
-}
-
 /** A lock older than this was left by a killed writer (holding it takes microseconds). */
 const STALE_LOCK_MS = 10_000;
 const LOCK_WAIT_MS = 30_000;
 
-/** Run `fn` holding an exclusive lock file beside `file` (named so listings skip it). */
+/** Run `fn` holding an exclusive lock file beside `file` (named as a temporary file, so listings skip it). */
 async function withFileLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
   const lock = path.join(path.dirname(file), `${TEMP_MARKER}lock-${path.basename(file)}`.slice(0, 255));
   const deadline = Date.now() + LOCK_WAIT_MS;
@@ -50,12 +47,6 @@ async function withFileLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
   } finally {
     await fsp.rm(lock, { force: true });
   }
-}
-
-async function sha256OfFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 function etagOf(st: Stats): string {
@@ -89,56 +80,26 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
 
   /** Move a finished temp file into place, honouring the write's preconditions. */
   async function commit(tmp: string, file: string, key: string, w: WriteInfo): Promise<ObjectInfo> {
-    if (w.ifNoneMatch === '*') {
-      // link() fails if the target exists: an atomic create-if-absent.
-      try {
-        await fsp.link(tmp, file);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-          throw new FlowsyncError('PRECONDITION_FAILED', `${key} already exists in the store; another writer got there first.`, { cause: err });
+    const label = `${key} in the store`;
+    if (w.ifMatch !== undefined && w.ifNoneMatch !== '*') {
+      // Check and replace under a lock: two writers holding the same tag must not both win.
+      await withFileLock(file, async () => {
+        const current = await fsp.stat(file).catch(() => null);
+        if (!current || etagOf(current) !== w.ifMatch) {
+          await fsp.rm(tmp, { force: true });
+          throw new FlowsyncError('PRECONDITION_FAILED', `${key} changed in the store since it was read; another writer got there first.`);
         }
-        throw fsError(err, 'write', file);
-      } finally {
-        await fsp.rm(tmp, { force: true });
-      }
-    } else {
-      const replace = () =>
-        fsp.rename(tmp, file).catch((err) => {
-          throw fsError(err, 'write', file);
-        });
-      if (w.ifMatch === undefined) await replace();
-      else {
-        // Check and replace under a lock: two writers holding the same tag must not both win.
-        await withFileLock(file, async () => {
-          const current = await fsp.stat(file).catch(() => null);
-          if (!current || etagOf(current) !== w.ifMatch) {
-            await fsp.rm(tmp, { force: true });
-            throw new FlowsyncError('PRECONDITION_FAILED', `${key} changed in the store since it was read; another writer got there first.`);
-          }
-          await replace();
-        });
-      }
-    }
+        await placeTemp(tmp, file, { label });
+      });
+    } else await placeTemp(tmp, file, { exclusive: w.ifNoneMatch === '*', label });
     return infoOf(key, await fsp.stat(file));
   }
 
   async function prepare(key: string): Promise<{ file: string; tmp: string }> {
     await checkRoot();
     const file = fileOf(key);
-    await fsp.mkdir(path.dirname(file), { recursive: true }).catch((err) => {
-      throw fsError(err, 'create folder', path.dirname(file));
-    });
+    await ensureFolder(path.dirname(file));
     return { file, tmp: tempNameFor(file) };
-  }
-
-  async function removeEmptyParents(file: string): Promise<void> {
-    for (let dir = path.dirname(file); dir.startsWith(root + path.sep); dir = path.dirname(dir)) {
-      try {
-        await fsp.rmdir(dir);
-      } catch {
-        return; // not empty (or gone): stop climbing
-      }
-    }
   }
 
   async function* walk(dir: string, relDir: string, prefix: string, signal?: AbortSignal): AsyncGenerator<ObjectInfo> {
@@ -167,9 +128,10 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
 
   return {
     name: 'local',
-    features: { multipart: true, conditionalWrite: true, rangeRead: true, metadata: false },
+    // No transport: nothing to check on the way (the engine's sha256 check stands).
+    features: { multipart: true, conditionalWrite: true, rangeRead: true, metadata: false, transportDigest: null },
+    limits: { deleteBatch: DELETE_BATCH, multipart: { minPartSize: 1, maxPartSize: 2 ** 40, maxParts: 10_000 } },
     tuning: { concurrency: 8, multipartThreshold: 64 * 1024 * 1024, partSize: 16 * 1024 * 1024 },
-    multipartLimits: { minPartSize: 1, maxPartSize: 2 ** 40, maxParts: 10_000 },
 
     async stat(key, o?: Op) {
       throwIfAborted(o?.signal);
@@ -220,36 +182,8 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
     async write(key, body, w, o?: Op) {
       throwIfAborted(o?.signal);
       const { file, tmp } = await prepare(key);
-      const hash = createHash('sha256');
-      let size = 0;
       try {
-        if (body instanceof Uint8Array) {
-          hash.update(body);
-          size = body.length;
-          await fsp.writeFile(tmp, body, o?.signal ? { signal: o.signal } : {});
-        } else {
-          const handle = await fsp.open(tmp, 'w');
-          try {
-            await pipeline(
-              body,
-              async function* (src: AsyncIterable<Buffer>) {
-                for await (const chunk of src) {
-                  hash.update(chunk);
-                  size += chunk.length;
-                  yield chunk;
-                }
-              },
-              handle.createWriteStream(),
-              o?.signal ? { signal: o.signal } : {},
-            );
-          } finally {
-            await handle.close().catch(() => {});
-          }
-        }
-        if (size !== w.size) throw new FlowsyncError('CHECKSUM_MISMATCH', `${key}: received ${size} bytes, expected ${w.size}.`);
-        if (w.sha256 && hash.digest('hex') !== w.sha256) {
-          throw new FlowsyncError('CHECKSUM_MISMATCH', `${key}: content does not match its sha256.`);
-        }
+        await fsp.writeFile(tmp, body, o?.signal ? { signal: o.signal } : {});
       } catch (err) {
         await fsp.rm(tmp, { force: true });
         throwIfAborted(o?.signal);
@@ -269,7 +203,7 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
           if (code === 'ENOENT' || code === 'ENOTDIR') continue;
           throw fsError(err, 'delete', file);
         }
-        await removeEmptyParents(file);
+        await removeEmptyParents(file, root);
       }
     },
 
@@ -288,9 +222,7 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
         }
       };
       return {
-        partSize: w.partSize,
-        maxParts: 10_000,
-        async writePart(n, data, po) {
+        async writePart(n, data, _info, po) {
           throwIfAborted(po?.signal);
           if (closed) throw new FlowsyncError('NOT_FOUND', `Upload of ${key} was aborted.`);
           // Parts land at their own offset, so they may arrive in any order. A positional write
@@ -301,22 +233,17 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
           }
           written.add(n);
         },
-        async complete(po) {
+        async complete(done, po) {
           throwIfAborted(po?.signal);
           if (closed) throw new FlowsyncError('NOT_FOUND', `Upload of ${key} was aborted.`);
           const size = (await handle.stat()).size;
           await close();
-          const expectedParts = Math.max(1, Math.ceil(w.size / w.partSize));
-          if (size !== w.size || written.size !== expectedParts) {
+          const expectedParts = Math.max(1, Math.ceil(done.size / w.partSize));
+          if (size !== done.size || written.size !== expectedParts) {
             await fsp.rm(tmp, { force: true });
-            throw new FlowsyncError('CHECKSUM_MISMATCH', `${key}: parts add up to ${size} bytes in ${written.size} parts, expected ${w.size} bytes in ${expectedParts}.`);
+            throw new FlowsyncError('INTERNAL', `${key}: parts add up to ${size} bytes in ${written.size} parts, expected ${done.size} bytes in ${expectedParts}.`);
           }
-          // Parts may arrive in any order, so the whole file is hashed once it is complete.
-          if (w.sha256 && (await sha256OfFile(tmp)) !== w.sha256) {
-            await fsp.rm(tmp, { force: true });
-            throw new FlowsyncError('CHECKSUM_MISMATCH', `${key}: the uploaded parts do not match the declared sha256; upload it again.`);
-          }
-          return commit(tmp, file, key, w);
+          return commit(tmp, file, key, { ...w, size: done.size });
         },
         async abort() {
           await close();

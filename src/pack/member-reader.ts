@@ -1,14 +1,14 @@
 /**
  * Pack members on demand, for a pull that asks file by file: the reads are planned once for all
  * the members wanted (`planPackReads`: ranges, neighbours coalesced, whole packs), and the first
- * file that needs a read starts it; the files sharing that read wait for the same request. A
- * read's bytes are dropped once every file that wanted one of its members has taken it, so
- * memory holds only the reads in use (files come in path order, which is the packs' order).
+ * file that needs a read starts it; the files sharing that read wait for the same request, and
+ * the bytes are dropped once every file that wanted one of its members has taken it.
  */
 import { FlowsyncError } from '../errors.js';
 import { planPackReads, type PackRead, type ReadOptions, type WantedMember } from '../plan/pack-plan.js';
 import type { TransferContext } from '../transfer/context.js';
-import { readPackRange } from './pack-io.js';
+import { fetchPackRange, type FetchedRange } from './pack-io.js';
+import { memberBytes } from './tar-pack.js';
 
 export interface MemberReader {
   /** The verified bytes of the member with this sha256 (each call takes one of its wanted uses). */
@@ -19,7 +19,7 @@ interface ReadState {
   read: PackRead;
   /** Uses left (files still to take a member of this read). */
   left: number;
-  result?: Promise<Map<string, Buffer>>;
+  result?: Promise<FetchedRange>;
 }
 
 /** `wanted`: one entry per file to place (a content wanted at two paths is listed twice). */
@@ -35,23 +35,33 @@ export function createMemberReader(ctx: TransferContext, prefix: string, wanted:
     async read(sha256, signal) {
       const state = bySha.get(sha256);
       if (!state) throw new FlowsyncError('INTERNAL', `member ${sha256} was not planned for reading`);
-      state.result ??= (async () => {
-        const got = new Map<string, Buffer>();
-        // The read's own signal: the first file's abort must not fail the files sharing the read.
-        await readPackRange(ctx, prefix, state.read, (sha, data) => void got.set(sha, data), signal);
-        return got;
-      })();
-      let members: Map<string, Buffer>;
+      // The budget bounds the bytes being fetched; once in memory they stay referenced until the
+      // read's last file took its member (not held against the budget: a file waiting for budget
+      // must never wait on files queued behind it). Files come in path order, the packs' order,
+      // so the reads open at once are few.
+      state.result ??= fetchPackRange(ctx, prefix, state.read, signal).then((g) => {
+        g.release();
+        return g;
+      });
+      let got: FetchedRange;
       try {
-        members = await state.result;
+        got = await state.result;
       } catch (err) {
-        // A failed read is tried again by the next file that needs it (the pull retries per file).
+        // The transfer failed for good (after the retry decorator's attempts): the next file of
+        // this read asks again rather than inherit the failure.
         delete state.result;
         throw err;
       }
-      const data = members.get(sha256)!;
-      if (--state.left <= 0) delete state.result;
-      return data;
+      try {
+        // Each member is checked on its own: one damaged member fails only its own files.
+        const member = state.read.members.find((m) => m.sha256 === sha256)!;
+        const data = memberBytes(got.bytes, got.start, member, `pack ${state.read.pack.sha256}`);
+        ctx.progress.advance(member.size);
+        return data;
+      } finally {
+        // The last file of the read lets its bytes go.
+        if (--state.left <= 0) delete state.result;
+      }
     },
   };
 }

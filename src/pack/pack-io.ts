@@ -9,7 +9,7 @@ import { hashFile } from '../hash/hash-file.js';
 import type { FileEntry } from '../manifest/types.js';
 import type { PackRead, UploadedPack } from '../plan/pack-plan.js';
 import type { TransferContext } from '../transfer/context.js';
-import { withRetry } from '../transfer/retry.js';
+import { digestOf } from '../transfer/digest.js';
 import { packKey } from './layout.js';
 import { buildPackFrom, memberBytes, packSizeFor } from './tar-pack.js';
 
@@ -32,10 +32,9 @@ export async function uploadPack(ctx: TransferContext, prefix: string, group: re
       return read.data;
     });
     const body = pack.bytes;
-    await withRetry(() => ctx.backend.write(packKey(prefix, pack.sha256), body, { size: body.length, sha256: pack.sha256, contentType: 'application/x-tar' }, { signal }), {
-      signal,
-      onRetry: ctx.onRetry,
-    });
+    const digest = digestOf(ctx.backend, body, pack.sha256);
+    // Retried by the remote's retry decorator; the same bytes under the same name, so harmless.
+    await ctx.backend.write(packKey(prefix, pack.sha256), body, { size: body.length, sha256: pack.sha256, contentType: 'application/x-tar', ...(digest ? { digest } : {}) }, { signal, ...(ctx.onRetry ? { onRetry: ctx.onRetry } : {}) });
     ctx.progress.advance(group.reduce((n, e) => n + e.size, 0), group.length);
     return { ref: { sha256: pack.sha256, size: body.length }, members: pack.members.map((m) => ({ sha256: m.sha256, offset: m.offset })) };
   } finally {
@@ -43,10 +42,39 @@ export async function uploadPack(ctx: TransferContext, prefix: string, group: re
   }
 }
 
+/** The bytes of one planned read, held against the byte budget until `release()`. */
+export interface FetchedRange {
+  bytes: Buffer;
+  /** Offset in the pack of `bytes[0]`. */
+  start: number;
+  release(): void;
+}
+
 /**
- * One planned read: a ranged GET (or the whole pack), each member cut out and checked against its
- * sha256, then given to `onMember`. A short or damaged read is retried like any corrupt transfer.
+ * One planned read: a ranged GET (or the whole pack). A read that breaks mid-body is resumed by
+ * the retry decorator; the caller checks each member (`memberBytes`) before using it.
  */
+export async function fetchPackRange(ctx: TransferContext, prefix: string, read: PackRead, signal: AbortSignal): Promise<FetchedRange> {
+  const length = read.end - read.start;
+  const release = await ctx.budget.acquire(Math.min(length, ctx.budget.limit), signal);
+  try {
+    const whole = read.start === 0 && read.end === read.pack.size;
+    const ranged = !whole && ctx.backend.features.rangeRead;
+    const stream = await ctx.backend.read(packKey(prefix, read.pack.sha256), { signal, ...(ranged ? { range: [read.start, read.end] as [number, number] } : {}) });
+    const bytes = await collectInto(stream, length, read.pack.size, signal);
+    // A store that answers a range with the whole object is still read right.
+    const start = bytes.length === read.pack.size && length !== read.pack.size ? 0 : read.start;
+    if (bytes.length !== length && start !== 0) {
+      throw new FlowsyncError('CHECKSUM_MISMATCH', `pack ${read.pack.sha256}: asked for ${length} B at ${read.start}, got ${bytes.length} B. The pack is damaged; re-run the pull.`);
+    }
+    return { bytes, start, release };
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+/** One planned read with every member checked against its sha256, each given to `onMember`. */
 export async function readPackRange(
   ctx: TransferContext,
   prefix: string,
@@ -54,35 +82,14 @@ export async function readPackRange(
   onMember: (sha256: string, data: Buffer) => Promise<void> | void,
   signal: AbortSignal,
 ): Promise<void> {
-  const length = read.end - read.start;
-  const release = await ctx.budget.acquire(Math.min(length, ctx.budget.limit), signal);
+  const got = await fetchPackRange(ctx, prefix, read, signal);
   try {
-    const whole = read.start === 0 && read.end === read.pack.size;
-    const key = packKey(prefix, read.pack.sha256);
-    const datas = await withRetry(
-      async () => {
-        const stream = await ctx.backend.read(key, { signal, ...(whole || !ctx.backend.features.rangeRead ? {} : { range: [read.start, read.end] as [number, number] }) });
-        let bytes = await collectInto(stream, length, read.pack.size, signal);
-        let start = read.start;
-        if (!whole && !ctx.backend.features.rangeRead) start = 0;
-        // A store that answers a range with the whole object (s3rver does for some ranges) is still read right.
-        if (bytes.length === read.pack.size && length !== read.pack.size) start = 0;
-        else if (bytes.length !== length && !(start === 0 && bytes.length === read.pack.size)) {
-          throw new FlowsyncError('CHECKSUM_MISMATCH', `pack ${read.pack.sha256}: asked for ${length} B at ${read.start}, got ${bytes.length} B. The pack is damaged; re-run the pull.`);
-        }
-        const what = `pack ${read.pack.sha256}`;
-        const out = read.members.map((m) => memberBytes(bytes, start, m, what));
-        bytes = Buffer.alloc(0);
-        return out;
-      },
-      { signal, onRetry: ctx.onRetry },
-    );
-    for (const [i, m] of read.members.entries()) {
-      await onMember(m.sha256, datas[i]!);
+    for (const m of read.members) {
+      await onMember(m.sha256, memberBytes(got.bytes, got.start, m, `pack ${read.pack.sha256}`));
       ctx.progress.advance(m.size);
     }
   } finally {
-    release();
+    got.release();
   }
 }
 

@@ -13,10 +13,9 @@ import { isFlowsyncError } from '../errors.js';
 import { isLink } from '../manifest/types.js';
 import { blobKey, blobsFolder, packKey, packsFolder, versionKey } from '../pack/layout.js';
 import { planGcObjects, planGcVersions, type ListedObject } from '../plan/gc-plan.js';
-import { withRetry } from '../transfer/retry.js';
 import { runPool } from '../util/pool.js';
 import { Progress } from '../util/progress.js';
-import { deleteKeys } from './delete-keys.js';
+import { deleteCounted } from './layout-switch.js';
 import { releaseRemote, resolveRemote } from './open.js';
 import { fetchCurrent, fetchVersion, listVersions } from './packed-remote.js';
 import type { VersionOptions } from './versions.js';
@@ -85,17 +84,10 @@ export async function gc(o: GcOptions): Promise<GcResult> {
     );
     const objects: ListedObject[] = [];
     for (const folder of [packsFolder(remote.prefix), blobsFolder(remote.prefix)]) {
-      await withRetry(
-        async () => {
-          const found: ListedObject[] = [];
-          for await (const x of remote.backend.list(folder, { signal: o.signal })) found.push({ key: x.key, size: x.size, ...(x.lastModified ? { lastModified: x.lastModified } : {}) });
-          objects.push(...found);
-        },
-        { signal: o.signal },
-      );
+      for await (const x of remote.backend.list(folder, { signal: o.signal })) objects.push({ key: x.key, size: x.size, ...(x.lastModified ? { lastModified: x.lastModified } : {}) });
     }
     // The pointer may have moved while this ran (a push, a rollback): whatever it names now stays too.
-    const still = await withRetry(() => remote.backend.stat(manifestKey(remote.prefix), { signal: o.signal }), { signal: o.signal });
+    const still = await remote.backend.stat(manifestKey(remote.prefix), { signal: o.signal });
     if ((still?.etag ?? null) !== (current?.etag ?? null)) {
       const now2 = await fetchCurrent(remote, o.signal);
       if (now2) {
@@ -117,8 +109,8 @@ export async function gc(o: GcOptions): Promise<GcResult> {
       durationMs: 0,
     };
     if (!o.dryRun) {
-      await deleteKeys(remote.backend, vplan.delete.map((id) => versionKey(remote.prefix, id)), progress, o.signal);
-      await deleteKeys(remote.backend, oplan.delete.map((x) => x.key), progress, o.signal);
+      await deleteCounted(remote.backend, vplan.delete.map((id) => versionKey(remote.prefix, id)), progress, o.signal);
+      await deleteCounted(remote.backend, oplan.delete.map((x) => x.key), progress, o.signal);
     }
     return { ...result, durationMs: Date.now() - started };
   } finally {

@@ -6,9 +6,9 @@
 import type { Remote } from '../backends/open.js';
 import { looksPacked } from '../manifest/packed.js';
 import { blobsFolder, packsFolder, versionsFolder } from '../pack/layout.js';
-import { withRetry } from '../transfer/retry.js';
+import type { Backend } from '../backends/types.js';
+import { deleteKeys } from '../transfer/delete.js';
 import type { Progress } from '../util/progress.js';
-import { deleteKeys } from './delete-keys.js';
 import { loadMemoCopy, type ManifestMemo } from './remote-memo.js';
 import type { Logger } from './types.js';
 
@@ -32,19 +32,19 @@ export async function dropPackedObjects(remote: Remote, progress: Progress, log?
   const keys: string[] = [];
   try {
     for (const folder of [versionsFolder(remote.prefix), packsFolder(remote.prefix), blobsFolder(remote.prefix)]) {
-      await withRetry(
-        async () => {
-          const found: string[] = [];
-          for await (const o of remote.backend.list(folder, { signal })) found.push(o.key);
-          keys.push(...found);
-        },
-        { signal },
-      );
+      for await (const o of remote.backend.list(folder, { signal })) keys.push(o.key);
     }
-    await deleteKeys(remote.backend, keys, progress, signal);
+    await deleteCounted(remote.backend, keys, progress, signal);
     return keys.length;
   } catch (err) {
     log?.warn(`The push succeeded, but removing the packed layout's objects failed: ${(err as Error).message}`);
     return 0;
   }
+}
+
+/** The engine's batched deletes, counted in the 'delete' phase of `progress`. */
+export async function deleteCounted(backend: Backend, keys: string[], progress: Progress, signal?: AbortSignal): Promise<void> {
+  progress.begin('delete', 0, keys.length);
+  await deleteKeys(backend, keys, { ...(signal ? { signal } : {}), onBatch: (batch) => progress.advance(0, batch.length) });
+  progress.end();
 }

@@ -1,18 +1,18 @@
 /**
- * pull, packed layout: the version's entries are the plan's targets (the same plan and local-state
- * rules as mirror); what differs is where bytes come from. Big files are their blobs (downloaded
- * like any object); small ones are pack members, fetched by the reads `planPackReads` chooses:
- * one ranged GET per member or run of neighbours, or the whole pack when most of it is needed.
- * Every member is checked against its sha256 before a byte of it is written.
+ * pull, packed layout: the version's entries are the plan's targets (the same plan, local-state
+ * rules and executor as mirror); what differs is where a file's bytes come from (`packedFetch`).
  */
+import fs from 'node:fs';
 import type { Remote } from '../backends/open.js';
+import { fsError } from '../errors.js';
 import { isLink } from '../manifest/types.js';
 import { blobKey } from '../pack/layout.js';
-import { readPackRange } from '../pack/pack-io.js';
-import { planPackReads, type WantedMember } from '../plan/pack-plan.js';
+import { createMemberReader } from '../pack/member-reader.js';
+import type { WantedMember } from '../plan/pack-plan.js';
 import type { PullFile, PullTarget } from '../plan/pull-plan.js';
 import type { TransferContext } from '../transfer/context.js';
-import { runPool } from '../util/pool.js';
+import { downloadFile } from '../transfer/download.js';
+import type { FetchInto } from './tree-writer.js';
 import { fetchCurrent, fetchVersion, parseCurrent, resolveVersionId, type CurrentVersion, type Document } from './packed-remote.js';
 
 /** Where each small file's bytes sit; files not listed here are blobs (or empty). */
@@ -48,60 +48,44 @@ export async function loadPackedSource(remote: Remote, o: { version?: string; do
   return packedPullSource(remote, v);
 }
 
-export interface PackedWriter {
-  /** Download a whole object (a blob) into place, verified. */
-  download(key: string, t: PullFile, signal: AbortSignal): Promise<void>;
-  /** Place bytes already verified. */
-  place(t: PullFile, data: Uint8Array): Promise<void>;
+/**
+ * How the pull executor fetches one file of a packed version: a blob is downloaded like any
+ * object; a pack member comes from the member reader, which serves the files sharing a planned
+ * read (ranged, coalesced or whole pack) from one request; an empty file needs no request.
+ * Every member's bytes were checked against their sha256 before they are written.
+ */
+export function packedFetch(ctx: TransferContext, source: { keys: Map<string, string>; packed: PackedSource }, files: readonly PullFile[]): (t: PullFile) => FetchInto {
+  const wanted = files.flatMap((t) => {
+    const m = source.packed.members.get(t.path);
+    return m ? [m] : [];
+  });
+  const reader = createMemberReader(ctx, source.packed.prefix, wanted);
+  return (t) => {
+    const member = source.packed.members.get(t.path);
+    if (member) {
+      return async (tmp, signal) => {
+        const data = await reader.read(member.sha256, signal);
+        writeBytes(tmp, data);
+        ctx.progress.advance(0, 1);
+        return member.sha256;
+      };
+    }
+    if (t.size === 0) {
+      return async (tmp) => {
+        writeBytes(tmp, new Uint8Array(0));
+        ctx.progress.advance(0, 1);
+        return t.sha256;
+      };
+    }
+    return (tmp, signal) => downloadFile(ctx, source.keys.get(t.path)!, tmp, t, signal);
+  };
 }
 
-/** Bring down the planned files of a packed version: blobs whole, members by planned pack reads. */
-export async function downloadPacked(
-  ctx: TransferContext,
-  source: { keys: Map<string, string>; packed: PackedSource },
-  files: readonly PullFile[],
-  concurrency: number,
-  writer: PackedWriter,
-  signal?: AbortSignal,
-): Promise<void> {
-  const blobs: PullFile[] = [];
-  const empty: PullFile[] = [];
-  const bySha = new Map<string, PullFile[]>();
-  const wanted: WantedMember[] = [];
-  for (const t of files) {
-    const m = source.packed.members.get(t.path);
-    if (m) {
-      const list = bySha.get(m.sha256);
-      if (list) list.push(t);
-      else bySha.set(m.sha256, [t]);
-      wanted.push(m);
-    } else if (t.size === 0) empty.push(t);
-    else blobs.push(t);
+/** Synchronous: for many small files the promise API's cost per call is several times the write. */
+function writeBytes(file: string, data: Uint8Array): void {
+  try {
+    fs.writeFileSync(file, data);
+  } catch (err) {
+    throw fsError(err, 'write', file);
   }
-  for (const t of empty) {
-    await writer.place(t, new Uint8Array(0));
-    ctx.progress.advance(0, 1);
-  }
-  type Op = { blob: PullFile } | { read: ReturnType<typeof planPackReads>[number] };
-  const ops: Op[] = [...blobs.map((blob) => ({ blob })), ...planPackReads(wanted).map((read) => ({ read }))];
-  await runPool(
-    ops,
-    concurrency,
-    async (op, poolSignal) => {
-      if ('blob' in op) return writer.download(source.keys.get(op.blob.path)!, op.blob, poolSignal);
-      await readPackRange(
-        ctx,
-        source.packed.prefix,
-        op.read,
-        async (sha256, data) => {
-          for (const t of bySha.get(sha256) ?? []) {
-            await writer.place(t, data);
-            ctx.progress.advance(0, 1);
-          }
-        },
-        poolSignal,
-      );
-    },
-    signal,
-  );
 }

@@ -17,11 +17,11 @@ import { provenanceOf } from '../pack/provenance.js';
 import { locateEntries, planPackedPush, type UploadedPack } from '../plan/pack-plan.js';
 import { ByteBudget } from '../transfer/budget.js';
 import { DEFAULT_MEMORY_BUDGET, type TransferContext } from '../transfer/context.js';
-import { withRetry } from '../transfer/retry.js';
+import { digestOf } from '../transfer/digest.js';
 import { uploadFile } from '../transfer/upload.js';
 import { runPool } from '../util/pool.js';
 import type { Progress } from '../util/progress.js';
-import { deleteKeys } from './delete-keys.js';
+import { deleteCounted } from './layout-switch.js';
 import { parseCurrent, type CurrentVersion, type Document } from './packed-remote.js';
 import { saveMemo } from './remote-memo.js';
 import { sourceOf, type ScanDetail } from './scan.js';
@@ -144,9 +144,10 @@ export async function pushPacked(input: PackedPushInput): Promise<PackedPushResu
   const next = createPackedManifest({ files, packs, provenance: await provenance, ...(o.message ? { message: o.message } : {}) });
   const bytes = serializePackedManifest(next);
   const id = manifestId(bytes);
-  const info = { size: bytes.length, sha256: id, contentType: 'application/json' };
+  const digest = digestOf(backend, bytes, id);
+  const info = { size: bytes.length, sha256: id, contentType: 'application/json', ...(digest ? { digest } : {}) };
   // The version first (immutable, named by its hash), then the pointer, conditionally.
-  await withRetry(() => backend.write(versionKey(remote.prefix, id), bytes, info, { signal: o.signal }), { signal: o.signal, onRetry: ctx.onRetry });
+  await backend.write(versionKey(remote.prefix, id), bytes, info, { ...(o.signal ? { signal: o.signal } : {}), ...(ctx.onRetry ? { onRetry: ctx.onRetry } : {}) });
   const written = await writePointer(remote, bytes, exists ? (etag ? { ifMatch: etag } : {}) : { ifNoneMatch: '*' }, o.signal);
   summary.manifest = id;
   progress.end();
@@ -157,7 +158,7 @@ export async function pushPacked(input: PackedPushInput): Promise<PackedPushResu
     // The packed version is in force: the mirror's objects are no longer what anyone reads.
     const keys = mirror.manifest.files.filter((e) => !('link' in e)).map((e) => keyFor(remote.prefix, e.path));
     try {
-      await deleteKeys(backend, keys, progress, o.signal);
+      await deleteCounted(backend, keys, progress, o.signal);
     } catch (err) {
       warn(`The push succeeded, but removing the ${keys.length} objects of the mirror layout failed: ${(err as Error).message}`);
     }
@@ -170,7 +171,9 @@ export async function writePointer(remote: Remote, bytes: Uint8Array, condition:
   const { backend } = remote;
   const when = backend.features.conditionalWrite ? condition : {};
   try {
-    const info = await withRetry(() => backend.write(manifestKey(remote.prefix), bytes, { size: bytes.length, sha256: manifestId(bytes), contentType: 'application/json', ...when }, { signal }), { signal });
+    const sha256 = manifestId(bytes);
+    const digest = digestOf(backend, bytes, sha256);
+    const info = await backend.write(manifestKey(remote.prefix), bytes, { size: bytes.length, sha256, contentType: 'application/json', ...(digest ? { digest } : {}), ...when }, { signal });
     return info.etag ? { etag: info.etag } : {};
   } catch (err) {
     if (!isFlowsyncError(err, 'PRECONDITION_FAILED')) throw err;

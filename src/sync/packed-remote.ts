@@ -10,7 +10,6 @@ import { manifestId } from '../manifest/codec.js';
 import { looksPacked, parsePackedManifest, parseVersionHead, type PackedManifest, type VersionHead } from '../manifest/packed.js';
 import { versionIdOf, versionKey, versionsFolder } from '../pack/layout.js';
 import type { ListedVersion } from '../plan/gc-plan.js';
-import { withRetry } from '../transfer/retry.js';
 import { collect } from '../util/streams.js';
 
 /** A manifest bigger than this is refused unread (100k files take about 15 MB). */
@@ -25,23 +24,19 @@ export interface Document {
 
 /** A document's bytes and tag, or null when it does not exist. */
 export async function readDocument(remote: Remote, key: string, signal?: AbortSignal): Promise<Document | null> {
-  return withRetry(
-    async () => {
-      const info = await remote.backend.stat(key, { signal });
-      if (!info) return null;
-      if (info.size > MAX_DOCUMENT_BYTES) {
-        throw new FlowsyncError('BAD_MANIFEST', `${remote.url}: ${key} is ${info.size} B, more than any flowsync manifest (${MAX_DOCUMENT_BYTES} B). It was not written by flowsync; push again to replace it.`);
-      }
-      try {
-        const bytes = await collect(await remote.backend.read(key, { signal }), signal);
-        return { bytes, ...(info.etag ? { etag: info.etag } : {}) };
-      } catch (err) {
-        if (isFlowsyncError(err, 'NOT_FOUND')) return null; // deleted between stat and read
-        throw err;
-      }
-    },
-    { signal },
-  );
+  // Each request is retried by the remote's retry decorator.
+  const info = await remote.backend.stat(key, { signal });
+  if (!info) return null;
+  if (info.size > MAX_DOCUMENT_BYTES) {
+    throw new FlowsyncError('BAD_MANIFEST', `${remote.url}: ${key} is ${info.size} B, more than any flowsync manifest (${MAX_DOCUMENT_BYTES} B). It was not written by flowsync; push again to replace it.`);
+  }
+  try {
+    const bytes = await collect(await remote.backend.read(key, { signal }), signal);
+    return { bytes, ...(info.etag ? { etag: info.etag } : {}) };
+  } catch (err) {
+    if (isFlowsyncError(err, 'NOT_FOUND')) return null; // deleted between stat and read
+    throw err;
+  }
 }
 
 export interface CurrentVersion {
@@ -69,17 +64,12 @@ export function mirrorRemote(remote: Remote): FlowsyncError {
 }
 
 export async function listVersions(remote: Remote, signal?: AbortSignal): Promise<ListedVersion[]> {
-  return withRetry(
-    async () => {
-      const out: ListedVersion[] = [];
-      for await (const o of remote.backend.list(versionsFolder(remote.prefix), { signal })) {
-        const id = versionIdOf(remote.prefix, o.key);
-        if (id) out.push({ id, size: o.size, ...(o.lastModified ? { lastModified: o.lastModified } : {}) });
-      }
-      return out;
-    },
-    { signal },
-  );
+  const out: ListedVersion[] = [];
+  for await (const o of remote.backend.list(versionsFolder(remote.prefix), { signal })) {
+    const id = versionIdOf(remote.prefix, o.key);
+    if (id) out.push({ id, size: o.size, ...(o.lastModified ? { lastModified: o.lastModified } : {}) });
+  }
+  return out;
 }
 
 /** A version id as the user gave it (the whole id, or a unique prefix of at least 8 digits). */
@@ -119,7 +109,7 @@ export async function fetchVersionHead(remote: Remote, v: { id: string; size?: n
   if (remote.backend.features.rangeRead && v.size !== undefined && v.size > 0) {
     // The range stays inside the object: stores differ on ranges that run past the end.
     const range: [number, number] = [0, Math.min(HEAD_READ, v.size)];
-    const head = await withRetry(async () => parseVersionHead(await collect(await remote.backend.read(key, { signal, range }), signal), where), { signal });
+    const head = parseVersionHead(await collect(await remote.backend.read(key, { signal, range }), signal), where);
     if (head) return head;
   }
   const { manifest: m } = await fetchVersion(remote, id, signal);

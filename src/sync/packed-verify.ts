@@ -13,7 +13,6 @@ import { readPackRange } from '../pack/pack-io.js';
 import { planPackReads } from '../plan/pack-plan.js';
 import { ByteBudget } from '../transfer/budget.js';
 import { DEFAULT_MEMORY_BUDGET } from '../transfer/context.js';
-import { withRetry } from '../transfer/retry.js';
 import { runPool } from '../util/pool.js';
 import type { Progress } from '../util/progress.js';
 import type { CurrentVersion } from './packed-remote.js';
@@ -22,9 +21,7 @@ import type { VerifyOptions, VerifyProblem } from './types.js';
 export async function verifyPackedObjects(remote: Remote, v: CurrentVersion, o: VerifyOptions, progress: Progress): Promise<VerifyProblem[]> {
   const objects = new Map<string, ObjectInfo>();
   for (const folder of [packsFolder(remote.prefix), blobsFolder(remote.prefix)]) {
-    await withRetry(async () => {
-      for await (const info of remote.backend.list(folder, { signal: o.signal })) objects.set(info.key, info);
-    }, { signal: o.signal });
+    for await (const info of remote.backend.list(folder, { signal: o.signal })) objects.set(info.key, info);
   }
   const problems: VerifyProblem[] = [];
   const m = v.manifest;
@@ -66,11 +63,9 @@ export async function verifyPackedObjects(remote: Remote, v: CurrentVersion, o: 
   }, o.signal);
   await runPool(blobs, concurrency, async (e, signal) => {
     if (isLink(e) || !objects.has(blobKey(remote.prefix, e.sha256))) return;
-    const sha = await withRetry(async () => {
-      const h = createHash('sha256');
-      for await (const chunk of await remote.backend.read(blobKey(remote.prefix, e.sha256), { signal })) h.update(chunk as Buffer);
-      return h.digest('hex');
-    }, { signal });
+    const h = createHash('sha256');
+    for await (const chunk of await remote.backend.read(blobKey(remote.prefix, e.sha256), { signal })) h.update(chunk as Buffer);
+    const sha = h.digest('hex');
     if (sha !== e.sha256) problems.push({ path: e.path, where: 'remote', problem: 'sha256', detail: 'the blob does not hash to the version sha256' });
     progress.advance(0, 1);
   }, o.signal);

@@ -10,7 +10,6 @@ import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { looksPacked } from '../manifest/packed.js';
 import { isLink } from '../manifest/types.js';
 import { blobKey, packKey } from '../pack/layout.js';
-import { withRetry } from '../transfer/retry.js';
 import { runPool } from '../util/pool.js';
 import { fetchCurrent, fetchVersion, fetchVersionHead, listVersions, mirrorRemote, parseCurrent, readDocument, resolveVersionId, type CurrentVersion } from './packed-remote.js';
 import { writePointer } from './packed-push.js';
@@ -103,7 +102,7 @@ export async function rollback(o: VersionOptions & { version: string }): Promise
     for (const e of target.manifest.files) if (!isLink(e) && e.size > 0 && e.pack === undefined) keys.add(blobKey(remote.prefix, e.sha256));
     const missing: string[] = [];
     await runPool([...keys], o.concurrency ?? HEAD_CONCURRENCY, async (key, signal) => {
-      if ((await withRetry(() => remote.backend.stat(key, { signal }), { signal })) === null) missing.push(key);
+      if ((await remote.backend.stat(key, { signal })) === null) missing.push(key);
     }, o.signal);
     if (missing.length > 0) {
       throw new FlowsyncError('NOT_FOUND', `Version ${id} of ${remote.url} cannot be made current: ${missing.length} of its objects are gone (${missing[0]}...). gc removed them; pick a newer version from flowsync log.`);

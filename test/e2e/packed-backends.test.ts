@@ -12,10 +12,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAzureBackend } from '../../src/backends/azure.js';
-import { createGcsBackend } from '../../src/backends/gcs.js';
+import { createAzureBackend } from '../../src/backends/azure/backend.js';
+import { createGcsBackend } from '../../src/backends/gcs/backend.js';
 import { createLocalBackend } from '../../src/backends/local.js';
-import { createS3Backend } from '../../src/backends/s3.js';
+import { createS3Backend } from '../../src/backends/s3/backend.js';
 import type { Backend } from '../../src/backends/types.js';
 import { isFlowsyncError } from '../../src/errors.js';
 import { pull, push } from '../../src/index.js';

@@ -2,7 +2,7 @@
  * A real backend wrapped to count its calls (requests, for request budgets) and, optionally, to
  * hold a call until a test lets it go (to put a race or a gc exactly where a test wants it).
  */
-import type { Backend, ObjectInfo, Op, ReadOptions, WriteInfo } from '../../src/backends/types.js';
+import type { Backend, MultipartInfo, ObjectInfo, Op, ReadOptions, WriteInfo } from '../../src/backends/types.js';
 import type { Readable } from 'node:stream';
 
 export interface Counted extends Backend {
@@ -17,7 +17,7 @@ export function counting(inner: Backend, hooks: { beforeWrite?: (key: string, in
     name: inner.name,
     features: inner.features,
     tuning: inner.tuning,
-    ...(inner.multipartLimits ? { multipartLimits: inner.multipartLimits } : {}),
+    limits: inner.limits,
     calls,
     reset: () => void calls.splice(0),
     count: (method, keyPart) => calls.filter((c) => (!method || c.method === method) && (!keyPart || c.key.includes(keyPart))).length,
@@ -33,7 +33,7 @@ export function counting(inner: Backend, hooks: { beforeWrite?: (key: string, in
       calls.push({ method: 'read', key, ...(o?.range ? { range: o.range } : {}) });
       return inner.read(key, o);
     },
-    async write(key: string, body: Uint8Array | Readable, info: WriteInfo, o?: Op) {
+    async write(key: string, body: Uint8Array, info: WriteInfo, o?: Op) {
       calls.push({ method: 'write', key });
       await hooks.beforeWrite?.(key, info);
       return inner.write(key, body, info, o);
@@ -44,7 +44,7 @@ export function counting(inner: Backend, hooks: { beforeWrite?: (key: string, in
     },
     ...(inner.openMultipart
       ? {
-          openMultipart(key: string, info: WriteInfo & { partSize: number }, o?: Op) {
+          openMultipart(key: string, info: MultipartInfo, o?: Op) {
             calls.push({ method: 'multipart', key });
             return inner.openMultipart!(key, info, o);
           },
