@@ -11,7 +11,7 @@ import type { PackRead, UploadedPack } from '../plan/pack-plan.js';
 import type { TransferContext } from '../transfer/context.js';
 import { digestOf } from '../transfer/digest.js';
 import { packKey } from './layout.js';
-import { buildPackFrom, memberBytes, packSizeFor } from './tar-pack.js';
+import { buildPackFrom, packSizeFor } from './tar-pack.js';
 
 /**
  * Read the group's files (each checked against the sha256 the plan has for it: a file that
@@ -71,25 +71,6 @@ export async function fetchPackRange(ctx: TransferContext, prefix: string, read:
   } catch (err) {
     release();
     throw err;
-  }
-}
-
-/** One planned read with every member checked against its sha256, each given to `onMember`. */
-export async function readPackRange(
-  ctx: TransferContext,
-  prefix: string,
-  read: PackRead,
-  onMember: (sha256: string, data: Buffer) => Promise<void> | void,
-  signal: AbortSignal,
-): Promise<void> {
-  const got = await fetchPackRange(ctx, prefix, read, signal);
-  try {
-    for (const m of read.members) {
-      await onMember(m.sha256, memberBytes(got.bytes, got.start, m, `pack ${read.pack.sha256}`));
-      ctx.progress.advance(m.size);
-    }
-  } finally {
-    got.release();
   }
 }
 

@@ -9,7 +9,8 @@ import type { ObjectInfo } from '../backends/types.js';
 import { isFlowsyncError } from '../errors.js';
 import { isLink } from '../manifest/types.js';
 import { blobKey, blobsFolder, packKey, packsFolder } from '../pack/layout.js';
-import { readPackRange } from '../pack/pack-io.js';
+import { fetchPackRange } from '../pack/pack-io.js';
+import { memberBytes } from '../pack/tar-pack.js';
 import { planPackReads } from '../plan/pack-plan.js';
 import { ByteBudget } from '../transfer/budget.js';
 import { DEFAULT_MEMORY_BUDGET } from '../transfer/context.js';
@@ -52,13 +53,21 @@ export async function verifyPackedObjects(remote: Remote, v: CurrentVersion, o: 
   const pathsOf = new Map<string, string[]>();
   for (const e of files) if (!isLink(e)) pathsOf.set(e.sha256, [...(pathsOf.get(e.sha256) ?? []), e.path]);
   progress.begin('verify', 0, wanted.length + blobs.length);
-  // Whole packs: every member is read and checked.
+  // Whole packs: every member is read and checked on its own.
   await runPool(planPackReads(wanted, { gapMax: Infinity, wholeFraction: 0 }), concurrency, async (read, signal) => {
+    const got = await fetchPackRange(ctx, remote.prefix, read, signal);
     try {
-      await readPackRange(ctx, remote.prefix, read, () => progress.advance(0, 1), signal);
-    } catch (err) {
-      if (!isFlowsyncError(err, 'CHECKSUM_MISMATCH')) throw err;
-      for (const mem of read.members) for (const p of pathsOf.get(mem.sha256) ?? []) problems.push({ path: p, where: 'remote', problem: 'sha256', detail: err.message });
+      for (const mem of read.members) {
+        try {
+          memberBytes(got.bytes, got.start, mem, `pack ${read.pack.sha256}`);
+        } catch (err) {
+          if (!isFlowsyncError(err, 'CHECKSUM_MISMATCH')) throw err;
+          for (const p of pathsOf.get(mem.sha256) ?? []) problems.push({ path: p, where: 'remote', problem: 'sha256', detail: err.message });
+        }
+        progress.advance(0, 1);
+      }
+    } finally {
+      got.release();
     }
   }, o.signal);
   await runPool(blobs, concurrency, async (e, signal) => {
