@@ -13,11 +13,16 @@ export { scanTree as scan } from './sync/scan.js';
 export { planPush, type PushPlan } from './plan/push-plan.js';
 export { planPull, type PullPlan, type PullPlanInput, type LocalState, type PullTarget } from './plan/pull-plan.js';
 export { openRemote, parseRemote, type Remote, type RemoteOptions, type RemoteAddress } from './backends/open.js';
-export { createLocalBackend } from './backends/local.js';
+// What RemoteOptions.s3 / .azure / .gcs take, typed per cloud (a misspelt key fails to compile).
+export type { S3Options } from './backends/s3/options.js';
+export type { AzureOptions } from './backends/azure/options.js';
+export type { GcsOptions } from './backends/gcs/options.js';
+export type { RetryOptions } from './backends/retrying.js';
+export { createLocalBackend, type LocalBackendOptions } from './backends/local.js';
 export { createMemoryBackend } from './backends/memory.js';
 export type * from './backends/types.js';
 export { parseManifest, serializeManifest, createManifest, manifestId } from './manifest/codec.js';
 export type * from './manifest/types.js';
 export { FlowsyncError, type ErrorCode } from './errors.js';
 export type * from './sync/types.js';
-export { runSteps, BUILTIN_STEPS, type RunStepsOptions, type RunStepsResult, type StepSummary } from './steps/index.js';
+export { runSteps, BUILTIN_STEPS, type RunStepsOptions, type RunStepsResult, type StepSummary, type StepEvent } from './steps/index.js';

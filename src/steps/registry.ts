@@ -4,21 +4,13 @@
  * from only draws a warning (nothing is ever pip-installed to find a step).
  */
 import { FlowsyncError } from '../errors.js';
-import { pipInstallRequirementsStep, runShellScriptStep } from './builtin/shell.js';
-import { setWorkingDirectoryStep } from './builtin/working-directory.js';
-import { gitCloneStep } from './git/clone.js';
-import { flowsyncSteps } from './flowsync/steps.js';
-import { storageSteps } from './storage/steps.js';
+import * as builtin from './builtin-steps.js';
 import type { StepDefinition } from './types.js';
 
-export const BUILTIN_STEPS: readonly StepDefinition[] = [
-  ...storageSteps,
-  ...flowsyncSteps,
-  gitCloneStep,
-  setWorkingDirectoryStep,
-  runShellScriptStep,
-  pipInstallRequirementsStep,
-];
+/** By name, so the list an unknown step's error prints is stable whatever order builtin-steps.ts has. */
+export const BUILTIN_STEPS: readonly StepDefinition[] = (Object.values(builtin) as Array<StepDefinition | readonly StepDefinition[]>)
+  .flat()
+  .sort((a, b) => a.name.localeCompare(b.name));
 
 const byName = new Map<string, StepDefinition>();
 for (const def of BUILTIN_STEPS) {

@@ -8,7 +8,7 @@
 import { keyFor, manifestKey } from '../backends/keys.js';
 import type { Remote } from '../backends/open.js';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
-import type { Manifest } from '../manifest/types.js';
+import { sameContent, type Manifest, type ManifestEntry } from '../manifest/types.js';
 import { createPackedManifest, serializePackedManifest } from '../manifest/packed.js';
 import { manifestId } from '../manifest/codec.js';
 import { blobKey, versionKey } from '../pack/layout.js';
@@ -41,7 +41,7 @@ export interface PackedPushInput {
 }
 
 export interface PackedPushResult extends SyncSummary {
-  changes?: { upload: string[]; delete: string[] };
+  changes?: { upload: string[]; delete: string[]; update: string[] };
 }
 
 export async function pushPacked(input: PackedPushInput): Promise<PackedPushResult> {
@@ -79,6 +79,8 @@ export async function pushPacked(input: PackedPushInput): Promise<PackedPushResu
     downloaded: 0,
     deleted: plan.removed,
     unchanged: plan.unchanged,
+    // Entries set without moving bytes: links, mode changes, renames and copies of stored content.
+    updated: scan.manifest.files.length - plan.unchanged - plan.newFiles,
     bytes: [...plan.blobs, ...plan.packs.flat()].reduce((n, e) => n + e.size, 0),
     manifest: current?.id ?? null,
     durationMs: 0,
@@ -90,10 +92,22 @@ export async function pushPacked(input: PackedPushInput): Promise<PackedPushResu
   if (o.dryRun) {
     const uploading = new Set([...plan.blobs, ...plan.packs.flat()].map((e) => e.sha256));
     const before = new Set(current?.manifest.files.map((e) => e.path));
+    const oldByPath = new Map<string, ManifestEntry>((current?.manifest.files ?? []).map((e) => [e.path, e]));
     const now = new Set(scan.manifest.files.map((e) => e.path));
+    const upload = scan.manifest.files.filter((e) => 'sha256' in e && e.size > 0 && uploading.has(e.sha256)).map((e) => e.path);
+    const same = new Set(
+      scan.manifest.files
+        .filter((e) => {
+          const old = oldByPath.get(e.path);
+          return old !== undefined && sameContent(old, e);
+        })
+        .map((e) => e.path),
+    );
+    const uploaded = new Set(upload);
     summary.changes = {
-      upload: scan.manifest.files.filter((e) => 'sha256' in e && uploading.has(e.sha256)).map((e) => e.path),
+      upload,
       delete: [...before].filter((p) => !now.has(p)),
+      update: scan.manifest.files.map((e) => e.path).filter((p) => !uploaded.has(p) && !same.has(p)),
     };
     return done();
   }

@@ -27,7 +27,7 @@ import type { PullOptions, SyncSummary } from './types.js';
 
 export interface PullResult extends SyncSummary {
   /** With dryRun: the paths that would be written and deleted. */
-  changes?: { download: string[]; delete: string[] };
+  changes?: { download: string[]; delete: string[]; update: string[] };
 }
 
 const MAX_LISTED_CONFLICTS = 10;
@@ -69,9 +69,10 @@ export async function pull(o: PullOptions): Promise<PullResult> {
     const summary: PullResult = {
       command: 'pull',
       uploaded: 0,
-      downloaded: plan.download.length + plan.link.length,
+      downloaded: plan.download.length,
       deleted: plan.delete.length,
-      unchanged: plan.unchanged + plan.chmod.length,
+      unchanged: plan.unchanged,
+      updated: plan.link.length + plan.chmod.length,
       bytes,
       manifest: source.manifest,
       durationMs: 0,
@@ -80,7 +81,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
       warnings,
     };
     if (o.dryRun) {
-      summary.changes = { download: [...plan.download, ...plan.link].map((t) => t.path), delete: plan.delete };
+      summary.changes = { download: plan.download.map((t) => t.path), delete: plan.delete, update: [...plan.link, ...plan.chmod].map((t) => t.path) };
       return { ...summary, durationMs: Date.now() - started };
     }
 

@@ -13,7 +13,7 @@ import { FlowsyncError } from '../errors.js';
 import { defaultCacheDir } from '../hash/stat-cache.js';
 import { createManifest, filesDigest } from '../manifest/codec.js';
 import { RESERVED_DIR } from '../manifest/paths.js';
-import type { FileEntry } from '../manifest/types.js';
+import { sameContent, type FileEntry, type ManifestEntry } from '../manifest/types.js';
 import { planPush } from '../plan/push-plan.js';
 import { ByteBudget } from '../transfer/budget.js';
 import { DEFAULT_MEMORY_BUDGET, type TransferContext } from '../transfer/context.js';
@@ -34,8 +34,8 @@ import type { PushOptions, SyncSummary } from './types.js';
 /** DeleteObjects takes 1,000 keys a request; other stores batch less, none more. */
 
 export interface PushResult extends SyncSummary {
-  /** With dryRun: the paths that would be uploaded and deleted. */
-  changes?: { upload: string[]; delete: string[] };
+  /** With dryRun: the paths that would be uploaded, deleted and updated (mode or link only). */
+  changes?: { upload: string[]; delete: string[]; update: string[] };
 }
 
 export async function push(o: PushOptions & { command?: 'push' | 'status' }): Promise<PushResult> {
@@ -55,13 +55,14 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
         downloaded: 0,
         deleted: 0,
         unchanged: scan.manifest.files.length,
+        updated: 0,
         bytes: 0,
         manifest: state.current.id,
         durationMs: Date.now() - started,
         dryRun: o.dryRun ?? false,
         conflicts: [],
         warnings: [...scan.warnings],
-        ...(o.dryRun ? { changes: { upload: [], delete: [] } } : {}),
+        ...(o.dryRun ? { changes: { upload: [], delete: [], update: [] } } : {}),
       };
     }
     const base = await state.base();
@@ -74,12 +75,14 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     const plan = planPush(scan.manifest.files, previous?.manifest.files ?? null);
     const bytes = plan.upload.reduce((n, e) => n + e.size, 0);
     const doDelete = o.delete !== false;
+    const update = metadataOnlyChanges(scan.manifest.files, previous?.manifest.files ?? [], plan.upload);
     const summary: PushResult = {
       command: o.command ?? 'push',
       uploaded: plan.upload.length,
       downloaded: 0,
       deleted: doDelete ? plan.delete.length : 0,
       unchanged: plan.unchanged,
+      updated: update.length,
       bytes,
       manifest: previous?.id ?? null,
       durationMs: 0,
@@ -97,7 +100,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
       o.log?.warn(summary.warnings.at(-1)!);
     }
     if (o.dryRun) {
-      summary.changes = { upload: plan.upload.map((e) => e.path), delete: doDelete ? plan.delete : [] };
+      summary.changes = { upload: plan.upload.map((e) => e.path), delete: doDelete ? plan.delete : [], update };
       return { ...summary, durationMs: Date.now() - started };
     }
     if (!plan.manifestChanged) {
@@ -186,6 +189,13 @@ async function refuseStoreInsideTree(o: PushOptions, remote: Remote): Promise<vo
     'INVALID_INPUT',
     `The store ${remote.url} is inside the folder being pushed (${o.dir}), so every push would copy the store into itself. Put the store outside that folder${inside ? `, or add "/${inside}/" to its ignore file` : ''}.`,
   );
+}
+
+/** Paths whose entry differs from the previous manifest's though no bytes go up: a mode change, a new or changed link. */
+function metadataOnlyChanges(local: readonly ManifestEntry[], previous: readonly ManifestEntry[], uploads: readonly FileEntry[]): string[] {
+  const before = new Map(previous.map((e) => [e.path, e]));
+  const sent = new Set(uploads.map((e) => e.path));
+  return local.filter((e) => !sent.has(e.path) && !(before.has(e.path) && sameContent(before.get(e.path)!, e))).map((e) => e.path);
 }
 
 /** Deletes whose path is a folder of an upload ("a" then "a/b"), or inside one ("a/b" then "a"). */

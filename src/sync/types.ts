@@ -58,6 +58,12 @@ export interface SyncSummary {
   downloaded: number;
   deleted: number;
   unchanged: number;
+  /**
+   * Entries set without moving bytes: a new or changed link, a mode change (push records them in
+   * the manifest, pull creates the link or sets the mode). uploaded/downloaded count files whose
+   * bytes moved, so the counts add up to the manifest's entries the same way on both sides.
+   */
+  updated: number;
   /** Bytes moved (uploaded or downloaded). */
   bytes: number;
   /** Id of the manifest now in effect (null when the remote has none). */

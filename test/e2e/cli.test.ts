@@ -166,7 +166,7 @@ describe('verify', () => {
 describe('help and usage', () => {
   // Each case is one CLI start; they run side by side to keep the file fast.
   it('every command --help exits 0 with its usage and an example', async () => {
-    const commands = ['push', 'pull', 'status', 'scan', 'verify', 'steps'];
+    const commands = ['push', 'pull', 'status', 'scan', 'verify', 'init', 'steps'];
     const results = await Promise.all(commands.map((c) => cli(c, '--help')));
     for (const [i, r] of results.entries()) {
       const command = commands[i]!;
@@ -187,7 +187,7 @@ describe('help and usage', () => {
   it('usage errors exit 2 with the cause on the first line, nothing on stdout', async () => {
     const cases: [string[], RegExp][] = [
       [['frob'], /unknown command "frob"\. Commands: push, pull/],
-      [['push', 'a', 'b', '--bogus'], /Unknown option '--bogus'/],
+      [['push', 'a', 'b', '--bogus'], /unknown option --bogus\. push takes: --ignore-file/],
       [['push', 'only-dir'], /flowsync push: missing remote\./],
       [['pull'], /flowsync pull: missing remote, dir\./],
       [['scan', 'a', 'b'], /unexpected argument "b"/],
@@ -367,7 +367,7 @@ describe('names', () => {
     const store = fresh('store');
     const r = await cli('push', s, store, '--json');
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/warning: Skipped link shared\.py -> .*--follow-links/);
+    expect(r.stderr).toMatch(/warning: skipped 1 link: shared\.py -> .* \(absolute link targets are not portable\)\. Use --follow-links/);
     expect(jsonOut(r.stdout)).toMatchObject({ uploaded: 1 });
     const followed = fresh('store');
     const f = await cli('push', s, followed, '--follow-links', '--json');

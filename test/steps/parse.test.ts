@@ -169,7 +169,13 @@ describe('runSteps: step errors', () => {
 
   it('a required argument whose placeholder did not resolve says so', async () => {
     const e = await runError(project(`pull:\n  - prefect_aws.deployments.steps.pull_from_s3:\n      bucket: "{{ push_code.bucket }}"\n      folder: f\n`));
-    expect(e.message).toMatch(/pull step 1 'pull_from_s3': missing required argument "bucket"\./);
+    expect(e.message).toMatch(/pull step 1 'pull_from_s3': "bucket" comes out empty from "\{\{ push_code\.bucket \}\}": .*pass --outputs-file FILE/);
+    expect(e.code).toBe('INVALID_INPUT');
+  });
+
+  it('a required argument that is not there at all is named as missing', async () => {
+    const e = await runError(project(`pull:\n  - prefect_aws.deployments.steps.pull_from_s3:\n      bucket: b\n`));
+    expect(e.message).toMatch(/pull step 1 'pull_from_s3': missing required argument "folder"\./);
   });
 
   it('an unexpected argument lists the accepted ones', async () => {

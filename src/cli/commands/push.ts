@@ -1,7 +1,9 @@
+import { openRemote } from '../../backends/open.js';
 import { FlowsyncError } from '../../errors.js';
 import { push } from '../../sync/push.js';
 import type { Command } from '../command.js';
 import { parsePositiveInt, parseSize } from '../format.js';
+import { checkPartSize } from '../part-size.js';
 import { syncSummaryText, transferOptions } from './shared.js';
 
 function parseLayout(v: unknown): 'mirror' | 'packed' {
@@ -32,7 +34,7 @@ export const pushCommand: Command = {
   --follow-links      upload what links point to instead of recording the links
   --no-cache          hash every file (skip the stat cache)
   --concurrency N     transfers in flight (default: the backend's)
-  --part-size SIZE    multipart part size, e.g. 16MiB
+  --part-size SIZE    multipart part size, e.g. 16MiB (at least the store's minimum: 5MiB on S3, 1MiB elsewhere)
   --layout L          mirror (default: one object per file, where Prefect's own steps read them) or
                       packed (versioned packs; flowsync log/rollback/gc). Sticky per remote; the
                       other value converts the remote and says so
@@ -43,22 +45,30 @@ Examples:
   flowsync push . az://code/etl --dry-run
   flowsync push . gs://my-bucket/etl --json
   flowsync push . s3://my-bucket/etl --layout packed -m "release 42"`,
-  async run({ positionals: [dir, remote], values, output, signal, remoteOptions }) {
-    const result = await push({
-      dir: dir!,
-      remote: remote!,
-      ...transferOptions(values, output, signal, remoteOptions),
-      ...(typeof values['ignore-file'] === 'string' ? { ignoreFile: values['ignore-file'] } : {}),
-      dryRun: Boolean(values['dry-run']),
-      delete: !values['no-delete'],
-      followLinks: Boolean(values['follow-links']),
-      ...(values['no-cache'] ? { cacheDir: false as const } : {}),
-      ...(typeof values.concurrency === 'string' ? { concurrency: parsePositiveInt(values.concurrency, '--concurrency') } : {}),
-      ...(typeof values['part-size'] === 'string' ? { partSize: parseSize(values['part-size'], '--part-size') } : {}),
-      ...(values.layout !== undefined ? { layout: parseLayout(values.layout) } : {}),
-      ...(typeof values.message === 'string' ? { message: values.message } : {}),
-    });
-    output.result(result, syncSummaryText(result, `${dir} -> ${remote}`));
-    return 0;
+  async run({ positionals: [dir, remoteArg], values, output, signal, remoteOptions }) {
+    const partSize = typeof values['part-size'] === 'string' ? parseSize(values['part-size'], '--part-size') : undefined;
+    // With --part-size the store is opened here, so a size it cannot take is refused before anything moves.
+    const remote = partSize === undefined ? remoteArg! : await openRemote(remoteArg!, remoteOptions);
+    try {
+      if (partSize !== undefined && typeof remote !== 'string') checkPartSize(partSize, String(values['part-size']), remote.backend);
+      const result = await push({
+        dir: dir!,
+        remote,
+        ...transferOptions(values, output, signal, remoteOptions),
+        ...(typeof values['ignore-file'] === 'string' ? { ignoreFile: values['ignore-file'] } : {}),
+        dryRun: Boolean(values['dry-run']),
+        delete: !values['no-delete'],
+        followLinks: Boolean(values['follow-links']),
+        ...(values['no-cache'] ? { cacheDir: false as const } : {}),
+        ...(typeof values.concurrency === 'string' ? { concurrency: parsePositiveInt(values.concurrency, '--concurrency') } : {}),
+        ...(partSize !== undefined ? { partSize } : {}),
+        ...(values.layout !== undefined ? { layout: parseLayout(values.layout) } : {}),
+        ...(typeof values.message === 'string' ? { message: values.message } : {}),
+      });
+      output.result(result, syncSummaryText(result, `${dir} -> ${remoteArg}`));
+      return 0;
+    } finally {
+      if (typeof remote !== 'string') await remote.backend.close?.().catch(() => {});
+    }
   },
 };
