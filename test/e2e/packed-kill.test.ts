@@ -62,14 +62,15 @@ it('SIGKILL at 10 moments of a push leaves a pullable remote; gc cleans up after
   const target: keyof typeof trees = current === 'one' ? 'two' : 'one';
   const finished = await runCli(['push', trees[target], store, '--quiet'], { env });
   expect(finished.code, finished.stderr).toBe(0);
-  const packsBefore = fs.readdirSync(path.join(store, '.flowsync/packs')).length;
+  // Killed pushes leave versions no pointer names (and, when their tree differs, packs): gc's work.
+  const versionsBefore = fs.readdirSync(path.join(store, '.flowsync/versions')).length;
   const g = await runCli(['gc', store, '--keep', '0', '--grace', '0', '--json'], { env });
   expect(g.code, g.stderr).toBe(0);
   const m = pointer();
   // Only what the current version uses is left.
   expect(fs.readdirSync(path.join(store, '.flowsync/packs')).sort()).toEqual(m.packs.map((p) => `${p.sha256}.tar`).sort());
   expect(fs.readdirSync(path.join(store, '.flowsync/versions'))).toHaveLength(1);
-  expect(packsBefore).toBeGreaterThan(m.packs.length);
+  expect(versionsBefore).toBeGreaterThan(1);
   await pull({ dir: dest, remote: store, force: true });
   expect(compareTrees(trees[target], dest, { excludeActual: excludeFlowsyncState })).toEqual([]);
 }, 120_000);
