@@ -26,3 +26,4 @@ export type * from './manifest/types.js';
 export { FlowsyncError, type ErrorCode } from './errors.js';
 export type * from './sync/types.js';
 export { runSteps, BUILTIN_STEPS, type RunStepsOptions, type RunStepsResult, type StepSummary, type StepEvent } from './steps/index.js';
+export { imagePush, imagePull, type ImagePushOptions, type ImagePushSummary, type ImagePullOptions, type ImagePullSummary } from './image/index.js';

@@ -7,3 +7,4 @@ export { setWorkingDirectoryStep } from './builtin/working-directory.js';
 export { gitCloneStep } from './git/clone.js';
 export { storageSteps } from './storage/steps.js';
 export { flowsyncSteps } from './flowsync/steps.js';
+export { buildDockerImageStep, pushDockerImageStep } from './docker/steps.js';

@@ -11,7 +11,7 @@ import { findPlaceholders, NOT_SET, type BlockLookup, type Placeholder } from '.
 import type { StepDefinition } from './types.js';
 
 export interface HintContext {
-  section: 'push' | 'pull';
+  section: 'build' | 'push' | 'pull';
   /** This step's own id, if it has one. */
   stepId?: string;
   /** Ids of the steps before this one in the section, with their outputs so far. */

@@ -11,7 +11,8 @@ export interface StepEvent {
 }
 
 export interface RunStepsOptions {
-  section: 'push' | 'pull';
+  /** `push` runs the `build:` section first, as `prefect deploy` does. */
+  section: 'build' | 'push' | 'pull';
   /** The prefect.yaml; default ./prefect.yaml (relative to cwd). */
   file?: string;
   /** Use this deployment's own section when it has a non-empty one (`--deployment NAME`). */

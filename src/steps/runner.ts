@@ -13,7 +13,7 @@ import type { Logger } from '../sync/types.js';
 import { checkArgs } from './args.js';
 import { idsReadBy, maskParams } from './dry-run.js';
 import { readOutputsFile, writeOutputsFile } from './outputs-file.js';
-import { describeStep, loadSection, type ParsedStep } from './parse.js';
+import { describeStep, loadSection, type ParsedStep, type Section } from './parse.js';
 import { refuseUnresolvedRequired } from './placeholder-hints.js';
 import { findStep, unknownRequirements, unknownStepError } from './registry.js';
 import { loadBlocksFile } from './sources/blocks-file.js';
@@ -51,10 +51,14 @@ export async function runStepsImpl(o: RunStepsOptions): Promise<RunStepsResult> 
   const env = o.env ?? process.env;
   const log = o.log ?? quietLog;
   const shownFile = o.file ?? 'prefect.yaml';
-  const parsed = await loadSection(path.resolve(startCwd, shownFile), o.section, o.deployment);
-  const label = (s: ParsedStep): string => describeStep(shownFile, o.section, s);
+  // `prefect deploy` runs build: then push: with one set of outputs ({{ build_image.image }} in a push step).
+  const sections: Section[] = o.section === 'push' ? ['build', 'push'] : [o.section];
+  const parsedSections = await Promise.all(sections.map((s) => loadSection(path.resolve(startCwd, shownFile), s, o.deployment)));
+  const sectionOf = new Map<ParsedStep, Section>();
+  for (const p of parsedSections) for (const step of p.steps) sectionOf.set(step, p.section);
+  const label = (s: ParsedStep): string => describeStep(shownFile, sectionOf.get(s) ?? o.section, s);
 
-  const plan: Array<{ step: ParsedStep; def: StepDefinition }> = parsed.steps.map((step) => {
+  const plan: Array<{ step: ParsedStep; def: StepDefinition }> = parsedSections.flatMap((p) => p.steps).map((step) => {
     const def = findStep(step.name);
     if (!def) throw unknownStepError(step.name, label(step));
     const others = unknownRequirements(step.requires ?? []);
@@ -146,7 +150,7 @@ export async function runStepsImpl(o: RunStepsOptions): Promise<RunStepsResult> 
     o.onStep?.({ phase: 'end', ...summaryBase, durationMs: summary.durationMs });
   }
 
-  if (o.section === 'push' && o.outputsFile && !o.dryRun) await writeOutputsFile(path.resolve(startCwd, o.outputsFile), outputs);
+  if (o.section !== 'pull' && o.outputsFile && !o.dryRun) await writeOutputsFile(path.resolve(startCwd, o.outputsFile), outputs);
   // Prefect changes into `directory` after the pull steps, relative to where the steps left it.
   const directory = o.section === 'pull' && typeof outputs['directory'] === 'string' && outputs['directory'] !== '' ? path.resolve(ctx.cwd, outputs['directory']) : undefined;
   return { steps, outputs, ...(directory ? { directory } : {}), ...totals, manifest, durationMs: Date.now() - started };

@@ -149,13 +149,13 @@ describe('runSteps: step errors', () => {
     const cwd = project(`pull:
   - prefect.deployments.steps.run_shell_script:
       script: touch ran-first
-  - prefect_docker.deployments.steps.build_docker_image:
+  - prefect_kubernetes.deployments.steps.build_job:
       image_name: x
 `);
     const e = await runError(cwd);
     expect(e.code).toBe('INVALID_INPUT');
-    expect(e.message).toMatch(/^prefect\.yaml line 4: pull step 2 'build_docker_image': unknown step "prefect_docker\.deployments\.steps\.build_docker_image"\. flowsync runs these steps:/);
-    for (const name of ['prefect_aws.deployments.steps.push_to_s3', 'prefect_gcp.deployments.steps.pull_from_gcs', 'prefect.deployments.steps.git_clone', 'prefect.deployments.steps.pip_install_requirements']) {
+    expect(e.message).toMatch(/^prefect\.yaml line 4: pull step 2 'build_job': unknown step "prefect_kubernetes\.deployments\.steps\.build_job"\. flowsync runs these steps:/);
+    for (const name of ['prefect_aws.deployments.steps.push_to_s3', 'prefect_gcp.deployments.steps.pull_from_gcs', 'prefect.deployments.steps.git_clone', 'prefect.deployments.steps.pip_install_requirements', 'prefect_docker.deployments.steps.build_docker_image']) {
       expect(e.message).toContain(name);
     }
     expect(existsSync(path.join(cwd, 'ran-first'))).toBe(false);

@@ -12,3 +12,4 @@ export { verifyCommand } from './verify.js';
 export { gcCommand } from './gc.js';
 export { logCommand } from './log.js';
 export { rollbackCommand } from './rollback.js';
+export { imageCommand } from './image.js';

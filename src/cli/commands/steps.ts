@@ -4,8 +4,8 @@ import { formatBytes, formatDuration, parsePositiveInt } from '../format.js';
 
 export const stepsCommand: Command = {
   name: 'steps',
-  summary: "run the push: or pull: section of a prefect.yaml, as Prefect's steps do",
-  usage: 'flowsync steps run <push|pull> [options]',
+  summary: "run the build:, push: or pull: section of a prefect.yaml, as Prefect's steps do",
+  usage: 'flowsync steps run <build|push|pull> [options]',
   args: ['run', 'section'],
   options: {
     file: { type: 'string', short: 'f' },
@@ -17,11 +17,12 @@ export const stepsCommand: Command = {
   },
   help: `Options:
   -f, --file FILE         the prefect.yaml (default ./prefect.yaml); steps run in the current folder
-  -d, --deployment NAME   use this deployment's push:/pull: section when it has one
+  -d, --deployment NAME   use this deployment's build:/push:/pull: section when it has one
+                          ('steps run push' runs build: first, then push:, as 'prefect deploy' does)
   --blocks FILE           blocks and variables for {{ prefect.blocks.* }} / {{ prefect.variables.* }}
                           (YAML/JSON: {blocks: {<type-slug>: {<name>: data}}, variables: {<name>: value}});
                           with PREFECT_API_URL set, the Prefect API is asked too
-  --outputs-file FILE     push: write the step outputs there; pull: apply them to the pull steps
+  --outputs-file FILE     build/push: write the step outputs there; pull: apply them to the pull steps
                           first, as 'prefect deploy' bakes {{ push_code.bucket }} into stored pull steps
   --concurrency N         transfers in flight for storage steps
   --dry-run               resolve and check every step, print its parameters (secrets masked) and what
@@ -36,8 +37,8 @@ Examples:
   flowsync steps run push --outputs-file .flowsync-outputs.json
   flowsync steps run pull --outputs-file .flowsync-outputs.json --blocks blocks.yaml`,
   async run({ positionals: [verb, section], values, output, signal }) {
-    if (verb !== 'run' || (section !== 'push' && section !== 'pull')) {
-      throw new FlowsyncError('USAGE', `Expected 'flowsync steps run push' or 'flowsync steps run pull'; got 'steps ${verb} ${section}'.`);
+    if (verb !== 'run' || (section !== 'build' && section !== 'push' && section !== 'pull')) {
+      throw new FlowsyncError('USAGE', `Expected 'flowsync steps run build', 'steps run push' (build: then push:, as prefect deploy) or 'steps run pull'; got 'steps ${verb} ${section}'.`);
     }
     // Loaded on demand: plain push/pull never pay for the YAML and templating code.
     const [{ runSteps }, { paramLines }] = await Promise.all([import('../../steps/index.js'), import('../../steps/dry-run.js')]);
