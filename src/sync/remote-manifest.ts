@@ -6,7 +6,10 @@ import { manifestKey } from '../backends/keys.js';
 import type { Remote } from '../backends/open.js';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { manifestId, parseManifest, serializeManifest } from '../manifest/codec.js';
+import { looksPacked } from '../manifest/packed.js';
 import type { Manifest } from '../manifest/types.js';
+import { MANIFEST_MAX_BYTES } from '../manifest/limits.js';
+import { assertJsonSize } from '../util/bounded-json.js';
 import { collect } from '../util/streams.js';
 
 export interface RemoteManifest {
@@ -23,6 +26,8 @@ async function fetchManifestBytes(remote: Remote, signal?: AbortSignal, knownEta
   const info = await remote.backend.stat(key, { signal });
   if (!info) return null;
   if (knownEtag !== undefined && info.etag === knownEtag) return { bytes: null, etag: knownEtag };
+  // Refused before a byte is read: a hostile store could otherwise hand us gigabytes.
+  assertJsonSize(info.size, { what: `the manifest at ${remote.url} (${key})`, maxBytes: MANIFEST_MAX_BYTES, code: 'BAD_MANIFEST', fix: 'Push again from the source folder to replace it.' });
   try {
     const bytes = await collect(await remote.backend.read(key, { signal }), signal);
     return { bytes, ...(info.etag ? { etag: info.etag } : {}) };
@@ -32,11 +37,27 @@ async function fetchManifestBytes(remote: Remote, signal?: AbortSignal, knownEta
   }
 }
 
-export async function fetchManifest(remote: Remote, signal?: AbortSignal): Promise<RemoteManifest | null> {
+/** The bytes of a packed layout's manifest: read by the packed layout's own code (sync/packed-*). */
+export interface PackedPointer {
+  packed: { bytes: Buffer; etag?: string };
+}
+
+/** The remote's manifest: a mirror manifest (parsed), a packed one (its bytes), or null. */
+export async function fetchAnyManifest(remote: Remote, signal?: AbortSignal): Promise<RemoteManifest | PackedPointer | null> {
   const found = await fetchManifestBytes(remote, signal);
   if (!found?.bytes) return null;
+  if (looksPacked(found.bytes)) return { packed: { bytes: found.bytes, ...(found.etag ? { etag: found.etag } : {}) } };
   const manifest = parseManifest(found.bytes, `${remote.url} (${manifestKey(remote.prefix)})`);
   return { manifest, id: manifestId(found.bytes), ...(found.etag ? { etag: found.etag } : {}) };
+}
+
+/** The remote's mirror manifest, or null; a packed remote is refused by name (its callers read only mirror). */
+export async function fetchManifest(remote: Remote, signal?: AbortSignal): Promise<RemoteManifest | null> {
+  const found = await fetchAnyManifest(remote, signal);
+  if (found && 'packed' in found) {
+    throw new FlowsyncError('UNSUPPORTED', `${remote.url} uses the packed layout; this command reads only the mirror layout. Use flowsync pull / log for it.`);
+  }
+  return found;
 }
 
 /** What a push builds on: the remote manifest, or a damaged one that the push will replace. */
@@ -48,6 +69,8 @@ export interface PushBase {
   unchanged?: boolean;
   /** The bytes `previous` was parsed from. */
   previousBytes?: Buffer;
+  /** The stored manifest is the packed layout's pointer (read by sync/packed-push). */
+  packed?: { bytes: Buffer; etag?: string };
 }
 
 /**
@@ -64,6 +87,7 @@ export async function fetchPushBase(remote: Remote, signal?: AbortSignal, knownE
 
 /** The push base for manifest `bytes`, stored under the tag `etag`. */
 export function pushBaseOf(remote: Remote, bytes: Buffer, etag?: string): PushBase {
+  if (looksPacked(bytes)) return { previous: null, packed: { bytes, ...(etag ? { etag } : {}) } };
   try {
     const manifest = parseManifest(bytes, `${remote.url} (${manifestKey(remote.prefix)})`);
     return { previous: { manifest, id: manifestId(bytes), ...(etag ? { etag } : {}) }, previousBytes: bytes };
@@ -92,18 +116,22 @@ export async function writeManifest(
         ? { ifMatch: previous.etag }
         : {}
       : { ifNoneMatch: '*' as const };
-  let written;
+  let written: { etag?: string };
   try {
     written = await backend.write(manifestKey(remote.prefix), bytes, { size: bytes.length, contentType: 'application/json', ...condition }, { signal });
   } catch (err) {
-    if (isFlowsyncError(err, 'PRECONDITION_FAILED')) {
+    if (!isFlowsyncError(err, 'PRECONDITION_FAILED')) throw err;
+    // A lost reply is not a conflict: when the first attempt was stored but its answer never
+    // came, the retry meets our own manifest. Same bytes stored means the write happened.
+    const stored = await fetchManifestBytes(remote, signal).catch(() => null);
+    if (!stored?.bytes || !stored.bytes.equals(bytes)) {
       throw new FlowsyncError(
         'PRECONDITION_FAILED',
         `Another push updated ${remote.url} while this one ran, so this push did not replace its manifest. Run the push again: it uploads only what still differs.`,
         { cause: err },
       );
     }
-    throw err;
+    written = stored.etag ? { etag: stored.etag } : {};
   }
   return { id: manifestId(bytes), bytes, ...(written.etag ? { etag: written.etag } : {}) };
 }

@@ -35,6 +35,16 @@ export interface PushOptions extends CommonOptions {
   partSize?: number;
   /** Stat-cache folder; false disables the cache. Default: the user cache dir. */
   cacheDir?: string | false;
+  /** List the prefix and upload again every object that disagrees with the manifest (`--repair`). */
+  repair?: boolean;
+  /** Take over the write lease even when its holder may still run (`--break-lease`). */
+  breakLease?: boolean;
+  /** How long the write lease lasts between renewals (default 60 s). */
+  leaseTtlMs?: number;
+  /** Remote layout (DESIGN §5): given on a first push, then the remote's own; the other one converts it. */
+  layout?: 'mirror' | 'packed';
+  /** packed: a message recorded with the version (`flowsync log` shows it). */
+  message?: string;
 }
 
 export interface PullOptions extends CommonOptions {
@@ -59,6 +69,10 @@ export interface PullOptions extends CommonOptions {
   link?: boolean;
   /** How long to wait for another pull into the same folder (default 10 minutes). */
   lockWaitMs?: number;
+  /** How long to wait for a push that holds the lease when objects disagree with the manifest (default 2 min). */
+  waitMs?: number;
+  /** packed: pull this version (its id, or a unique prefix of 8+ hex digits) instead of the current one. */
+  version?: string;
 }
 
 export interface SyncSummary {
@@ -123,7 +137,8 @@ export interface VerifyOptions {
 export interface VerifyProblem {
   path: string;
   where: 'remote' | 'local';
-  problem: 'missing' | 'size' | 'sha256' | 'mode' | 'link' | 'extra';
+  /** Remote: missing, drifted (replaced, other size or content), stray (not in the manifest). */
+  problem: 'missing' | 'drifted' | 'stray' | 'size' | 'sha256' | 'mode' | 'link' | 'extra';
   detail: string;
 }
 

@@ -1,7 +1,7 @@
 import { FlowsyncError } from '../../errors.js';
 import { pull } from '../../sync/pull.js';
 import type { Command } from '../command.js';
-import { parsePositiveInt, parseSize } from '../format.js';
+import { parseDuration, parsePositiveInt, parseSize } from '../format.js';
 import { syncSummaryText, transferOptions } from './shared.js';
 
 export const pullCommand: Command = {
@@ -19,6 +19,8 @@ export const pullCommand: Command = {
     'no-cache': { type: 'boolean' },
     'cache-size': { type: 'string' },
     link: { type: 'boolean' },
+    wait: { type: 'string' },
+    version: { type: 'string' },
   },
   help: `Options:
   --dry-run           show what would change, write nothing
@@ -32,6 +34,12 @@ export const pullCommand: Command = {
   --cache-size SIZE   bound of the content cache, e.g. 2GiB (default 10GiB; least recently used goes first)
   --link              hard-link files from the content cache instead of copying them (they become
                       read-only: a flow editing one in place would otherwise change the cache)
+  --wait DUR          how long to wait for a push in progress (default 2m; 0: do not wait)
+  --version ID        packed: pull this version (an id from flowsync log, or its first 8+ digits)
+
+Objects that disagree with the manifest while a push holds the remote's lease mean that push
+is replacing them: the pull waits for it (up to --wait), then pulls the new version whole.
+Without a live lease the remote is damaged: the pull fails and names push --repair.
 
 A local file that flowsync did not place is never overwritten without --force: the pull stops
 before writing anything and lists the conflicts. A second pull into the same folder waits for
@@ -56,6 +64,8 @@ Examples:
       ...(values['no-cache'] ? { cacheDir: false as const } : {}),
       ...(typeof values['cache-size'] === 'string' ? { cacheSize: parseSize(values['cache-size'], '--cache-size') } : {}),
       link: Boolean(values.link),
+      ...(typeof values.wait === 'string' ? { waitMs: parseDuration(values.wait, '--wait') } : {}),
+      ...(typeof values.version === 'string' ? { version: values.version } : {}),
     });
     const where = values.switch && result.directory ? `\n  version folder ${result.directory}` : '';
     output.result(result, syncSummaryText(result, `${remote} -> ${dir}`) + where);
