@@ -122,6 +122,36 @@ describe('two pulls into two new folders at once', () => {
   });
 });
 
+describe('content cache on a packed remote', () => {
+  it('a second fresh folder reads no pack; a corrupted entry is read again on its own', async () => {
+    const src = path.join(work, 'packed-src');
+    const store = path.join(work, 'packed-store');
+    const cacheDir = path.join(work, 'packed-cache');
+    writeTree(src, 300);
+    await push({ dir: src, remote: store, cacheDir: false, layout: 'packed' });
+    const pullInto = async (name: string) => {
+      const c = counted(store);
+      const r = await pull({ remote: store, dir: path.join(work, name), remoteOptions: { backend: c.backend }, cacheDir });
+      return { r, packReads: c.reads.filter((k) => k.includes('.flowsync/packs/')) };
+    };
+    const a = await pullInto('packed-A');
+    expect(a.packReads.length).toBeGreaterThan(0);
+    const b = await pullInto('packed-B');
+    expect(b.packReads).toEqual([]);
+    expect(b.r).toMatchObject({ downloaded: 300, fromCache: 300 });
+    expect(compareTrees(src, path.join(work, 'packed-B'), { excludeActual: excludeFlowsyncState })).toEqual([]);
+    const victim = fs.readFileSync(path.join(src, 'd3', 'f3.py'));
+    const sha = createHash('sha256').update(victim).digest('hex');
+    const entry = path.join(cacheDir, 'content', 'objects', sha.slice(0, 2), sha);
+    fs.chmodSync(entry, 0o644);
+    fs.writeFileSync(entry, Buffer.from(victim).fill(0x21, 0, 1));
+    const c = await pullInto('packed-C');
+    expect(c.r).toMatchObject({ downloaded: 300, fromCache: 299 });
+    expect(c.packReads).toHaveLength(1); // that one member, by a read of its own
+    expect(compareTrees(src, path.join(work, 'packed-C'), { excludeActual: excludeFlowsyncState })).toEqual([]);
+  });
+});
+
 describe('the cache bound and one pull per folder', () => {
   it('a pull bigger than the bound is still exact, and the cache ends within the bound', async () => {
     const src = path.join(work, 'big-src');
