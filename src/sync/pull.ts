@@ -145,14 +145,16 @@ async function pullOnce(o: PullOptions, remote: Remote): Promise<PullResult> {
         : (t) => (tmp, signal) => downloadFile(ctx, source.keys.get(t.path)!, tmp, t, signal),
       concurrency,
       progress,
-      pushRunning,
+      ...(source.packed ? {} : { pushRunning }),
       ...(o.signal ? { signal: o.signal } : {}),
     }).catch((err: unknown) => {
       if (err instanceof ObjectBeingReplaced) throw new PullIncomplete(err.missing, source.manifest);
       throw err;
     });
     for (const p of plan.forget) placed.delete(p);
-    if (missing.some((m) => m.error.code === 'CHECKSUM_MISMATCH' || m.error.code === 'NOT_FOUND')) throw new PullIncomplete(missing, source.manifest);
+    // Mirror objects are replaced in place, so wrong or missing bytes may be a push at work (wait for
+    // it); packed objects are immutable and content-addressed, so the same failure is damage.
+    if (!source.packed && missing.some((m) => m.error.code === 'CHECKSUM_MISMATCH' || m.error.code === 'NOT_FOUND')) throw new PullIncomplete(missing, source.manifest);
     if (missing.length > 0) throw missingFilesError(dir, missing);
     settlePending(placed, byPath, facts.local, (p, e) => writer.record(p, e));
   } catch (err) {
