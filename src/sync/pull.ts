@@ -168,7 +168,7 @@ async function pullOnce(o: PullOptions, remote: Remote): Promise<PullResult> {
       fetch: (t) => cachedFetch(cache, t, fromRemote(t), () => progress.advance(t.size, 1)),
       concurrency,
       progress,
-      pushRunning,
+      ...(source.packed ? {} : { pushRunning }),
       ...(o.signal ? { signal: o.signal } : {}),
     }).catch((err: unknown) => {
       if (err instanceof ObjectBeingReplaced) throw new PullIncomplete(err.missing, source.manifest);
@@ -180,7 +180,9 @@ async function pullOnce(o: PullOptions, remote: Remote): Promise<PullResult> {
       summary.cacheBytes = cache.stats.hitBytes;
     }
     for (const p of plan.forget) placed.delete(p);
-    if (missing.some((m) => m.error.code === 'CHECKSUM_MISMATCH' || m.error.code === 'NOT_FOUND')) throw new PullIncomplete(missing, source.manifest);
+    // Mirror objects are replaced in place, so wrong or missing bytes may be a push at work (wait for
+    // it); packed objects are immutable and content-addressed, so the same failure is damage.
+    if (!source.packed && missing.some((m) => m.error.code === 'CHECKSUM_MISMATCH' || m.error.code === 'NOT_FOUND')) throw new PullIncomplete(missing, source.manifest);
     if (missing.length > 0) throw missingFilesError(dir, missing);
     settlePending(placed, byPath, facts.local, (p, e) => writer.record(p, e));
   } catch (err) {
