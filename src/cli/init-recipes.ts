@@ -140,6 +140,7 @@ build:
     image_name: ${q(`my-registry/${i.name}`)}
     tag: latest
     dockerfile: auto
+    # base_image: 'my-registry/python:3.12'   # flowsync builds auto without a daemon on this base (or set FLOWSYNC_BASE_IMAGE)
 
 push:
 - prefect_docker.deployments.steps.push_docker_image:
