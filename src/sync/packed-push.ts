@@ -15,8 +15,7 @@ import { blobKey, versionKey } from '../pack/layout.js';
 import { uploadPack } from '../pack/pack-io.js';
 import { provenanceOf } from '../pack/provenance.js';
 import { locateEntries, planPackedPush, type UploadedPack } from '../plan/pack-plan.js';
-import { ByteBudget } from '../transfer/budget.js';
-import { DEFAULT_MEMORY_BUDGET, type TransferContext } from '../transfer/context.js';
+import { transferContext } from '../transfer/context.js';
 import { digestOf } from '../transfer/digest.js';
 import { uploadFile } from '../transfer/upload.js';
 import { runPool } from '../util/pool.js';
@@ -119,14 +118,7 @@ export async function pushPacked(input: PackedPushInput): Promise<PackedPushResu
 
   const { backend } = remote;
   const concurrency = o.concurrency ?? backend.tuning.concurrency;
-  const ctx: TransferContext = {
-    backend,
-    budget: new ByteBudget(DEFAULT_MEMORY_BUDGET),
-    progress,
-    partConcurrency: Math.min(concurrency, 8),
-    ...(o.partSize ? { partSize: o.partSize } : {}),
-    onRetry: (err, attempt) => o.log?.info(`retrying (attempt ${attempt + 1}): ${(err as Error).message}`),
-  };
+  const ctx = transferContext(backend, progress, { concurrency, ...(o.partSize ? { partSize: o.partSize } : {}), ...(o.log ? { log: o.log } : {}) });
   const provenance = provenanceOf(scan.root);
   provenance.catch(() => {}); // awaited below; never an unhandled rejection if the upload fails first
   type Op = { blob: (typeof plan.blobs)[number] } | { pack: (typeof plan.packs)[number] };

@@ -12,8 +12,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { FlowsyncError, fsError } from '../errors.js';
 import { planPull, type Conflict, type PullFile } from '../plan/pull-plan.js';
-import { ByteBudget } from '../transfer/budget.js';
-import { DEFAULT_MEMORY_BUDGET, type TransferContext } from '../transfer/context.js';
+import { transferContext, type TransferContext } from '../transfer/context.js';
 import { downloadFile } from '../transfer/download.js';
 import { sweepTempFiles } from '../util/atomic-write.js';
 import { Progress } from '../util/progress.js';
@@ -154,13 +153,7 @@ async function pullOnce(o: PullOptions, remote: Remote): Promise<PullResult> {
   await savePullState(dir, placed, { remote: remote.url, manifest: source.manifest, inProgress: true });
   try {
     const concurrency = o.concurrency ?? remote.backend.tuning.concurrency;
-    const ctx: TransferContext = {
-      backend: remote.backend,
-      budget: new ByteBudget(DEFAULT_MEMORY_BUDGET),
-      progress,
-      partConcurrency: Math.min(concurrency, 8),
-      onRetry: (err, attempt) => o.log?.info(`retrying (attempt ${attempt + 1}): ${(err as Error).message}`),
-    };
+    const ctx = transferContext(remote.backend, progress, { concurrency, ...(o.log ? { log: o.log } : {}) });
     const fromRemote = remoteFetch(ctx, source, plan.download, cache);
     const missing = await executePull(plan, {
       writer,

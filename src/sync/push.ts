@@ -14,8 +14,7 @@ import { createManifest, filesDigest } from '../manifest/codec.js';
 import { isFile, sameContent, type FileEntry, type Manifest, type ManifestEntry } from '../manifest/types.js';
 import { normalizeTag } from '../plan/drift.js';
 import { planPush } from '../plan/push-plan.js';
-import { ByteBudget } from '../transfer/budget.js';
-import { DEFAULT_MEMORY_BUDGET, type TransferContext } from '../transfer/context.js';
+import { transferContext } from '../transfer/context.js';
 import { uploadFile } from '../transfer/upload.js';
 import { runPool } from '../util/pool.js';
 import { Progress } from '../util/progress.js';
@@ -138,14 +137,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
 
       const { backend } = remote;
       const concurrency = o.concurrency ?? backend.tuning.concurrency;
-      const ctx: TransferContext = {
-        backend,
-        budget: new ByteBudget(DEFAULT_MEMORY_BUDGET),
-        progress,
-        partConcurrency: Math.min(concurrency, 8),
-        ...(o.partSize ? { partSize: o.partSize } : {}),
-        onRetry: (err, attempt) => o.log?.info(`retrying (attempt ${attempt + 1}): ${(err as Error).message}`),
-      };
+      const ctx = transferContext(backend, progress, { concurrency, ...(o.partSize ? { partSize: o.partSize } : {}), ...(o.log ? { log: o.log } : {}) });
       // A file that became a folder (or a folder that became a file) cannot coexist with its old
       // objects in a store with real folders (the local store): those old objects go first. Every
       // other delete still waits until the new manifest is in force.
