@@ -22,6 +22,14 @@ export interface BenchOptions {
   timeoutSec: number;
   /** Only render the report again from this JSON. */
   reportOnly: string | null;
+  /** Round trips the proxies add, one network pass each (0 = plain loopback). */
+  latenciesMs: number[];
+  /** Bytes per second each way in the passes with latency (null: no cap). */
+  bandwidthBps: number | null;
+  /** Contenders of the passes with latency (null: flowsync's layouts and the tuned anchors). */
+  latencyContenders: string[] | null;
+  /** Run the Azure contenders on Azurite. */
+  azure: boolean;
 }
 
 export const HELP = `npm run bench -- [options]
@@ -33,7 +41,15 @@ export const HELP = `npm run bench -- [options]
   --data DIR         measure a copy of an existing folder instead of a generated tree
   --big / --no-big   include the single-large-file push and pull (default: on, off with --quick)
   --big-size SIZE    size of that file, e.g. 1GiB (default), 200MiB
-  --contenders LIST  comma-separated ids (flowsync, baseline, rclone, rclone-checksum, aws, s3cmd, flowsync-local)
+  --contenders LIST  comma-separated ids (default: all): flowsync, flowsync-packed, flowsync-cached, baseline,
+                     rclone, rclone-checksum, rclone-tuned, rclone-tuned-checksum, aws, aws-tuned, s3cmd,
+                     flowsync-az, rclone-az, rclone-az-checksum, flowsync-local
+  --latency LIST     round trips the proxy adds to every request, one pass each, reported side by side
+                     (default 0,20ms; 0 = plain loopback); the first request on a new connection pays one more
+  --bandwidth RATE   cap each direction in the passes with latency, e.g. 50MB/s (default: none)
+  --latency-contenders LIST  who runs in the passes with latency (default: flowsync's layouts and the tuned
+                     anchors; one-request-at-a-time tools would spend minutes in round trips)
+  --no-azure         skip the Azure contenders (Azurite)
   --scenarios LIST   comma-separated scenario ids (default: all)
   --no-local         skip flowsync on the local store
   --profile          afterwards, profile flowsync's no-change and 1 %-change pushes (node --cpu-prof)
@@ -52,6 +68,20 @@ export function parseSize(text: string): number {
   const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
   if (!m || unit === undefined) throw new Error(`Not a size: ${JSON.stringify(text)} (use e.g. 1GiB, 200MiB, 5000000)`);
   return Math.round(Number(m[1]) * unit);
+}
+
+/** "0,20ms" → [0, 20]: milliseconds, "ms" optional, each at most once, in the order given. */
+export function parseLatencies(text: string): number[] {
+  const out: number[] = [];
+  for (const part of text.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(\d+(?:\.\d+)?)\s*(ms)?$/i.exec(part);
+    if (!m) throw new Error(`--latency: not a round trip: ${JSON.stringify(part)} (use e.g. 0,20ms)`);
+    const ms = Number(m[1]);
+    if (ms > 1000) throw new Error(`--latency: ${ms} ms is more than any cloud region is away (at most 1000)`);
+    if (!out.includes(ms)) out.push(ms);
+  }
+  if (out.length === 0) throw new Error('--latency: give at least one round trip, e.g. 0 or 0,20ms');
+  return out;
 }
 
 function positiveInt(text: string | undefined, name: string, fallback: number): number {
@@ -84,6 +114,10 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
       keep: { type: 'boolean' },
       timeout: { type: 'string' },
       'report-only': { type: 'string' },
+      latency: { type: 'string' },
+      bandwidth: { type: 'string' },
+      'latency-contenders': { type: 'string' },
+      'no-azure': { type: 'boolean' },
     },
   });
   if (values.help) return 'help';
@@ -109,5 +143,9 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
     profile: Boolean(values.profile),
     timeoutSec: positiveInt(values.timeout, '--timeout', 900),
     reportOnly: values['report-only'] ? path.resolve(values['report-only']) : null,
+    latenciesMs: parseLatencies(values.latency ?? '0,20ms'),
+    bandwidthBps: values.bandwidth ? parseSize(values.bandwidth.replace(/\/s$/i, '')) : null,
+    latencyContenders: values['latency-contenders'] ? values['latency-contenders'].split(',').map((s) => s.trim()) : null,
+    azure: !values['no-azure'],
   };
 }
