@@ -1,4 +1,5 @@
 /** Command-line options of `npm run bench -- …`. */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SCENARIOS, type ScenarioId } from './types.js';
@@ -30,6 +31,10 @@ export interface BenchOptions {
   latencyContenders: string[] | null;
   /** Run the Azure contenders on Azurite. */
   azure: boolean;
+  /** Regenerate the README's bench section from this run (or from --report-only's file). */
+  updateReadme: boolean;
+  /** Markdown for the README's "where flowsync still falls short" (--shortfalls FILE, written by a person). */
+  shortfalls: string;
 }
 
 export const HELP = `npm run bench -- [options]
@@ -59,6 +64,8 @@ export const HELP = `npm run bench -- [options]
   --keep             keep the scratch folder
   --timeout SEC      per command (default 900)
   --report-only FILE re-render FILE.md/.svg from a results JSON written earlier (no runs)
+  --update-readme    also regenerate README.md's bench section (between the bench:start/end markers)
+  --shortfalls FILE  with --update-readme: markdown on where flowsync still falls short (written by a person)
 `;
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 2 ** 20, g: 1e9, gb: 1e9, gib: 2 ** 30 };
@@ -118,6 +125,8 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
       bandwidth: { type: 'string' },
       'latency-contenders': { type: 'string' },
       'no-azure': { type: 'boolean' },
+      'update-readme': { type: 'boolean' },
+      shortfalls: { type: 'string' },
     },
   });
   if (values.help) return 'help';
@@ -147,5 +156,7 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
     bandwidthBps: values.bandwidth ? parseSize(values.bandwidth.replace(/\/s$/i, '')) : null,
     latencyContenders: values['latency-contenders'] ? values['latency-contenders'].split(',').map((s) => s.trim()) : null,
     azure: !values['no-azure'],
+    updateReadme: Boolean(values['update-readme']),
+    shortfalls: values.shortfalls ? readFileSync(path.resolve(values.shortfalls), 'utf8').trim() : '',
   };
 }
