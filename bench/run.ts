@@ -132,8 +132,17 @@ export function allContenders(): Contender[] {
   ];
 }
 
+/**
+ * --quick leaves out the anchors' default flag sets where a tuned set of the same tool runs (the
+ * same code with fewer transfers), and in its latency pass the slower of two sets of one tool:
+ * the run stays under two minutes and every kind of contender still runs.
+ */
+const QUICK_SKIP = new Set(['rclone', 'rclone-checksum', 'aws', 'rclone-az-checksum']);
+const QUICK_SKIP_AT_LATENCY = new Set(['rclone-tuned', 'aws-tuned', 'baseline', 's3cmd']);
+
 /** Who runs in a pass with latency by default: flowsync's layouts and the anchors at their best flags. */
-function atLatencyByDefault(c: Contender): boolean {
+function atLatencyByDefault(c: Contender, quick: boolean): boolean {
+  if (quick && QUICK_SKIP_AT_LATENCY.has(c.id)) return false;
   return (c.kind === 'flowsync' && c.store !== 'local') || c.tuned === true;
 }
 
@@ -141,7 +150,7 @@ function networkOf(o: BenchOptions, latencyMs: number, available: Contender[]): 
   const bandwidth = latencyMs > 0 ? o.bandwidthBps : null;
   const id = latencyMs === 0 ? 'loopback' : `${latencyMs}ms${bandwidth ? `-${Math.round(bandwidth / 1e6)}MBps` : ''}`;
   const label = latencyMs === 0 ? 'loopback' : `${latencyMs} ms round trip${bandwidth ? `, ${Math.round(bandwidth / 1e6)} MB/s` : ''}`;
-  const who = latencyMs === 0 ? available : available.filter((c) => (o.latencyContenders ? o.latencyContenders.includes(c.id) : atLatencyByDefault(c)));
+  const who = latencyMs === 0 ? available : available.filter((c) => (o.latencyContenders ? o.latencyContenders.includes(c.id) : atLatencyByDefault(c, o.quick)));
   return { id, label, latencyMs, bandwidthBps: bandwidth, contenders: who.map((c) => c.id) };
 }
 
@@ -157,7 +166,7 @@ export async function runBench(o: BenchOptions, repoRoot: string, argv: string[]
     if (unknown.length > 0) throw new Error(`${flag}: unknown contender(s): ${unknown.join(', ')}; known: ${known.map((c) => c.id).join(', ')}`);
   }
   const wanted = known.filter((c) =>
-    o.contenders ? o.contenders.includes(c.id) : (c.store !== 'local' || o.local) && (c.store !== 'azure' || o.azure),
+    o.contenders ? o.contenders.includes(c.id) : (c.store !== 'local' || o.local) && (c.store !== 'azure' || o.azure) && !(o.quick && QUICK_SKIP.has(c.id)),
   );
   const infos: ContenderInfo[] = [];
   const available: Contender[] = [];
