@@ -44,7 +44,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const started = Date.now();
   const log = (line: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
-  const result = await runBench(options, repoRoot, argv, log);
+  const o = options;
+  // After every run the report so far is written, so a run stopped early still leaves one.
+  const checkpoint = (partial: Parameters<typeof writeReport>[0]) => {
+    writeReport(partial, o.out, o.name, repoRoot);
+    log(`report so far: ${path.join(o.out, `${o.name}.md`)}`);
+  };
+  const result = await runBench(options, repoRoot, argv, log, checkpoint);
   const files = writeReport(result, options.out, options.name, repoRoot);
   if (options.updateReadme) {
     updateReadme(path.join(repoRoot, 'README.md'), files.readmeSection, options.shortfalls);

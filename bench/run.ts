@@ -154,7 +154,11 @@ function networkOf(o: BenchOptions, latencyMs: number, available: Contender[]): 
   return { id, label, latencyMs, bandwidthBps: bandwidth, contenders: who.map((c) => c.id) };
 }
 
-export async function runBench(o: BenchOptions, repoRoot: string, argv: string[], log: Log): Promise<BenchResult> {
+/**
+ * `checkpoint` gets the result so far after every run of every pass: a run stopped early (a deadline,
+ * a crash) still leaves its report behind.
+ */
+export async function runBench(o: BenchOptions, repoRoot: string, argv: string[], log: Log, checkpoint?: (partial: BenchResult) => void): Promise<BenchResult> {
   const startedAt = new Date().toISOString();
   const tmp = o.tmp ?? mkdtempSync(path.join(os.tmpdir(), 'flowsync-bench-'));
   mkdirSync(tmp, { recursive: true });
@@ -203,6 +207,41 @@ export async function runBench(o: BenchOptions, repoRoot: string, argv: string[]
   const bench = new Bench(o, repoRoot, tmp, prepared, stores, log);
   let bigFileBytes: number | null = null;
   let profiles: BenchResult['profiles'];
+  /** The result as it stands; `partial` names the last finished step when the run is still going. */
+  const assemble = (partial: string | null): BenchResult => {
+    const notes = [...bench.notes];
+    const ran = networks.flatMap((n) => n.contenders);
+    notes.push(...STANDING_NOTES.filter((n) => n.when(ran)).map((n) => n.text));
+    if (networks.some((n) => n.latencyMs > 0)) {
+      notes.push(
+        'Latency passes: the proxy holds every request half the round trip before forwarding it and the response half the round trip before its headers; ' +
+          'the first request on a new connection waits one more round trip (the TCP handshake; no TLS here). Loopback passes add nothing.',
+      );
+    }
+    for (const c of infos.filter((i) => !i.available && i.kind === 'flowsync')) notes.push(`${c.label}: ${c.reason}.`);
+    if (prepared.data.unsupportedIgnoreLines.length > 0) {
+      notes.push(
+        `These .prefectignore lines have no anchor translation, so anchors may move a different set (their checks then fail): ${prepared.data.unsupportedIgnoreLines.join(', ')}`,
+      );
+    }
+    return {
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      argv,
+      // Folders relative to the repository: the report is committed and must not carry this machine's paths.
+      options: { ...o, out: relativeTo(repoRoot, o.out), data: o.data && relativeTo(repoRoot, o.data), tmp: o.tmp && relativeTo(repoRoot, o.tmp) },
+      machine,
+      data: prepared.data,
+      bigFileBytes,
+      calibration,
+      contenders: infos,
+      networks,
+      scenarios: SCENARIOS.filter((s) => o.scenarios.includes(s.id) && (o.big || !s.id.endsWith('-big'))),
+      records: bench.records,
+      notes: partial ? [`Partial result, written after ${partial}; the run had not finished.`, ...notes] : notes,
+      ...(profiles ? { profiles } : {}),
+    };
+  };
   try {
     let big: { dir: string; facts: Awaited<ReturnType<typeof hashTree>> } | null = null;
     for (const net of networks) {
@@ -210,7 +249,10 @@ export async function runBench(o: BenchOptions, repoRoot: string, argv: string[]
       bench.contenders = available.filter((c) => net.contenders.includes(c.id));
       stores.setNetwork(net.latencyMs === 0 ? LOOPBACK : { latencyMs: net.latencyMs, bandwidthBps: net.bandwidthBps });
       log(`network pass "${net.label}": ${net.contenders.join(', ')}`);
-      for (let run = 1; run <= o.runs; run++) await bench.runOnce(run);
+      for (let run = 1; run <= o.runs; run++) {
+        await bench.runOnce(run);
+        checkpoint?.(assemble(`${net.label}, run ${run}`));
+      }
       if (o.big && (bench.selected('push-big') || bench.selected('pull-big'))) {
         if (!big) {
           const dir = path.join(tmp, 'big', 'src');
@@ -219,7 +261,10 @@ export async function runBench(o: BenchOptions, repoRoot: string, argv: string[]
           big = { dir, facts: await hashTree(dir, [spec.path]) };
           bigFileBytes = o.bigSize;
         }
-        for (let run = 1; run <= o.runs; run++) await bench.runBig(run, big.dir, big.facts);
+        for (let run = 1; run <= o.runs; run++) {
+          await bench.runBig(run, big.dir, big.facts);
+          checkpoint?.(assemble(`${net.label}, large file, run ${run}`));
+        }
       }
     }
     rmSync(path.join(tmp, 'big'), { recursive: true, force: true });
@@ -234,40 +279,8 @@ export async function runBench(o: BenchOptions, repoRoot: string, argv: string[]
     await stores.close();
     if (!o.keep && !o.tmp) rmSync(tmp, { recursive: true, force: true });
   }
-  const ran = networks.flatMap((n) => n.contenders);
-  bench.notes.push(...STANDING_NOTES.filter((n) => n.when(ran)).map((n) => n.text));
-  if (networks.some((n) => n.latencyMs > 0)) {
-    bench.notes.push(
-      'Latency passes: the proxy holds every request half the round trip before forwarding it and the response half the round trip before its headers; ' +
-        'the first request on a new connection waits one more round trip (the TCP handshake; no TLS here). Loopback passes add nothing.',
-    );
-  }
-  for (const c of infos.filter((i) => !i.available && i.kind === 'flowsync')) bench.notes.push(`${c.label}: ${c.reason}.`);
-  if (prepared.data.unsupportedIgnoreLines.length > 0) {
-    bench.notes.push(
-      `These .prefectignore lines have no anchor translation, so anchors may move a different set (their checks then fail): ${prepared.data.unsupportedIgnoreLines.join(', ')}`,
-    );
-  }
-  return {
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    argv,
-    // Folders relative to the repository: the report is committed and must not carry this machine's paths.
-    options: { ...o, out: relativeTo(repoRoot, o.out), data: o.data && relativeTo(repoRoot, o.data), tmp: o.tmp && relativeTo(repoRoot, o.tmp) },
-    machine,
-    data: prepared.data,
-    bigFileBytes,
-    calibration,
-    contenders: infos,
-    networks,
-    scenarios: SCENARIOS.filter((s) => o.scenarios.includes(s.id) && (o.big || !s.id.endsWith('-big'))),
-    records: bench.records,
-    notes: bench.notes,
-    ...(profiles ? { profiles } : {}),
-  };
+  return assemble(null);
 }
-
-
 
 function relativeTo(root: string, dir: string): string {
   return path.relative(root, dir) || '.';
