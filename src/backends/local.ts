@@ -2,24 +2,20 @@
  * The local filesystem store: a folder that plays the part of a bucket. Writes are atomic
  * (temporary file in the same folder, then rename), so a reader never sees half an object.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FlowsyncError, fsError, throwIfAborted } from '../errors.js';
+import { ensureFolder, placeTemp, removeEmptyParents, TEMP_MARKER, tempNameFor } from '../util/atomic-write.js';
 import type { Backend, MultipartWriter, ObjectInfo, Op, ReadOptions, WriteInfo } from './types.js';
 
-/** Temporary files carry this marker so listings skip them and a later run can sweep them. */
-export const TEMP_MARKER = '.flowsync-tmp-';
+export { TEMP_MARKER };
 
 export interface LocalBackendOptions {
   /** Absolute folder that holds the objects. Created on first write. */
   root: string;
-}
-
-export function tempNameFor(file: string): string {
-  return path.join(path.dirname(file), `${TEMP_MARKER}${randomBytes(6).toString('hex')}-${path.basename(file)}`.slice(0, 255));
 }
 
 async function sha256OfFile(file: string): Promise<string> {
@@ -59,50 +55,22 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
 
   /** Move a finished temp file into place, honouring the write's preconditions. */
   async function commit(tmp: string, file: string, key: string, w: WriteInfo): Promise<ObjectInfo> {
-    if (w.ifNoneMatch === '*') {
-      // link() fails if the target exists: an atomic create-if-absent.
-      try {
-        await fsp.link(tmp, file);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-          throw new FlowsyncError('PRECONDITION_FAILED', `${key} already exists in the store; another writer got there first.`, { cause: err });
-        }
-        throw fsError(err, 'write', file);
-      } finally {
+    if (w.ifMatch !== undefined && w.ifNoneMatch !== '*') {
+      const current = await fsp.stat(file).catch(() => null);
+      if (!current || etagOf(current) !== w.ifMatch) {
         await fsp.rm(tmp, { force: true });
+        throw new FlowsyncError('PRECONDITION_FAILED', `${key} changed in the store since it was read; another writer got there first.`);
       }
-    } else {
-      if (w.ifMatch !== undefined) {
-        const current = await fsp.stat(file).catch(() => null);
-        if (!current || etagOf(current) !== w.ifMatch) {
-          await fsp.rm(tmp, { force: true });
-          throw new FlowsyncError('PRECONDITION_FAILED', `${key} changed in the store since it was read; another writer got there first.`);
-        }
-      }
-      await fsp.rename(tmp, file).catch((err) => {
-        throw fsError(err, 'write', file);
-      });
     }
+    await placeTemp(tmp, file, { exclusive: w.ifNoneMatch === '*', label: `${key} in the store` });
     return infoOf(key, await fsp.stat(file));
   }
 
   async function prepare(key: string): Promise<{ file: string; tmp: string }> {
     await checkRoot();
     const file = fileOf(key);
-    await fsp.mkdir(path.dirname(file), { recursive: true }).catch((err) => {
-      throw fsError(err, 'create folder', path.dirname(file));
-    });
+    await ensureFolder(path.dirname(file));
     return { file, tmp: tempNameFor(file) };
-  }
-
-  async function removeEmptyParents(file: string): Promise<void> {
-    for (let dir = path.dirname(file); dir.startsWith(root + path.sep); dir = path.dirname(dir)) {
-      try {
-        await fsp.rmdir(dir);
-      } catch {
-        return; // not empty (or gone): stop climbing
-      }
-    }
   }
 
   async function* walk(dir: string, relDir: string, prefix: string, signal?: AbortSignal): AsyncGenerator<ObjectInfo> {
@@ -233,7 +201,7 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
           if (code === 'ENOENT' || code === 'ENOTDIR') continue;
           throw fsError(err, 'delete', file);
         }
-        await removeEmptyParents(file);
+        await removeEmptyParents(file, root);
       }
     },
 

@@ -83,7 +83,6 @@ async function createBackend(a: RemoteAddress, o: RemoteOptions): Promise<Backen
       return createGcsBackend({ ...o.gcs, ...(o.endpoint ? { endpoint: o.endpoint } : {}), bucket: a.bucket });
     }
     default:
-      void common;
       throw new FlowsyncError('UNSUPPORTED', `The ${a.scheme}:// backend is not available in this build.`);
   }
 }

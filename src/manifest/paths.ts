@@ -1,7 +1,8 @@
 /**
  * The one definition of a safe relative path, shared by the manifest reader, the remote key
- * builder and the pull writer. A path is POSIX, relative, with no empty, '.' or '..' segments,
- * no backslash, no NUL. Unsafe paths are rejected, never "cleaned".
+ * builder and pull's reading of a listing that has no manifest. A path is POSIX, relative,
+ * with no empty, '.' or '..' segments, no backslash, no NUL. Unsafe paths are rejected, never
+ * "cleaned".
  */
 import { FlowsyncError } from '../errors.js';
 

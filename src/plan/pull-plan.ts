@@ -1,8 +1,11 @@
 /**
- * What a pull must do: a pure function of the target entries (the manifest, or a listing of a
- * prefix that has none), the state of the local files involved, and the record of what earlier
- * pulls placed. A local file flowsync did not place, or changed since it placed it, is never
- * overwritten or deleted without `force`: it becomes a conflict.
+ * What a pull must do, as one plan: a pure function of the target entries (the manifest, or a
+ * listing of a prefix that has none), the facts gathered about the destination (the state of
+ * every path involved and of the folders above them, the files inside a folder that stands
+ * where a file must go) and the record of what earlier pulls placed. A local file flowsync did
+ * not place, or changed since it placed it, is never overwritten or deleted without `force`: it
+ * becomes a conflict. The plan's lists are the executor's phases, in order: clear, download,
+ * chmod, link, delete, forget; conflicts that `force` does not cover stop it before the first.
  */
 import type { FileMode, LinkEntry } from '../manifest/types.js';
 
@@ -46,10 +49,13 @@ export interface Conflict {
 }
 
 export interface PullPlan {
+  /** Deletes that must run before any write: placed files standing where a folder must go, or inside a folder where a file must go. */
+  clear: string[];
   download: PullFile[];
   link: LinkEntry[];
   /** Files with the right content and the wrong exec bit. */
   chmod: PullFile[];
+  /** Placed files no longer listed (the delete phase skips those `clear` already removed). */
   delete: string[];
   unchanged: number;
   conflicts: Conflict[];
@@ -61,7 +67,14 @@ export interface PullPlan {
 
 export interface PullPlanInput {
   targets: readonly PullTarget[];
+  /** The state of a target path, a placed path, or a folder above a target path. */
   local: (path: string) => LocalState;
+  /**
+   * The files (paths from the destination, links included) inside a folder that stands at a
+   * target's path; null or absent when unknown. Such a folder can give way only when it holds
+   * nothing but files this pull deletes.
+   */
+  folderFiles?: (path: string) => readonly string[] | null;
   placed: ReadonlyMap<string, Placed>;
   delete: boolean;
   force: boolean;
@@ -78,7 +91,7 @@ function isOurs(l: LocalState, p: Placed | undefined): boolean {
 }
 
 export function planPull(input: PullPlanInput): PullPlan {
-  const plan: PullPlan = { download: [], link: [], chmod: [], delete: [], unchanged: 0, conflicts: [], kept: [], forget: [] };
+  const plan: PullPlan = { clear: [], download: [], link: [], chmod: [], delete: [], unchanged: 0, conflicts: [], kept: [], forget: [] };
   const targetPaths = new Set<string>();
   const conflict = (path: string, reason: string, overridable = true): boolean => {
     plan.conflicts.push({ path, reason, overridable });
@@ -134,7 +147,56 @@ export function planPull(input: PullPlanInput): PullPlan {
       plan.forget.push(path);
     }
   }
+  clearTheWay(plan, input);
   return plan;
+}
+
+/**
+ * What stands where the pull must write: a folder at a file's path (it gives way when it holds
+ * only files this pull deletes: those deletes run first), or a file or link where a folder must
+ * go (deleted first when the plan deletes it anyway, else a conflict `force` may override).
+ */
+function clearTheWay(plan: PullPlan, input: PullPlanInput): void {
+  const deleting = new Set(plan.delete);
+  const first = new Set<string>();
+  const byPath = new Map(input.targets.map((t) => [t.path, t]));
+  const writes = [...plan.download.map((t) => t.path), ...plan.link.map((l) => l.path)];
+
+  for (const c of [...plan.conflicts]) {
+    if (c.overridable || input.local(c.path).kind !== 'dir') continue;
+    const inside = [...deleting].filter((p) => p.startsWith(c.path + '/'));
+    const files = input.folderFiles?.(c.path);
+    if (inside.length === 0 || !files || !files.every((f) => deleting.has(f))) continue;
+    plan.conflicts.splice(plan.conflicts.indexOf(c), 1);
+    inside.forEach((p) => first.add(p));
+    const t = byPath.get(c.path)!;
+    if (isLinkTarget(t)) plan.link.push(t);
+    else plan.download.push(t);
+    writes.push(c.path);
+  }
+
+  // Folders known to be (or to become) absent: nothing below them needs clearing.
+  const gone = new Set<string>();
+  for (const w of writes) {
+    const parts = w.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const ancestor = parts.slice(0, i).join('/');
+      if (gone.has(ancestor)) break;
+      const kind = input.local(ancestor).kind;
+      if (kind === 'dir') continue;
+      if (kind !== 'missing') {
+        if (deleting.has(ancestor)) first.add(ancestor);
+        else {
+          const ours = input.placed.has(ancestor);
+          plan.conflicts.push({ path: ancestor, reason: `a ${ours ? 'changed ' : ''}file is where the folder of ${w} must go`, overridable: true });
+          if (input.force) first.add(ancestor);
+        }
+      }
+      gone.add(ancestor);
+      break;
+    }
+  }
+  plan.clear = [...first];
 }
 
 function notOurs(l: LocalState, p: Placed | undefined): string {

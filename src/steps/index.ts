@@ -3,70 +3,10 @@
  * outputs, blocks and variables, the storage steps on the flowsync engine, git_clone, shell
  * steps). The library entry point under `flowsync steps run`.
  */
-import type { Logger, ProgressEvent, SyncSummary } from '../sync/types.js';
+import type { RunStepsOptions, RunStepsResult } from './run-types.js';
 import { runStepsImpl } from './runner.js';
 
-export interface StepEvent {
-  phase: 'start' | 'end';
-  /** 0-based position in the section's list (messages count from 1). */
-  index: number;
-  name: string;
-  id?: string;
-  durationMs?: number;
-}
-
-export interface RunStepsOptions {
-  section: 'push' | 'pull';
-  /** The prefect.yaml; default ./prefect.yaml (relative to cwd). */
-  file?: string;
-  /** Use this deployment's own section when it has a non-empty one (`--deployment NAME`). */
-  deployment?: string;
-  /** Local blocks/variables: YAML/JSON `{blocks: {slug: {name: data}}, variables: {name: value}}`. */
-  blocksFile?: string;
-  /** push: write the outputs there; pull: read them first and bake them into the pull steps. */
-  outputsFile?: string;
-  /** The folder the steps start in (default process.cwd()); set_working_directory moves it for later steps. */
-  cwd?: string;
-  /** Environment for `{{ $VAR }}`, PREFECT_API_URL/KEY, cloud defaults and child processes (default process.env). */
-  env?: NodeJS.ProcessEnv;
-  signal?: AbortSignal;
-  log?: Logger;
-  /** Forwarded to the storage steps' transfers. */
-  onProgress?: (e: ProgressEvent) => void;
-  /** Called when each step starts and ends. */
-  onStep?: (e: StepEvent) => void;
-  /** Transfers in flight for the storage steps. */
-  concurrency?: number;
-}
-
-export interface StepSummary {
-  /** 0-based position in the section's list (messages count from 1). */
-  index: number;
-  /** Fully qualified step name as written in the file. */
-  name: string;
-  id?: string;
-  durationMs: number;
-  outputs: Record<string, unknown>;
-  /** What a storage step's sync did. */
-  sync?: SyncSummary;
-}
-
-export interface RunStepsResult {
-  steps: StepSummary[];
-  /** All outputs as later steps saw them: merged flat, plus each step's under its id. */
-  outputs: Record<string, unknown>;
-  /** pull: the absolute folder the flow would run in (from the `directory` output), if any. */
-  directory?: string;
-  /** Sums over the storage steps. */
-  uploaded: number;
-  downloaded: number;
-  deleted: number;
-  unchanged: number;
-  bytes: number;
-  /** Manifest id left by the last storage step (null when none ran or the remote has none). */
-  manifest: string | null;
-  durationMs: number;
-}
+export type { RunStepsOptions, RunStepsResult, StepEvent, StepSummary } from './run-types.js';
 
 export function runSteps(o: RunStepsOptions): Promise<RunStepsResult> {
   return runStepsImpl(o);

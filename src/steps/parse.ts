@@ -9,6 +9,7 @@ import { promises as fsp } from 'node:fs';
 import { isMap, isSeq, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
 import { FlowsyncError, fsError } from '../errors.js';
 import { parseYamlText, type YamlText } from './yaml-text.js';
+import { isPlainObject } from '../util/objects.js';
 
 export type Section = 'push' | 'pull';
 
@@ -150,8 +151,4 @@ function readSteps(list: Node, file: string, section: Section, yaml: YamlText): 
     steps.push(step);
   });
   return steps;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }

@@ -20,13 +20,10 @@ import { prefectApiSource } from './sources/prefect-api.js';
 import type { BlockSource } from './sources/types.js';
 import { bakeOutputs, resolveStepInputs } from './templating.js';
 import type { StepContext, StepDefinition } from './types.js';
-import type { RunStepsOptions, RunStepsResult, StepSummary } from './index.js';
+import type { RunStepsOptions, RunStepsResult, StepSummary } from './run-types.js';
+import { isPlainObject } from '../util/objects.js';
 
 const quietLog: Logger = { info: () => {}, warn: () => {} };
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 /** A step's failure, re-worded to name the step; the code (and so the exit code) is kept. */
 function stepError(err: unknown, label: string): FlowsyncError {

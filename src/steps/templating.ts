@@ -19,6 +19,7 @@
 import { FlowsyncError } from '../errors.js';
 import { getByKeyPath } from './keypath.js';
 import { pythonStr } from './python-str.js';
+import { isPlainObject } from '../util/objects.js';
 
 export type PlaceholderKind = 'standard' | 'block' | 'variable' | 'env';
 
@@ -60,10 +61,6 @@ export function findPlaceholders(text: string): Placeholder[] {
 /** The single placeholder that makes up the whole string, if that is what the string is. */
 function wholePlaceholder(text: string, found: Placeholder[]): Placeholder | null {
   return found.length === 1 && found[0]!.fullMatch === text ? found[0]! : null;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
 }
 
 export interface ApplyOptions {

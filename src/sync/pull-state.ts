@@ -9,6 +9,7 @@ import { fsError } from '../errors.js';
 import { RESERVED_DIR } from '../manifest/paths.js';
 import type { Placed } from '../plan/pull-plan.js';
 import type { StatIdentity } from '../hash/identity.js';
+import { ensureFolder, writeFileAtomic } from '../util/atomic-write.js';
 
 const FORMAT = 'flowsync-pull-state';
 
@@ -86,12 +87,7 @@ export async function savePullState(
     files[p] = row;
   }
   const file = stateFile(dir);
-  try {
-    await fsp.mkdir(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    await fsp.writeFile(tmp, JSON.stringify({ format: FORMAT, version: 1, remote: about.remote, manifest: about.manifest, ...(about.inProgress ? { inProgress: true } : {}), files }) + '\n');
-    await fsp.rename(tmp, file);
-  } catch (err) {
-    throw fsError(err, 'write', file);
-  }
+  const text = JSON.stringify({ format: FORMAT, version: 1, remote: about.remote, manifest: about.manifest, ...(about.inProgress ? { inProgress: true } : {}), files }) + '\n';
+  await ensureFolder(path.dirname(file));
+  await writeFileAtomic(file, Buffer.from(text));
 }

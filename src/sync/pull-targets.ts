@@ -8,7 +8,6 @@ import { FlowsyncError } from '../errors.js';
 import { fileFolderClash, isReserved, unsafePathReason } from '../manifest/paths.js';
 import { isLink } from '../manifest/types.js';
 import type { PullTarget } from '../plan/pull-plan.js';
-import { withRetry } from '../transfer/retry.js';
 import { fetchManifest } from './remote-manifest.js';
 
 export interface PullSource {
@@ -26,29 +25,23 @@ export async function loadPullSource(remote: Remote, signal?: AbortSignal): Prom
     return { targets: found.manifest.files, keys, manifest: found.id };
   }
   const targets: PullTarget[] = [];
-  await withRetry(
-    async () => {
-      targets.length = 0;
-      keys.clear();
-      for await (const o of remote.backend.list(folderPrefix(remote.prefix), { signal })) {
-        const rel = pathOf(remote.prefix, o.key);
-        if (rel === null || rel === '' || rel.endsWith('/')) continue; // folder markers
-        // Prefect pushes from Windows wrote '\' as the separator; its pull reads it as one too.
-        const path = rel.replaceAll('\\', '/');
-        if (isReserved(path)) continue;
-        const reason = unsafePathReason(path);
-        if (reason !== null) {
-          throw new FlowsyncError('UNSAFE_PATH', `Refusing to pull ${remote.url}: object ${JSON.stringify(o.key)} would land outside the folder (${reason}). Nothing was written.`);
-        }
-        if (keys.has(path)) {
-          throw new FlowsyncError('UNSAFE_PATH', `Refusing to pull ${remote.url}: two objects map to ${JSON.stringify(path)} (one uses "\\" as separator). Remove one of them.`);
-        }
-        keys.set(path, o.key);
-        targets.push({ path, size: o.size, mode: 0o644, ...(o.etag ? { etag: o.etag } : {}) });
-      }
-    },
-    { signal },
-  );
+  // A listing that breaks is retried by the remote's retry decorator, not here.
+  for await (const o of remote.backend.list(folderPrefix(remote.prefix), { signal })) {
+    const rel = pathOf(remote.prefix, o.key);
+    if (rel === null || rel === '' || rel.endsWith('/')) continue; // folder markers
+    // Prefect pushes from Windows wrote '\' as the separator; its pull reads it as one too.
+    const path = rel.replaceAll('\\', '/');
+    if (isReserved(path)) continue;
+    const reason = unsafePathReason(path);
+    if (reason !== null) {
+      throw new FlowsyncError('UNSAFE_PATH', `Refusing to pull ${remote.url}: object ${JSON.stringify(o.key)} would land outside the folder (${reason}). Nothing was written.`);
+    }
+    if (keys.has(path)) {
+      throw new FlowsyncError('UNSAFE_PATH', `Refusing to pull ${remote.url}: two objects map to ${JSON.stringify(path)} (one uses "\\" as separator). Remove one of them.`);
+    }
+    keys.set(path, o.key);
+    targets.push({ path, size: o.size, mode: 0o644, ...(o.etag ? { etag: o.etag } : {}) });
+  }
   const clash = fileFolderClash(new Set(keys.keys()));
   if (clash) {
     throw new FlowsyncError('UNSAFE_PATH', `Refusing to pull ${remote.url}: ${JSON.stringify(clash[0])} is both an object and a folder of ${JSON.stringify(clash[1])}. Remove one of them.`);

@@ -1,5 +1,6 @@
 /**
- * push: walk → hash → local manifest; fetch the remote manifest; plan; upload what changed;
+ * push: walk → hash → local manifest, while the remote state (memo, tag, manifest) is resolved;
+ * plan; upload what changed;
  * write the new manifest LAST (the commit point: a push that stops early leaves the old manifest
  * in force); then delete what the old manifest listed and the new one does not.
  */
@@ -21,8 +22,9 @@ import { withRetry } from '../transfer/retry.js';
 import { uploadFile } from '../transfer/upload.js';
 import { loadIgnoreRules } from '../walk/ignore-rules.js';
 import { releaseRemote, resolveRemote } from './open.js';
-import { fetchPushBase, pushBaseOf, writeManifest, type PushBase } from './remote-manifest.js';
-import { loadMemo, loadMemoCopy, saveMemo } from './remote-memo.js';
+import { writeManifest } from './remote-manifest.js';
+import { saveMemo } from './remote-memo.js';
+import { resolveRemoteState, type RemoteState } from './remote-state.js';
 import { scanTree, sourceOf, type ScanDetail } from './scan.js';
 import type { PushOptions, SyncSummary } from './types.js';
 
@@ -41,34 +43,26 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
   try {
     await refuseStoreInsideTree(o, remote);
     const cacheDir = o.cacheDir === false ? null : (o.cacheDir ?? defaultCacheDir());
-    const memo = cacheDir ? await loadMemo(cacheDir, remote) : null;
-    const fetched = await scanAndFetch(o, remote, progress, memo?.etag);
-    const { scan } = fetched;
-    let { base } = fetched;
+    const { scan, state } = await scanAndResolve(o, remote, progress, cacheDir);
     const digest = filesDigest(scan.manifest);
-    // `unchanged` comes only from the memo's tag: the remote manifest is the one this machine last saw.
-    if (base.unchanged && memo && cacheDir) {
-      // If the tree is too, nothing moves.
-      if (digest === memo.filesDigest) {
-        return {
-          command: o.command ?? 'push',
-          uploaded: 0,
-          downloaded: 0,
-          deleted: 0,
-          unchanged: scan.manifest.files.length,
-          bytes: 0,
-          manifest: memo.id,
-          durationMs: Date.now() - started,
-          dryRun: o.dryRun ?? false,
-          conflicts: [],
-          warnings: [...scan.warnings],
-          ...(o.dryRun ? { changes: { upload: [], delete: [] } } : {}),
-        };
-      }
-      // Changes to push: plan against this machine's copy of that same manifest (checked by id).
-      const copy = await loadMemoCopy(cacheDir, remote, memo);
-      base = copy ? pushBaseOf(remote, copy, memo.etag) : await fetchPushBase(remote, o.signal);
+    // The remote manifest is the one this machine last saw, and the tree is unchanged too: nothing moves.
+    if (state.current && digest === state.current.filesDigest) {
+      return {
+        command: o.command ?? 'push',
+        uploaded: 0,
+        downloaded: 0,
+        deleted: 0,
+        unchanged: scan.manifest.files.length,
+        bytes: 0,
+        manifest: state.current.id,
+        durationMs: Date.now() - started,
+        dryRun: o.dryRun ?? false,
+        conflicts: [],
+        warnings: [...scan.warnings],
+        ...(o.dryRun ? { changes: { upload: [], delete: [] } } : {}),
+      };
     }
+    const base = await state.base();
     const previous = base.previous;
     const plan = planPush(scan.manifest.files, previous?.manifest.files ?? null);
     const bytes = plan.upload.reduce((n, e) => n + e.size, 0);
@@ -195,26 +189,26 @@ function clashingDeletes(uploads: readonly FileEntry[], deletes: readonly string
 }
 
 /**
- * Scan the tree while the remote manifest is fetched. If the fetch fails (no such bucket, bad
+ * Scan the tree while the remote state is resolved. If that fails (no such bucket, bad
  * credentials), the scan is stopped and awaited: push must not reject while it is still reading
  * files and writing the stat cache in the background.
  */
-async function scanAndFetch(o: PushOptions, remote: Remote, progress: Progress, knownEtag?: string): Promise<{ scan: ScanDetail; base: PushBase }> {
+async function scanAndResolve(o: PushOptions, remote: Remote, progress: Progress, cacheDir: string | null): Promise<{ scan: ScanDetail; state: RemoteState }> {
   const scanStop = new AbortController();
   const onAbort = () => scanStop.abort(o.signal?.reason);
   if (o.signal?.aborted) onAbort();
   o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const [scan, base] = await Promise.allSettled([
+    const [scan, state] = await Promise.allSettled([
       scanTree({ ...o, signal: scanStop.signal }, progress),
-      fetchPushBase(remote, o.signal, knownEtag).catch((err: unknown) => {
+      resolveRemoteState(remote, { cacheDir, ...(o.signal ? { signal: o.signal } : {}) }).catch((err: unknown) => {
         scanStop.abort(err);
         throw err;
       }),
     ]);
-    if (base.status === 'rejected') throw base.reason;
+    if (state.status === 'rejected') throw state.reason;
     if (scan.status === 'rejected') throw scan.reason;
-    return { scan: scan.value, base: base.value };
+    return { scan: scan.value, state: state.value };
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
   }

@@ -7,7 +7,6 @@ import type { Remote } from '../backends/open.js';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { manifestId, parseManifest, serializeManifest } from '../manifest/codec.js';
 import type { Manifest } from '../manifest/types.js';
-import { withRetry } from '../transfer/retry.js';
 import { collect } from '../util/streams.js';
 
 export interface RemoteManifest {
@@ -19,22 +18,18 @@ export interface RemoteManifest {
 
 /** The manifest's bytes and tag; with `knownEtag`, only the tag when it is that one (nothing read). */
 async function fetchManifestBytes(remote: Remote, signal?: AbortSignal, knownEtag?: string): Promise<{ bytes: Buffer | null; etag?: string } | null> {
+  // Each request is retried by the remote's retry decorator, not here.
   const key = manifestKey(remote.prefix);
-  return withRetry(
-    async () => {
-      const info = await remote.backend.stat(key, { signal });
-      if (!info) return null;
-      if (knownEtag !== undefined && info.etag === knownEtag) return { bytes: null, etag: knownEtag };
-      try {
-        const bytes = await collect(await remote.backend.read(key, { signal }), signal);
-        return { bytes, ...(info.etag ? { etag: info.etag } : {}) };
-      } catch (err) {
-        if (isFlowsyncError(err, 'NOT_FOUND')) return null; // deleted between stat and read
-        throw err;
-      }
-    },
-    { signal },
-  );
+  const info = await remote.backend.stat(key, { signal });
+  if (!info) return null;
+  if (knownEtag !== undefined && info.etag === knownEtag) return { bytes: null, etag: knownEtag };
+  try {
+    const bytes = await collect(await remote.backend.read(key, { signal }), signal);
+    return { bytes, ...(info.etag ? { etag: info.etag } : {}) };
+  } catch (err) {
+    if (isFlowsyncError(err, 'NOT_FOUND')) return null; // deleted between stat and read
+    throw err;
+  }
 }
 
 export async function fetchManifest(remote: Remote, signal?: AbortSignal): Promise<RemoteManifest | null> {
@@ -99,10 +94,7 @@ export async function writeManifest(
       : { ifNoneMatch: '*' as const };
   let written;
   try {
-    written = await withRetry(
-      () => backend.write(manifestKey(remote.prefix), bytes, { size: bytes.length, contentType: 'application/json', ...condition }, { signal }),
-      { signal },
-    );
+    written = await backend.write(manifestKey(remote.prefix), bytes, { size: bytes.length, contentType: 'application/json', ...condition }, { signal });
   } catch (err) {
     if (isFlowsyncError(err, 'PRECONDITION_FAILED')) {
       throw new FlowsyncError(

@@ -10,6 +10,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Remote } from '../backends/open.js';
 import { manifestId } from '../manifest/codec.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 
 export interface ManifestMemo {
   etag: string;
@@ -52,15 +53,9 @@ export async function saveMemo(cacheDir: string, remote: Remote, memo: ManifestM
   try {
     await fsp.mkdir(path.dirname(file), { recursive: true });
     // The copy first: a memo is only ever paired with its own copy (checked by id on load).
-    await writeAtomic(memoFile(cacheDir, remote, COPY_SUFFIX), bytes);
-    await writeAtomic(file, JSON.stringify({ format: FORMAT, ...memo }));
+    await writeFileAtomic(memoFile(cacheDir, remote, COPY_SUFFIX), bytes);
+    await writeFileAtomic(file, Buffer.from(JSON.stringify({ format: FORMAT, ...memo })));
   } catch {
     // Only a shortcut: without it the next push reads the manifest.
   }
-}
-
-async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await fsp.writeFile(tmp, data);
-  await fsp.rename(tmp, file);
 }

@@ -8,10 +8,9 @@ import path from 'node:path';
 import { folderPrefix, keyFor } from '../backends/keys.js';
 import type { ObjectInfo } from '../backends/types.js';
 import { FlowsyncError } from '../errors.js';
-import { isLink, type ManifestEntry } from '../manifest/types.js';
+import { isFile, isLink, type ManifestEntry } from '../manifest/types.js';
 import { runPool } from '../util/pool.js';
 import { Progress } from '../util/progress.js';
-import { withRetry } from '../transfer/retry.js';
 import { releaseRemote, resolveRemote } from './open.js';
 import { fetchManifest } from './remote-manifest.js';
 import { scanTree } from './scan.js';
@@ -31,24 +30,22 @@ export async function verify(o: VerifyOptions): Promise<VerifyReport> {
     const objects = new Map<string, ObjectInfo>();
     for await (const info of remote.backend.list(folderPrefix(remote.prefix), { signal: o.signal })) objects.set(info.key, info);
 
-    const fileEntries = files.filter((e) => !isLink(e));
+    const fileEntries = files.filter(isFile);
     progress.begin('verify', 0, fileEntries.length);
     await runPool(
       fileEntries,
       o.concurrency ?? remote.backend.tuning.concurrency,
       async (e, signal) => {
-        if (isLink(e)) return;
         const key = keyFor(remote.prefix, e.path);
         const info = objects.get(key);
         if (!info) problems.push({ path: e.path, where: 'remote', problem: 'missing', detail: `no object at ${key}` });
         else if (info.size !== e.size) problems.push({ path: e.path, where: 'remote', problem: 'size', detail: `object has ${info.size} B, manifest says ${e.size} B` });
         else if (info.sha256 && info.sha256 !== e.sha256) problems.push({ path: e.path, where: 'remote', problem: 'sha256', detail: 'stored sha256 differs from the manifest' });
         else if (o.deep) {
-          const sha = await withRetry(async () => {
-            const h = createHash('sha256');
-            for await (const chunk of await remote.backend.read(key, { signal })) h.update(chunk as Buffer);
-            return h.digest('hex');
-          }, { signal });
+          // Retried by the remote's retry decorator, not here.
+          const h = createHash('sha256');
+          for await (const chunk of await remote.backend.read(key, { signal })) h.update(chunk as Buffer);
+          const sha = h.digest('hex');
           if (sha !== e.sha256) problems.push({ path: e.path, where: 'remote', problem: 'sha256', detail: 'content does not hash to the manifest sha256' });
         }
         progress.advance(0, 1);

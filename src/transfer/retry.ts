@@ -3,7 +3,7 @@
  * FlowsyncError codes marked retryable (5xx, throttling, corrupt transfer) and raw network
  * resets/timeouts. Auth, not-found and precondition errors fail at once.
  */
-import { abortError, FlowsyncError, isFlowsyncError } from '../errors.js';
+import { abortError, isFlowsyncError } from '../errors.js';
 
 export interface RetryOptions {
   signal?: AbortSignal;
@@ -55,12 +55,4 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-/** Wrap an unknown error so it reaches the user as a FlowsyncError. */
-export function asFlowsyncError(err: unknown, context: string): FlowsyncError {
-  if (isFlowsyncError(err)) return err;
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  const retryable = typeof code === 'string' && NETWORK_CODES.has(code);
-  return new FlowsyncError(retryable ? 'TRANSIENT' : 'INTERNAL', `${context}: ${(err as Error | undefined)?.message ?? String(err)}`, { cause: err });
 }

@@ -146,3 +146,26 @@ describe('a link the user put in the destination', () => {
     expect(fs.statSync(path.join(outside, 'run.sh')).mode & 0o111).toBe(0);
   });
 });
+
+describe('an object that cannot be read', () => {
+  it('does not stop the other files: they land, and the pull exits 1 naming the missing one', async () => {
+    const { src, store, dest } = await pushed({ 'a.txt': 'a', 'broken.txt': 'will be unreadable', 'd/c.txt': 'c', 'e.txt': 'e' });
+    // The object becomes a folder in the store: every read of it fails (NOT_FOUND), retried or not.
+    fs.rmSync(path.join(store, 'broken.txt'));
+    fs.mkdirSync(path.join(store, 'broken.txt'));
+    // One at a time, in path order: the files after the broken one are fetched after it fails.
+    const r = await pull(store, dest, '--concurrency', '1');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/incomplete: 1 file\(s\) could not be downloaded; everything else was placed\.\n\s+broken\.txt: /);
+    const read = (rel: string) => fs.readFileSync(path.join(dest, rel), 'utf8');
+    expect([read('a.txt'), read('d/c.txt'), read('e.txt')]).toEqual(['a', 'c', 'e']);
+    expect(fs.existsSync(path.join(dest, 'broken.txt'))).toBe(false);
+    expect(fs.readdirSync(dest).filter((f) => f.includes('.flowsync-tmp-'))).toEqual([]);
+    // Once the object is back, the next pull fetches just that one.
+    fs.rmdirSync(path.join(store, 'broken.txt'));
+    fs.writeFileSync(path.join(store, 'broken.txt'), fs.readFileSync(path.join(src, 'broken.txt')));
+    const again = await pull(store, dest, '--json');
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ downloaded: 1, conflicts: [] });
+  });
+});

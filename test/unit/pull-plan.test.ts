@@ -1,8 +1,8 @@
 /**
  * planPull: a pure function (targets, local state, record of what earlier pulls placed, flags)
- * → downloads, links, chmods, deletes, conflicts, kept, forget. Examples, then properties over a
- * model of the local folder: apply the plan and check where it lands, what it may touch, and that
- * a second plan after a successful one has nothing left to do.
+ * → first deletes (clear), downloads, links, chmods, deletes, conflicts, kept, forget. Examples,
+ * then properties over a model of the local folder: apply the plan and check where it lands,
+ * what it may touch, and that a second plan after a successful one has nothing left to do.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -59,6 +59,38 @@ describe('planPull examples', () => {
     const p = plan([tf('a', 1)], { a: { kind: 'dir' } }, {}, { force: true });
     expect(p.download).toEqual([]);
     expect(p.conflicts).toEqual([{ path: 'a', reason: 'a folder is in the way', overridable: false }]);
+  });
+
+  it('a folder in the way gives way when it holds only placed files this pull deletes: those go first', () => {
+    const input = (files: string[] | null) =>
+      planPull({
+        targets: [tf('a', 1)],
+        local: (p) => ({ a: { kind: 'dir' }, 'a/x': lf(1), 'a/y/z': lf(2) } as Record<string, LocalState>)[p] ?? { kind: 'missing' },
+        folderFiles: (p) => (p === 'a' ? files : null),
+        placed: new Map([['a/x', { sha256: sha(1) }], ['a/y/z', { sha256: sha(2) }]]),
+        delete: true,
+        force: false,
+      });
+    const p = input(['a/x', 'a/y/z']);
+    expect(p).toMatchObject({ conflicts: [], clear: ['a/x', 'a/y/z'] });
+    expect(p.download.map((t) => t.path)).toEqual(['a']);
+    expect(p.delete.sort()).toEqual(['a/x', 'a/y/z']);
+    // A file of the user's in that folder (or a folder too big to look through) keeps the conflict.
+    for (const files of [['a/x', 'a/y/z', 'a/mine'], null]) {
+      expect(input(files)).toMatchObject({ download: [], clear: [], conflicts: [{ path: 'a', reason: 'a folder is in the way', overridable: false }] });
+    }
+  });
+
+  it('a file where a folder must go: cleared first when placed and dropped, else a conflict --force overrides', () => {
+    const local: Record<string, LocalState> = { d: lf(1) };
+    const dropped = plan([tf('d/e', 2)], local, { d: { sha256: sha(1) } });
+    expect(dropped).toMatchObject({ clear: ['d'], delete: ['d'], conflicts: [] });
+    expect(dropped.download.map((t) => t.path)).toEqual(['d/e']);
+    const notOurs = plan([tf('d/e', 2), tf('d/f', 3)], local, {});
+    expect(notOurs).toMatchObject({ clear: [], conflicts: [{ path: 'd', reason: 'a file is where the folder of d/e must go', overridable: true }] });
+    const forced = plan([tf('d/e', 2)], local, {}, { force: true });
+    expect(forced).toMatchObject({ clear: ['d'], delete: [] });
+    expect(forced.conflicts).toHaveLength(1);
   });
 
   it('deletes placed files no longer listed; keeps (and forgets) the ones changed locally', () => {

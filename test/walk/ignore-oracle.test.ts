@@ -438,7 +438,7 @@ function pythonProjectTree(): Entry[] {
   return paths.map((p) => (p.endsWith('/') ? { path: p.slice(0, -1), isDir: true } : { path: p, isDir: false }));
 }
 
-/** Shapes where `ignore` and git are known to part ways, and the syntax corners, by hand. */
+/** Shapes where simpler gitignore matchers (the `ignore` package among them) part ways with git, and the syntax corners, by hand. */
 function handTree(): TreeCase {
   const tree: Entry[] = [
     'ab', 'a/', 'a/b', 'ax/', 'ax/b', 'ax/y/', 'ax/y/b', 'axb', 'x/', 'x/c/', 'x/c/q', 'x/cd/', 'x/cd/e', 'x/cd/f/',

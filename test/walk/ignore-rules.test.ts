@@ -304,7 +304,7 @@ describe('ignore rules: speed and long walks', () => {
   });
 
   it('gives the same answers over a long walk as a fresh matcher does for each path', () => {
-    // Every path here is a candidate for `ignore`, so its cache is replaced many times.
+    // Every path here is a candidate for several rules: a matcher that kept state between calls would drift.
     const text = '*\n!*/\n!*.py\n*_test.py\n!keep_test.py\n';
     const long = ignoreRulesFromText(text);
     for (let i = 0; i < 5000; i++) {

@@ -1,0 +1,113 @@
+/**
+ * Atomic file placement, shared by the local store and the pull's tree writer: bytes go to a
+ * temporary file beside the target, which is then renamed over it (or hard-linked, for a
+ * create-if-absent), so a reader never sees half a file. No fsync: a crash may lose the last
+ * writes but never shows a torn file, and the next run re-checks content by hash anyway.
+ */
+import { randomBytes } from 'node:crypto';
+import fs, { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { FlowsyncError, fsError } from '../errors.js';
+
+/** Temporary files carry this marker so listings skip them and a later run can sweep them. */
+export const TEMP_MARKER = '.flowsync-tmp-';
+
+/** A temporary name in the same folder as `file` (same filesystem, so the rename is atomic). */
+export function tempNameFor(file: string): string {
+  return path.join(path.dirname(file), `${TEMP_MARKER}${randomBytes(6).toString('hex')}-${path.basename(file)}`.slice(0, 255));
+}
+
+export async function ensureFolder(folder: string): Promise<void> {
+  await fsp.mkdir(folder, { recursive: true }).catch((err) => {
+    throw fsError(err, 'create folder', folder);
+  });
+}
+
+/**
+ * Move a finished temporary file to `file`. `exclusive`: fail with PRECONDITION_FAILED when
+ * `file` exists (link() refuses to replace: an atomic create-if-absent). The temporary file is
+ * gone afterwards, whether this succeeds or not.
+ */
+export async function placeTemp(tmp: string, file: string, o: { exclusive?: boolean; label?: string } = {}): Promise<void> {
+  if (o.exclusive) {
+    try {
+      await fsp.link(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new FlowsyncError('PRECONDITION_FAILED', `${o.label ?? file} already exists; another writer got there first.`, { cause: err });
+      }
+      throw fsError(err, 'write', file);
+    } finally {
+      await fsp.rm(tmp, { force: true });
+    }
+    return;
+  }
+  try {
+    await fsp.rename(tmp, file);
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw fsError(err, 'write', file);
+  }
+}
+
+/**
+ * `placeTemp` without `exclusive`, synchronously: for pulls of many small files, where the
+ * promise API's cost per call is several times the rename itself.
+ */
+export function placeTempSync(tmp: string, file: string): void {
+  try {
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw fsError(err, 'write', file);
+  }
+}
+
+/** Write `body` to `file` through a temporary file (the folder must exist). */
+export async function writeFileAtomic(file: string, body: Uint8Array, o: { signal?: AbortSignal } = {}): Promise<void> {
+  const tmp = tempNameFor(file);
+  try {
+    await fsp.writeFile(tmp, body, o.signal ? { signal: o.signal } : {});
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw fsError(err, 'write', file);
+  }
+  await placeTemp(tmp, file);
+}
+
+/** Create (or replace) a symbolic link at `file` pointing to `target`, atomically. */
+export async function symlinkAtomic(target: string, file: string): Promise<void> {
+  const tmp = tempNameFor(file);
+  try {
+    await fsp.symlink(target, tmp);
+    await fsp.rename(tmp, file);
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw fsError(err, 'create link', file);
+  }
+}
+
+/**
+ * Remove the folders above `file` that became empty, up to (never including) `root`; stops at
+ * the first folder that is not empty, or where `keep(folder)` says so. Returns the removed ones.
+ */
+export async function removeEmptyParents(file: string, root: string, keep?: (folder: string) => boolean): Promise<string[]> {
+  const removed: string[] = [];
+  for (let dir = path.dirname(file); dir.startsWith(root + path.sep) && !keep?.(dir); dir = path.dirname(dir)) {
+    try {
+      await fsp.rmdir(dir);
+      removed.push(dir);
+    } catch {
+      break; // not empty (or gone): its parents are not empty either
+    }
+  }
+  return removed;
+}
+
+/** Remove every temporary file a killed writer left in these folders. */
+export async function sweepTempFiles(folders: Iterable<string>): Promise<void> {
+  for (const folder of folders) {
+    const names = await fsp.readdir(folder).catch(() => [] as string[]);
+    for (const name of names) if (name.startsWith(TEMP_MARKER)) await fsp.rm(path.join(folder, name), { force: true });
+  }
+}
