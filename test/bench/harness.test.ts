@@ -8,7 +8,7 @@
  * (as a lower bound: the proxy is the bench's instrument).
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,8 @@ import { generateTree, planTree } from '../../bench/data/generate.js';
 import { hashTree, listTaken, loadPrefectignore } from '../../bench/data/tree.js';
 import { parseLatencies } from '../../bench/options.js';
 import { startCountingProxy } from '../../bench/infra/proxy.js';
+import { renderReadmeSection, updateReadme } from '../../bench/report/readme.js';
+import { computeCells } from '../../bench/report/stats.js';
 import type { BenchResult, RunRecord } from '../../bench/types.js';
 import { checkFolder } from '../../bench/verify.js';
 
@@ -132,6 +134,21 @@ describe('bench harness, end to end', () => {
       expect(svg).toContain('initial push');
       expect(svg).not.toContain('<script');
       expect(result.cells.length).toBeGreaterThan(0);
+
+      // The README's bench section is regenerated from the same file, between its markers only.
+      const readme = path.join(scratch, 'README.md');
+      writeFileSync(readme, '# x\n\nbefore\n<!-- bench:start -->\nold table\n<!-- bench:end -->\nafter\n');
+      const { cells: _c, targets: _t, ...raw } = result as BenchResult & { cells: unknown; targets: unknown };
+      updateReadme(readme, renderReadmeSection(raw, computeCells(raw), [], 'bench/results/t.md'), 'flowsync is slow at X.');
+      const text = readFileSync(readme, 'utf8');
+      expect(text.startsWith('# x\n\nbefore\n<!-- bench:start -->\nLatest run — ')).toBe(true);
+      expect(text).not.toContain('old table');
+      expect(text).toContain('| scenario | flowsync as | loopback: flowsync | best anchor | × | 10 ms round trip: flowsync |');
+      expect(text).toMatch(/\*\*Machine:\*\* \d+ cores/);
+      expect(text).toContain('Where flowsync still falls short:\n\nflowsync is slow at X.');
+      expect(text.endsWith('<!-- bench:end -->\nafter\n')).toBe(true);
+      writeFileSync(readme, 'no markers');
+      expect(() => updateReadme(readme, 'x', '')).toThrow(/bench:start/);
     },
     150_000,
   );
