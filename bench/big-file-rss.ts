@@ -119,7 +119,7 @@ async function roundTrip(name: BackendName, o: { cli: string; work: string; src:
     const run = async (phase: 'push' | 'pull', args: string[], expect: Record<string, number>): Promise<MeasuredRun> => {
       const logs = { stdout: path.join(home, `${phase}.out`), stderr: path.join(home, `${phase}.err`) };
       const m = await measure({ argv: [process.execPath, o.cli, phase, ...args, '--json'], env, cwd: home }, logs, TIMEOUT_SEC);
-      o.log(`${name} ${phase}: exit ${m.exitCode}, ${(m.wallMs / 1000).toFixed(1)} s, ${(m.maxRssKb / 1024).toFixed(0)} MiB peak RSS`);
+      o.log(`${name} ${phase}: exit ${m.exitCode}, ${(m.wallMs / 1000).toFixed(1)} s, ${(m.maxRssKb / 1024).toFixed(0)} MiB peak RSS, CPU ${((m.userMs + m.sysMs) / 1000).toFixed(1)} s (user ${(m.userMs / 1000).toFixed(1)} + sys ${(m.sysMs / 1000).toFixed(1)})`);
       if (m.exitCode !== 0 || m.timedOut) throw new Error(`${phase} exit ${m.exitCode}${m.timedOut ? ' (timed out)' : ''}: ${m.stderr.trim().slice(-500)}`);
       const summary = JSON.parse(m.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
       for (const [k, v] of Object.entries(expect)) if (summary[k] !== v) throw new Error(`${phase} summary ${k}=${String(summary[k])}, expected ${v}`);
@@ -145,6 +145,7 @@ function report(rows: Row[], o: { size: number; startedAt: Date; build: string; 
   const m = describeMachine({});
   const mib = (r?: MeasuredRun) => (r ? `${(r.maxRssKb / 1024).toFixed(0)}${r.maxRssKb * 1024 >= LIMIT_BYTES ? ' ⚠' : ''}` : '—');
   const secs = (r?: MeasuredRun) => (r ? (r.wallMs / 1000).toFixed(1) : '—');
+  const cpu = (r?: MeasuredRun) => (r ? ((r.userMs + r.sysMs) / 1000).toFixed(1) : '—');
   const { size, startedAt } = o;
   const lines = [
     `# ${size % 1024 ** 3 === 0 ? `${size / 1024 ** 3} GiB` : `${size / MiB} MiB`} file round trip: peak RSS per backend (issue 3)`,
@@ -160,9 +161,9 @@ function report(rows: Row[], o: { size: number; startedAt: Date; build: string; 
       'each server runs in a separate process on this machine (s3rver on disk, Azurite and the GCS emulator in memory) and is not counted. ' +
       `Limit: 200 MB = ${(LIMIT_BYTES / MiB).toFixed(1)} MiB; ⚠ = at or over it.`,
     '',
-    '| backend | push wall s | push peak RSS MiB | pull wall s | pull peak RSS MiB | sha256 verified |',
-    '|---|---:|---:|---:|---:|:---:|',
-    ...rows.map((r) => `| ${r.backend} | ${secs(r.push)} | ${mib(r.push)} | ${secs(r.pull)} | ${mib(r.pull)} | ${r.verified ? '✓' : '✗'} |`),
+    '| backend | push wall s | push CPU s (user+sys) | push peak RSS MiB | pull wall s | pull CPU s | pull peak RSS MiB | sha256 verified |',
+    '|---|---:|---:|---:|---:|---:|---:|:---:|',
+    ...rows.map((r) => `| ${r.backend} | ${secs(r.push)} | ${cpu(r.push)} | ${mib(r.push)} | ${secs(r.pull)} | ${cpu(r.pull)} | ${mib(r.pull)} | ${r.verified ? '✓' : '✗'} |`),
   ];
   const errors = rows.filter((r) => r.error);
   if (errors.length > 0) lines.push('', ...errors.map((r) => `- ${r.backend}: ${r.error}`));

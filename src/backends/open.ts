@@ -9,7 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { FlowsyncError } from '../errors.js';
 import { normalizePrefix } from './keys.js';
 import { createLocalBackend } from './local.js';
+import { withRetries, type RetryOptions } from './retrying.js';
 import type { Backend } from './types.js';
+import type { AzureOptions } from './azure/options.js';
+import type { GcsOptions } from './gcs/options.js';
+import type { S3Options } from './s3/options.js';
 
 export type RemoteScheme = 's3' | 'az' | 'gs' | 'file';
 
@@ -27,16 +31,18 @@ export interface Remote extends RemoteAddress {
   url: string;
 }
 
-/** Options that reach the backend factory. Per-cloud fields are passed through as given. */
+/** Options that reach the backend factory; per-cloud fields are typed by their backend. */
 export interface RemoteOptions {
   /** Custom endpoint for S3-compatible stores, Azurite, a GCS emulator. */
   endpoint?: string;
   region?: string;
-  /** A ready-made backend (tests, or a caller with its own client). */
+  /** A ready-made backend (tests, or a caller with its own client); it is wrapped in the retry decorator too. */
   backend?: Backend;
-  s3?: Record<string, unknown>;
-  azure?: Record<string, unknown>;
-  gcs?: Record<string, unknown>;
+  /** The retry decorator's policy (default 5 attempts, 200 ms base, 10 s cap). */
+  retry?: Omit<RetryOptions, 'signal'>;
+  s3?: S3Options;
+  azure?: AzureOptions;
+  gcs?: GcsOptions;
 }
 
 const CLOUD = /^(s3|az|gs):\/\/([^/]*)\/?(.*)$/;
@@ -60,27 +66,28 @@ export function parseRemote(url: string): RemoteAddress {
 
 export async function openRemote(url: string, options: RemoteOptions = {}): Promise<Remote> {
   const address = parseRemote(url);
-  const backend = options.backend ?? (await createBackend(address, options));
+  // The one place a backend gets its retries (DESIGN §6): every call through the remote is retried.
+  const backend = withRetries(options.backend ?? (await createBackend(address, options)), options.retry);
   return { ...address, backend, url };
 }
 
 async function createBackend(a: RemoteAddress, o: RemoteOptions): Promise<Backend> {
-  const common = { ...(o.endpoint ? { endpoint: o.endpoint } : {}), ...(o.region ? { region: o.region } : {}) };
+  const endpoint = o.endpoint ? { endpoint: o.endpoint } : {};
   switch (a.scheme) {
     case 'file':
       return createLocalBackend({ root: a.bucket });
     // cloud backends: s3, az, gs
     case 's3': {
-      const { createS3Backend } = await import('./s3.js');
-      return createS3Backend({ ...o.s3, ...common, bucket: a.bucket });
+      const { createS3Backend } = await import('./s3/backend.js');
+      return createS3Backend({ ...o.s3, ...endpoint, ...(o.region ? { region: o.region } : {}), bucket: a.bucket });
     }
     case 'az': {
-      const { createAzureBackend } = await import('./azure.js');
-      return createAzureBackend({ ...o.azure, ...(o.endpoint ? { endpoint: o.endpoint } : {}), container: a.bucket });
+      const { createAzureBackend } = await import('./azure/backend.js');
+      return createAzureBackend({ ...o.azure, ...endpoint, container: a.bucket });
     }
     case 'gs': {
-      const { createGcsBackend } = await import('./gcs.js');
-      return createGcsBackend({ ...o.gcs, ...(o.endpoint ? { endpoint: o.endpoint } : {}), bucket: a.bucket });
+      const { createGcsBackend } = await import('./gcs/backend.js');
+      return createGcsBackend({ ...o.gcs, ...endpoint, bucket: a.bucket });
     }
     default:
       throw new FlowsyncError('UNSUPPORTED', `The ${a.scheme}:// backend is not available in this build.`);

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { keyFor } from '../backends/keys.js';
 import type { Remote } from '../backends/open.js';
+import type { Backend } from '../backends/types.js';
 import { FlowsyncError } from '../errors.js';
 import { defaultCacheDir } from '../hash/stat-cache.js';
 import { createManifest, filesDigest } from '../manifest/codec.js';
@@ -16,9 +17,9 @@ import type { FileEntry } from '../manifest/types.js';
 import { planPush } from '../plan/push-plan.js';
 import { ByteBudget } from '../transfer/budget.js';
 import { DEFAULT_MEMORY_BUDGET, type TransferContext } from '../transfer/context.js';
+import { deleteKeys } from '../transfer/delete.js';
 import { runPool } from '../util/pool.js';
 import { Progress } from '../util/progress.js';
-import { withRetry } from '../transfer/retry.js';
 import { uploadFile } from '../transfer/upload.js';
 import { loadIgnoreRules } from '../walk/ignore-rules.js';
 import { releaseRemote, resolveRemote } from './open.js';
@@ -29,7 +30,6 @@ import { scanTree, sourceOf, type ScanDetail } from './scan.js';
 import type { PushOptions, SyncSummary } from './types.js';
 
 /** DeleteObjects takes 1,000 keys a request; other stores batch less, none more. */
-const DELETE_BATCH = 1000;
 
 export interface PushResult extends SyncSummary {
   /** With dryRun: the paths that would be uploaded and deleted. */
@@ -214,17 +214,9 @@ async function scanAndResolve(o: PushOptions, remote: Remote, progress: Progress
   }
 }
 
-export async function deleteObjects(
-  backend: { delete(keys: string[], o?: { signal?: AbortSignal }): Promise<void> },
-  keys: string[],
-  progress: Progress,
-  signal?: AbortSignal,
-): Promise<void> {
+/** Deletes through the engine (batched by the backend's limit, parallel, retried by the decorator), reported as one phase. */
+export async function deleteObjects(backend: Backend, keys: string[], progress: Progress, signal?: AbortSignal): Promise<void> {
   progress.begin('delete', 0, keys.length);
-  for (let i = 0; i < keys.length; i += DELETE_BATCH) {
-    const batch = keys.slice(i, i + DELETE_BATCH);
-    await withRetry(() => backend.delete(batch, { signal }), { signal });
-    progress.advance(0, batch.length);
-  }
+  await deleteKeys(backend, keys, { ...(signal ? { signal } : {}), onBatch: (batch) => progress.advance(0, batch.length) });
   progress.end();
 }

@@ -16,7 +16,6 @@ import { FlowsyncError, fsError } from '../errors.js';
 import type { TransferContext } from './context.js';
 import { choosePartSize } from './part-size.js';
 import { runPool } from '../util/pool.js';
-import { withRetry } from './retry.js';
 import { collect } from '../util/streams.js';
 
 export interface DownloadTarget {
@@ -144,23 +143,22 @@ async function downloadRanges(ctx: TransferContext, key: string, file: string, t
         const start = i * partSize;
         const end = Math.min(target.size, start + partSize);
         let got = 0;
-        await withRetry(
-          async () => {
-            // A retried range starts over: take back what the failed attempt reported.
-            ctx.progress.rewind(got);
-            got = 0;
-            const stream = await ctx.backend.read(key, { signal: partSignal, range: [start, end] });
-            await streamTo(stream, handle, start, partSignal, (chunk) => {
-              got += chunk.length;
-              if (got > end - start) throw new FlowsyncError('CHECKSUM_MISMATCH', `${target.path}: range ${start}-${end} returned too many bytes. The object changed during the pull; re-run it.`);
-              ctx.progress.advance(chunk.length);
-            });
-            if (got !== end - start) {
-              throw new FlowsyncError('CHECKSUM_MISMATCH', `${target.path}: range ${start}-${end} returned ${got} bytes. The object changed during the pull; re-run it.`);
-            }
-          },
-          { signal: partSignal, onRetry: ctx.onRetry },
-        );
+        // No retry loop here: the retry decorator retries the read and resumes a cut body from
+        // the byte it stopped at, so every byte reported below is a byte kept.
+        try {
+          const stream = await ctx.backend.read(key, { signal: partSignal, range: [start, end], ...(ctx.onRetry ? { onRetry: ctx.onRetry } : {}) });
+          await streamTo(stream, handle, start, partSignal, (chunk) => {
+            got += chunk.length;
+            if (got > end - start) throw new FlowsyncError('CHECKSUM_MISMATCH', `${target.path}: range ${start}-${end} returned too many bytes. The object changed during the pull; re-run it.`);
+            ctx.progress.advance(chunk.length);
+          });
+        } catch (err) {
+          ctx.progress.rewind(got); // this range failed for good: take back what it reported
+          throw err;
+        }
+        if (got !== end - start) {
+          throw new FlowsyncError('CHECKSUM_MISMATCH', `${target.path}: range ${start}-${end} returned ${got} bytes. The object changed during the pull; re-run it.`);
+        }
         received += got;
         done.add(i);
         hashing = hashing.then(hashReady);

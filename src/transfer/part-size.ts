@@ -5,7 +5,7 @@ import type { Backend } from '../backends/types.js';
  * granularity, so even a 100 GB file fits in the part count the service allows.
  */
 export function choosePartSize(size: number, backend: Backend, preferred?: number): number {
-  const limits = backend.multipartLimits ?? { minPartSize: 1, maxPartSize: Number.MAX_SAFE_INTEGER, maxParts: 10_000 };
+  const limits = backend.limits.multipart ?? { minPartSize: 1, maxPartSize: Number.MAX_SAFE_INTEGER, maxParts: 10_000 };
   const granule = limits.partMultiple ?? 1;
   let part = Math.max(limits.minPartSize, preferred ?? backend.tuning.partSize, Math.ceil(size / limits.maxParts));
   part = Math.ceil(part / granule) * granule;

@@ -1,6 +1,9 @@
 /**
- * Upload one file. Small files are read whole (once), checked against the hash planned for them
- * and sent in one request. Big files go up in parts: one chunk generator reads the file in order
+ * Upload one file. The engine hashes every byte once per digest: the content sha256 (checked
+ * against the manifest's, FILE_CHANGED otherwise) and the transport digest the backend declares
+ * (handed over in WriteInfo / PartInfo / CompleteInfo; the backend never re-hashes). Retries are
+ * the retry decorator's (the backend is wrapped where the remote is opened). Small files are read
+ * whole (once), checked against the hash planned for them and sent in one request. Big files go up in parts: one chunk generator reads the file in order
  * (hashing as it goes) and the part workers pull from it, so memory stays at part size × parts
  * in flight (lib-storage's design). If the bytes read do not hash to what the manifest will say,
  * the upload is aborted: a manifest never names content that was not sent.
@@ -15,7 +18,7 @@ import type { FileEntry } from '../manifest/types.js';
 import type { TransferContext } from './context.js';
 import { choosePartSize, usesMultipart } from './part-size.js';
 import { runPool } from '../util/pool.js';
-import { withRetry } from './retry.js';
+import { digestOf, digestScope, transportHasher } from './digest.js';
 
 function changedError(path: string): FlowsyncError {
   return new FlowsyncError('FILE_CHANGED', `${path} changed after it was scanned. Wait until nothing writes to it (or add it to .prefectignore), then push again.`);
@@ -28,10 +31,8 @@ export async function uploadFile(ctx: TransferContext, key: string, source: stri
     const read = await hashFile(source, { signal, keepUpTo: entry.size, label: entry.path });
     if (read.sha256 !== entry.sha256 || !read.data) throw changedError(entry.path);
     const body = read.data;
-    await withRetry(() => ctx.backend.write(key, body, { size: entry.size, sha256: entry.sha256 }, { signal }), {
-      signal,
-      onRetry: ctx.onRetry,
-    });
+    const digest = digestOf(ctx.backend, body, entry.sha256);
+    await ctx.backend.write(key, body, { size: entry.size, sha256: entry.sha256, ...(digest ? { digest } : {}) }, op(ctx, signal));
     ctx.progress.advance(entry.size, 1);
   } finally {
     release();
@@ -41,7 +42,12 @@ export async function uploadFile(ctx: TransferContext, key: string, source: stri
 interface Part {
   n: number;
   data: Buffer;
+  digest?: Uint8Array;
   release: () => void;
+}
+
+function op(ctx: TransferContext, signal: AbortSignal) {
+  return { signal, ...(ctx.onRetry ? { onRetry: ctx.onRetry } : {}) };
 }
 
 async function uploadInParts(ctx: TransferContext, key: string, source: string, entry: FileEntry, signal: AbortSignal): Promise<void> {
@@ -58,11 +64,11 @@ async function uploadInParts(ctx: TransferContext, key: string, source: string, 
   try {
     const before = await handle.stat();
     if (before.size !== entry.size) throw changedError(entry.path);
-    writer = await withRetry(() => ctx.backend.openMultipart!(key, { size: entry.size, sha256: entry.sha256, partSize }, { signal }), {
-      signal,
-      onRetry: ctx.onRetry,
-    });
+    writer = await ctx.backend.openMultipart!(key, { size: entry.size, sha256: entry.sha256, partSize }, op(ctx, signal));
     const w = writer;
+    const kind = ctx.backend.features.transportDigest;
+    const perPart = digestScope(ctx.backend) === 'part';
+    const whole = perPart ? null : transportHasher(kind);
     const fh = handle;
     // The generator is the only reader of the file, so parts are read (and hashed) in order.
     async function* parts(poolSignal: AbortSignal): AsyncGenerator<Part> {
@@ -78,20 +84,23 @@ async function uploadInParts(ctx: TransferContext, key: string, source: string, 
             got += bytesRead;
           }
           hash.update(data);
-          yield { n, data, release };
+          whole?.update(data);
+          // Computed here, in read order, so a part's digest is the bytes it sends.
+          const digest = perPart ? transportHasher(kind)?.update(data).digest() : undefined;
+          yield { n, data, release, ...(digest ? { digest } : {}) };
         } catch (err) {
           release();
           throw err;
         }
       }
     }
-    const concurrency = ctx.backend.multipartLimits?.sequential ? 1 : ctx.partConcurrency;
+    const concurrency = ctx.backend.limits.multipart?.sequential ? 1 : ctx.partConcurrency;
     await runPool(
       parts,
       concurrency,
       async (part, partSignal) => {
         try {
-          await withRetry(() => w.writePart(part.n, part.data, { signal: partSignal }), { signal: partSignal, onRetry: ctx.onRetry });
+          await w.writePart(part.n, part.data, part.digest ? { digest: part.digest } : {}, op(ctx, partSignal));
           ctx.progress.advance(part.data.length);
         } finally {
           part.release();
@@ -101,7 +110,7 @@ async function uploadInParts(ctx: TransferContext, key: string, source: string, 
     );
     const after = await handle.stat();
     if (!sameIdentity(identityOf(before), identityOf(after)) || hash.digest('hex') !== entry.sha256) throw changedError(entry.path);
-    await withRetry(() => w.complete({ signal }), { signal, onRetry: ctx.onRetry });
+    await w.complete({ size: entry.size, ...(whole ? { digest: whole.digest() } : {}) }, op(ctx, signal));
     writer = null;
     ctx.progress.advance(0, 1);
   } catch (err) {

@@ -4,16 +4,23 @@
  * and resumable sessions that survive a failed chunk. Runs against the in-repo emulator.
  */
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { createServer } from 'node:net';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createGcsBackend, gcsError, GCS_CHUNK_UNIT, resolveGcsEndpoint } from '../../src/backends/gcs.js';
+import { createGcsBackend, gcsError, GCS_CHUNK_UNIT, resolveGcsEndpoint } from '../../src/backends/gcs/backend.js';
 import { openRemote } from '../../src/backends/open.js';
 import type { Backend } from '../../src/backends/types.js';
+import { ByteBudget } from '../../src/transfer/budget.js';
+import { uploadStream } from '../../src/transfer/stream-parts.js';
+import { Progress } from '../../src/util/progress.js';
 import { FlowsyncError, type ErrorCode } from '../../src/errors.js';
 import { collect } from '../../src/util/streams.js';
+import { cliEnv, removeDir, requireBuiltCli, runCli, tempDir } from '../e2e/support.js';
 import { startGcs, type GcsEmulator } from '../servers/gcs.js';
 
 const sha256 = (d: Uint8Array) => createHash('sha256').update(d).digest('hex');
+const md5 = (d: Uint8Array) => createHash('md5').update(d).digest();
 const readAll = async (b: Backend, key: string, range?: [number, number]) => collect(await b.read(key, range ? { range } : {}));
 
 async function failure(action: () => Promise<unknown>): Promise<FlowsyncError> {
@@ -44,7 +51,7 @@ async function closedPort(): Promise<number> {
 let emu: GcsEmulator;
 let backend: Backend;
 beforeAll(async () => {
-  emu = await startGcs({ buckets: ['bkt'] });
+  emu = await startGcs({ buckets: ['bkt', 'my-bucket'] });
   backend = createGcsBackend({ bucket: 'bkt', endpoint: emu.endpoint });
 });
 afterAll(() => emu.stop());
@@ -102,6 +109,28 @@ describe('failing fast with the right code', () => {
     await expectCode(async () => {
       for await (const _ of b.list('p/')) void _;
     }, 'BUCKET_NOT_FOUND');
+  });
+
+  // Issue 14: the classification goes by the call and GCS's answer (404 + reason), never by the
+  // word "bucket" in a message, so names that contain it must not confuse it.
+  it('gs://my-bucket/bucket-x: a missing object in an existing bucket is NOT_FOUND, not BUCKET_NOT_FOUND', async () => {
+    const b = createGcsBackend({ bucket: 'my-bucket', endpoint: emu.endpoint });
+    expect(await b.stat('bucket-x/no-such-bucket')).toBeNull();
+    const err = await expectCode(() => readAll(b, 'bucket-x/no-such-bucket'), 'NOT_FOUND');
+    expect(err.message).toContain('gs://my-bucket/bucket-x/no-such-bucket');
+    await expectCode(() => readAll(b, 'bucket-x/no-such-bucket', [0, 10]), 'NOT_FOUND');
+    await b.delete(['bucket-x/no-such-bucket']); // missing keys are no error
+    await b.write('bucket-x/obj', Buffer.from('in my-bucket'), { size: 12 });
+    expect((await readAll(b, 'bucket-x/obj')).toString()).toBe('in my-bucket');
+    await b.delete(['bucket-x/obj']);
+  });
+
+  it('gs://missing-bucket/bucket-x: a missing bucket is BUCKET_NOT_FOUND for a key that says "bucket" too', async () => {
+    const b = createGcsBackend({ bucket: 'missing-bucket', endpoint: emu.endpoint });
+    await expectCode(() => b.stat('bucket-x/obj'), 'BUCKET_NOT_FOUND');
+    await expectCode(() => readAll(b, 'bucket-x/obj'), 'BUCKET_NOT_FOUND');
+    await expectCode(() => b.write('bucket-x/obj', Buffer.from('x'), { size: 1 }), 'BUCKET_NOT_FOUND');
+    await expectCode(() => b.delete(['bucket-x/obj']), 'BUCKET_NOT_FOUND');
   });
 
   it('an unreachable endpoint is UNREACHABLE within 10 s', async () => {
@@ -186,7 +215,7 @@ describe('checksums', () => {
   it('a simple upload corrupted on the way is refused by the server (CHECKSUM_MISMATCH), nothing stored', async () => {
     const data = randomBytes(10_000);
     emu.state.corruptNextUpload = true;
-    const err = await expectCode(() => backend.write('cs/simple', data, { size: data.length, sha256: sha256(data) }), 'CHECKSUM_MISMATCH');
+    const err = await expectCode(() => backend.write('cs/simple', data, { size: data.length, sha256: sha256(data), digest: md5(data) }), 'CHECKSUM_MISMATCH');
     expect(err.retryable).toBe(true);
     expect(emu.state.corruptNextUpload, 'the corruption was applied').toBe(false);
     expect(await backend.stat('cs/simple')).toBeNull();
@@ -195,11 +224,12 @@ describe('checksums', () => {
   it('a resumable upload corrupted on the way is refused at complete(), nothing stored', async () => {
     const data = randomBytes(2 * GCS_CHUNK_UNIT + 5000);
     const w = await backend.openMultipart!('cs/resumable', { size: data.length, sha256: sha256(data), partSize: GCS_CHUNK_UNIT });
-    await w.writePart(1, data.subarray(0, GCS_CHUNK_UNIT));
+    await w.writePart(1, data.subarray(0, GCS_CHUNK_UNIT), {});
     emu.state.corruptNextUpload = true; // flips a byte of the assembled object before its hash is checked
-    await w.writePart(2, data.subarray(GCS_CHUNK_UNIT, 2 * GCS_CHUNK_UNIT));
-    await w.writePart(3, data.subarray(2 * GCS_CHUNK_UNIT));
-    await expectCode(() => w.complete(), 'CHECKSUM_MISMATCH');
+    await w.writePart(2, data.subarray(GCS_CHUNK_UNIT, 2 * GCS_CHUNK_UNIT), {});
+    await w.writePart(3, data.subarray(2 * GCS_CHUNK_UNIT), {});
+    // digestScope 'object': the engine's md5 of the whole object goes with the final chunk (X-Goog-Hash).
+    await expectCode(() => w.complete({ size: data.length, digest: md5(data) }), 'CHECKSUM_MISMATCH');
     await w.abort();
     expect(await backend.stat('cs/resumable')).toBeNull();
   });
@@ -234,10 +264,10 @@ describe('generation preconditions', () => {
   it('a resumable upload that loses the race fails at complete() with PRECONDITION_FAILED', async () => {
     const data = randomBytes(GCS_CHUNK_UNIT + 10);
     const w = await backend.openMultipart!('cond/race', { size: data.length, ifNoneMatch: '*', partSize: GCS_CHUNK_UNIT });
-    await w.writePart(1, data.subarray(0, GCS_CHUNK_UNIT));
-    await w.writePart(2, data.subarray(GCS_CHUNK_UNIT));
+    await w.writePart(1, data.subarray(0, GCS_CHUNK_UNIT), {});
+    await w.writePart(2, data.subarray(GCS_CHUNK_UNIT), {});
     await backend.write('cond/race', Buffer.from('winner'), { size: 6 }); // another writer gets there first
-    await expectCode(() => w.complete(), 'PRECONDITION_FAILED');
+    await expectCode(() => w.complete({ size: data.length }), 'PRECONDITION_FAILED');
     await w.abort();
     expect((await readAll(backend, 'cond/race')).toString()).toBe('winner');
     await expectCode(() => backend.openMultipart!('cond/race', { size: 10, ifNoneMatch: '*', partSize: GCS_CHUNK_UNIT }), 'PRECONDITION_FAILED');
@@ -248,9 +278,9 @@ describe('resumable sessions', () => {
   it('nothing is visible before complete(), and part sizes that are not 256 KiB multiples still work', async () => {
     const data = randomBytes(3 * 300_000 + 7);
     const w = await backend.openMultipart!('rs/odd-parts', { size: data.length, sha256: sha256(data), partSize: 300_000 });
-    for (let n = 1; n <= 4; n++) await w.writePart(n, data.subarray((n - 1) * 300_000, n * 300_000));
+    for (let n = 1; n <= 4; n++) await w.writePart(n, data.subarray((n - 1) * 300_000, n * 300_000), {});
     expect(await backend.stat('rs/odd-parts'), 'object before complete()').toBeNull();
-    const info = await w.complete();
+    const info = await w.complete({ size: data.length, digest: md5(data) });
     expect(info).toMatchObject({ key: 'rs/odd-parts', size: data.length, sha256: sha256(data) });
     expect((await readAll(backend, 'rs/odd-parts')).equals(data)).toBe(true);
   });
@@ -260,16 +290,16 @@ describe('resumable sessions', () => {
     const part = (n: number) => data.subarray((n - 1) * GCS_CHUNK_UNIT, n * GCS_CHUNK_UNIT);
     const pending = emu.pendingUploads();
     const w = await backend.openMultipart!('rs/retry', { size: data.length, sha256: sha256(data), partSize: GCS_CHUNK_UNIT });
-    await w.writePart(1, part(1));
+    await w.writePart(1, part(1), {});
     emu.injectFault({ status: 503, method: 'PUT', pathIncludes: '/upload/' });
-    await expectCode(() => w.writePart(2, part(2)), 'TRANSIENT');
-    await w.writePart(2, part(2)); // the engine's retry
+    await expectCode(() => w.writePart(2, part(2), {}), 'TRANSIENT');
+    await w.writePart(2, part(2), {}); // the engine's retry
     emu.injectFault({ status: 'reset', method: 'PUT', pathIncludes: '/upload/' });
-    await expectCode(() => w.writePart(3, part(3)), 'TRANSIENT');
-    await w.writePart(3, part(3));
-    await w.writePart(4, part(4));
-    await w.writePart(5, part(5));
-    await w.complete();
+    await expectCode(() => w.writePart(3, part(3), {}), 'TRANSIENT');
+    await w.writePart(3, part(3), {});
+    await w.writePart(4, part(4), {});
+    await w.writePart(5, part(5), {});
+    await w.complete({ size: data.length });
     expect((await readAll(backend, 'rs/retry')).equals(data)).toBe(true);
     expect(emu.pendingUploads()).toBe(pending);
   });
@@ -278,34 +308,34 @@ describe('resumable sessions', () => {
     const data = randomBytes(3 * GCS_CHUNK_UNIT + 1);
     const part = (n: number) => data.subarray((n - 1) * GCS_CHUNK_UNIT, n * GCS_CHUNK_UNIT);
     const w = await backend.openMultipart!('rs/lost-answer', { size: data.length, sha256: sha256(data), partSize: GCS_CHUNK_UNIT });
-    await w.writePart(1, part(1));
+    await w.writePart(1, part(1), {});
     emu.injectFault({ status: 'reset', afterProcessing: true, method: 'PUT', pathIncludes: '/upload/' });
-    await expectCode(() => w.writePart(2, part(2)), 'TRANSIENT');
+    await expectCode(() => w.writePart(2, part(2), {}), 'TRANSIENT');
     const session = [...emu.state.sessions.values()].find((x) => x.name === 'rs/lost-answer')!;
     expect(session.persisted, 'the server kept part 2 although its answer was lost').toBe(2 * GCS_CHUNK_UNIT);
     const before = emu.requests();
-    await w.writePart(2, part(2)); // asks the session where it stands: part 2 is already there
+    await w.writePart(2, part(2), {}); // asks the session where it stands: part 2 is already there
     expect(emu.requests() - before, 'one status query, no chunk sent again').toBe(1);
-    await w.writePart(3, part(3));
-    await w.writePart(4, part(4));
-    const info = await w.complete();
+    await w.writePart(3, part(3), {});
+    await w.writePart(4, part(4), {});
+    const info = await w.complete({ size: data.length });
     expect(info.size).toBe(data.length);
     expect((await readAll(backend, 'rs/lost-answer')).equals(data)).toBe(true);
   });
 
   it('parts out of order are refused (sequential backend); abort cancels the session, twice is fine', async () => {
-    expect(backend.multipartLimits).toMatchObject({ sequential: true, partMultiple: GCS_CHUNK_UNIT, minPartSize: GCS_CHUNK_UNIT });
+    expect(backend.limits.multipart).toMatchObject({ sequential: true, partMultiple: GCS_CHUNK_UNIT, minPartSize: GCS_CHUNK_UNIT, digestScope: 'object' });
     const pending = emu.pendingUploads();
     const w = await backend.openMultipart!('rs/order', { size: 3 * GCS_CHUNK_UNIT, partSize: GCS_CHUNK_UNIT });
     expect(emu.pendingUploads()).toBe(pending + 1);
-    await expectCode(() => w.writePart(2, Buffer.alloc(GCS_CHUNK_UNIT)), 'INTERNAL');
+    await expectCode(() => w.writePart(2, Buffer.alloc(GCS_CHUNK_UNIT), {}), 'INTERNAL');
     await w.abort();
     await w.abort();
     expect(emu.pendingUploads()).toBe(pending);
-    await expectCode(() => w.writePart(1, Buffer.alloc(GCS_CHUNK_UNIT)), 'NOT_FOUND');
+    await expectCode(() => w.writePart(1, Buffer.alloc(GCS_CHUNK_UNIT), {}), 'NOT_FOUND');
   });
 
-  it('a big Readable handed to write() goes through a resumable session', async () => {
+  it("the engine's uploadStream of a big Readable goes through one resumable session, the object's md5 on the last chunk", async () => {
     const data = randomBytes(backend.tuning.multipartThreshold + 12_345);
     const log: string[] = [];
     const logged = await startGcs({ buckets: ['bkt'], log: (l) => log.push(l) });
@@ -313,7 +343,9 @@ describe('resumable sessions', () => {
       const b = createGcsBackend({ bucket: 'bkt', endpoint: logged.endpoint });
       const { Readable } = await import('node:stream');
       const chunks = Array.from({ length: Math.ceil(data.length / 1_000_000) }, (_, i) => data.subarray(i * 1_000_000, (i + 1) * 1_000_000));
-      await b.write('big', Readable.from(chunks), { size: data.length, sha256: sha256(data) });
+      const ctx = { backend: b, budget: new ByteBudget(64 * 1024 * 1024), progress: new Progress(), partConcurrency: 4 };
+      const result = await uploadStream(ctx, 'big', Readable.from(chunks));
+      expect(result.sha256).toBe(sha256(data));
       const sessionStarts = log.filter((l) => l.startsWith('POST /upload/') && l.includes('uploadType=resumable') && l.includes('name=big'));
       expect(sessionStarts, 'resumable sessions started').toHaveLength(1);
       expect(log.filter((l) => l.startsWith('PUT /upload/')).length, 'chunk PUTs').toBeGreaterThanOrEqual(2);
@@ -347,4 +379,34 @@ describe('reads', () => {
     expect(err.code).toBe('ABORTED');
     expect(got).toBeLessThan(data.length);
   });
+});
+
+describe('the built CLI on names containing "bucket" (issue 14)', () => {
+  it('flowsync push to gs://my-bucket/x and gs://my-bucket/bucket-x succeeds, and pull brings the tree back', async () => {
+    requireBuiltCli();
+    const work = tempDir('gcs-bucket-names');
+    try {
+      const src = path.join(work, 'src');
+      fs.mkdirSync(path.join(src, 'flows'), { recursive: true });
+      fs.writeFileSync(path.join(src, 'flows', 'hello.py'), 'print("hello")\n');
+      fs.writeFileSync(path.join(src, 'bucket.txt'), 'a file named bucket\n');
+      const env = cliEnv(path.join(work, 'cache'), { STORAGE_EMULATOR_HOST: emu.endpoint });
+      for (const remote of ['gs://my-bucket/x', 'gs://my-bucket/bucket-x']) {
+        const push = await runCli(['push', src, remote, '--json', '--quiet'], { env });
+        expect(push.code, `push to ${remote}: ${push.stderr}`).toBe(0);
+        expect(JSON.parse(push.stdout.trim()).uploaded, `files uploaded to ${remote}`).toBe(2);
+        const out = path.join(work, `out-${remote.split('/').pop()}`);
+        const pull = await runCli(['pull', remote, out, '--json', '--quiet'], { env });
+        expect(pull.code, `pull from ${remote}: ${pull.stderr}`).toBe(0);
+        expect(fs.readFileSync(path.join(out, 'bucket.txt'), 'utf8')).toBe('a file named bucket\n');
+        expect(fs.readFileSync(path.join(out, 'flows', 'hello.py'), 'utf8')).toBe('print("hello")\n');
+      }
+      const missing = await runCli(['push', src, 'gs://no-bucket-here/bucket-x', '--quiet'], { env });
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toContain('no-bucket-here');
+      expect(missing.stderr).toMatch(/does not exist|create it/i);
+    } finally {
+      removeDir(work);
+    }
+  }, 60_000);
 });

@@ -1,7 +1,8 @@
-/** Driving a backend's multipart upload from the conformance suite. */
+/** Driving a backend's multipart upload from the conformance suite, the way the engine does. */
 import pLimit from 'p-limit';
 import { expect } from 'vitest';
-import type { Backend, MultipartWriter, ObjectInfo, WriteInfo } from '../../src/backends/types.js';
+import type { Backend, MultipartInfo, MultipartWriter, ObjectInfo, Op, PartInfo, WriteInfo } from '../../src/backends/types.js';
+import { digestScope, transportHasher } from '../../src/transfer/digest.js';
 import { choosePartSize, usesMultipart } from '../../src/transfer/part-size.js';
 import { MiB } from './data.js';
 
@@ -21,13 +22,13 @@ export function engineUsesMultipart(backend: Backend, size: number): boolean {
  * rounded as the engine rounds (e.g. to GCS's 256 KiB granule).
  */
 export function smallPartSize(backend: Backend): number {
-  const min = backend.multipartLimits?.minPartSize ?? 1;
+  const min = backend.limits.multipart?.minPartSize ?? 1;
   return choosePartSize(6_000_000, backend, min <= 2 * MiB ? 2 * MiB : 5 * MiB);
 }
 
-export function openWriter(backend: Backend, key: string, info: WriteInfo & { partSize: number }): Promise<MultipartWriter> {
+export function openWriter(backend: Backend, key: string, info: MultipartInfo, o?: Op): Promise<MultipartWriter> {
   if (!backend.openMultipart) expect.fail(`backend ${backend.name} says features.multipart but has no openMultipart()`);
-  return backend.openMultipart(key, info);
+  return backend.openMultipart(key, info, o);
 }
 
 export function partCount(size: number, partSize: number): number {
@@ -36,6 +37,20 @@ export function partCount(size: number, partSize: number): number {
 
 export function partOf(data: Uint8Array, partSize: number, partNumber: number): Uint8Array {
   return data.subarray((partNumber - 1) * partSize, partNumber * partSize);
+}
+
+/** The PartInfo the engine hands writePart: the part's transport digest when the backend wants it per part. */
+export function partInfo(backend: Backend, part: Uint8Array): PartInfo {
+  if (digestScope(backend) !== 'part') return {};
+  const digest = transportHasher(backend.features.transportDigest)?.update(part).digest();
+  return digest ? { digest } : {};
+}
+
+/** The CompleteInfo the engine hands complete(): the size, and the object's digest when the backend wants it whole. */
+export function completeInfo(backend: Backend, data: Uint8Array): { size: number; digest?: Uint8Array } {
+  if (digestScope(backend) !== 'object') return { size: data.length };
+  const digest = transportHasher(backend.features.transportDigest)?.update(data).digest();
+  return { size: data.length, ...(digest ? { digest } : {}) };
 }
 
 export interface PartsPlan {
@@ -51,19 +66,26 @@ export async function uploadInParts(
   backend: Backend,
   key: string,
   data: Uint8Array,
-  info: WriteInfo,
+  info: Omit<WriteInfo, 'digest'>,
   plan: PartsPlan,
 ): Promise<{ object: ObjectInfo; parts: number }> {
-  const writer = await openWriter(backend, key, { ...info, partSize: plan.partSize });
+  const { partSize } = plan;
+  const writer = await openWriter(backend, key, { ...info, partSize });
   try {
-    // The writer may round the part size; slice by what it says, as the engine does.
-    const parts = partCount(data.length, writer.partSize);
+    const parts = partCount(data.length, partSize);
     const order = plan.order?.(parts) ?? Array.from({ length: parts }, (_, i) => i + 1);
     expect([...order].sort((a, b) => a - b), 'part order names every part once').toEqual(Array.from({ length: parts }, (_, i) => i + 1));
-    const sequential = backend.multipartLimits?.sequential === true;
+    const sequential = backend.limits.multipart?.sequential === true;
     const limit = pLimit(sequential ? 1 : (plan.concurrency ?? 1));
-    await Promise.all(order.map((n) => limit(() => writer.writePart(n, partOf(data, writer.partSize, n)))));
-    return { object: await writer.complete(), parts };
+    await Promise.all(
+      order.map((n) =>
+        limit(() => {
+          const part = partOf(data, partSize, n);
+          return writer.writePart(n, part, partInfo(backend, part));
+        }),
+      ),
+    );
+    return { object: await writer.complete(completeInfo(backend, data)), parts };
   } catch (err) {
     await writer.abort().catch(() => {});
     throw err;

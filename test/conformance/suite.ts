@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { normalizePrefix } from '../../src/backends/keys.js';
 import type { Backend } from '../../src/backends/types.js';
+import { deleteKeys } from '../../src/transfer/delete.js';
 import { CONFORMANCE_CASES, SharedData, type CaseContext } from './cases.js';
 
 export interface ConformanceFixture {
@@ -91,9 +92,9 @@ export function runConformance(target: ConformanceTarget): void {
   });
 }
 
-/** Removes the run's objects (listed first, then deleted in batches) so shared servers do not fill up. */
+/** Removes the run's objects (listed first, then deleted in the engine's batches) so shared servers do not fill up. */
 async function deleteEverything(backend: Backend, folder: string): Promise<void> {
   const keys: string[] = [];
   for await (const o of backend.list(folder)) keys.push(o.key);
-  for (let at = 0; at < keys.length; at += 1000) await backend.delete(keys.slice(at, at + 1000));
+  await deleteKeys(backend, keys);
 }

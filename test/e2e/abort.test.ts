@@ -62,10 +62,11 @@ function stall(inner: Backend, op: 'read' | 'write', slow: (key: string) => bool
       return r;
     },
     async write(key, body, info, o) {
-      if (op === 'write' && slow(key) && done >= after && body instanceof Uint8Array) {
+      if (op === 'write' && slow(key) && done >= after) {
         signalStalled();
-        // The real local write, fed a body that stops half-way: its temp file must not survive.
-        return inner.write(key, stallingStream(Buffer.from(body), o?.signal), info, o);
+        // write() takes bytes: stall until the abort, then the real local write must refuse and leave no temp file.
+        await new Promise<void>((resolve) => (o?.signal?.aborted ? resolve() : o?.signal?.addEventListener('abort', () => resolve(), { once: true })));
+        return inner.write(key, body, info, o);
       }
       const r = await inner.write(key, body, info, o);
       if (op === 'write') done++;

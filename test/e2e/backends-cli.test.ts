@@ -8,9 +8,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAzureBackend } from '../../src/backends/azure.js';
-import { createGcsBackend } from '../../src/backends/gcs.js';
-import { createS3Backend } from '../../src/backends/s3.js';
+import { createAzureBackend } from '../../src/backends/azure/backend.js';
+import { createGcsBackend } from '../../src/backends/gcs/backend.js';
+import { createS3Backend } from '../../src/backends/s3/backend.js';
 import type { Backend } from '../../src/backends/types.js';
 import { compareTrees, excludeFlowsyncState, generateTree, type GeneratedTree } from '../helpers/tree.js';
 import { startAzurite, type AzuriteServer } from '../servers/azurite.js';

@@ -110,10 +110,8 @@ describe('a file that changes while push reads it', () => {
         const w = await memory.openMultipart!(key, info, o);
         return {
           ...w,
-          partSize: w.partSize,
-          maxParts: w.maxParts,
-          async writePart(num, data, po) {
-            await w.writePart(num, data, po);
+          async writePart(num, data, info, po) {
+            await w.writePart(num, data, info, po);
             if (++parts === 1) {
               // Rewrite the last MiB in place, keeping the size.
               const fd = fs.openSync(big, 'r+');
@@ -121,7 +119,7 @@ describe('a file that changes while push reads it', () => {
               fs.closeSync(fd);
             }
           },
-          complete: (po) => w.complete(po),
+          complete: (info, po) => w.complete(info, po),
           abort: () => w.abort(),
         };
       },

@@ -1,4 +1,4 @@
-/** The transfer engine's parts on their own: pool, retry, byte budget, part size. */
+/** The transfer engine's parts on their own: pool, retry, byte budget, part size, FILE_CHANGED, delete batching. */
 import { describe, expect, it } from 'vitest';
 import { createMemoryBackend } from '../../src/backends/memory.js';
 import type { Backend } from '../../src/backends/types.js';
@@ -6,7 +6,18 @@ import { FlowsyncError, isFlowsyncError } from '../../src/errors.js';
 import { ByteBudget } from '../../src/transfer/budget.js';
 import { choosePartSize, usesMultipart } from '../../src/transfer/part-size.js';
 import { runPool } from '../../src/util/pool.js';
-import { isRetryable, sleep, withRetry } from '../../src/transfer/retry.js';
+import { isRetryable, sleep, withRetries, withRetry } from '../../src/backends/retrying.js';
+import { deleteKeys } from '../../src/transfer/delete.js';
+import { azureError } from '../../src/backends/azure/errors.js';
+import { gcsError } from '../../src/backends/gcs/errors.js';
+import { s3Error } from '../../src/backends/s3/errors.js';
+import { uploadFile } from '../../src/transfer/upload.js';
+import type { TransferContext } from '../../src/transfer/context.js';
+import { Progress } from '../../src/util/progress.js';
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
@@ -286,9 +297,9 @@ describe('ByteBudget buffers', () => {
 });
 
 describe('part size', () => {
-  const backend = (limits: Backend['multipartLimits'], tuning: Partial<Backend['tuning']> = {}): Backend => {
+  const backend = (multipart: NonNullable<Backend['limits']['multipart']>, tuning: Partial<Backend['tuning']> = {}): Backend => {
     const b = createMemoryBackend();
-    return { ...b, multipartLimits: limits, tuning: { ...b.tuning, ...tuning } };
+    return { ...b, limits: { ...b.limits, multipart }, tuning: { ...b.tuning, ...tuning } };
   };
   const MiB = 1024 * 1024;
 
@@ -315,5 +326,137 @@ describe('part size', () => {
     expect(usesMultipart(10 * MiB, b, 16 * MiB)).toBe(false); // one part would hold it all: a single PUT
     const noMultipart = { ...b, features: { ...b.features, multipart: false } };
     expect(usesMultipart(100 * MiB, noMultipart)).toBe(false);
+  });
+});
+
+describe('uploadFile catches a file that changed after its scan (FILE_CHANGED, the engine\'s check)', () => {
+  const MiB = 1024 * 1024;
+  const sha = (d: Uint8Array) => createHash('sha256').update(d).digest('hex');
+  const context = (backend: Backend, partSize?: number): TransferContext => ({
+    backend,
+    budget: new ByteBudget(64 * MiB),
+    progress: new Progress(),
+    partConcurrency: 2,
+    ...(partSize ? { partSize } : {}),
+  });
+
+  async function tempFile(data: Uint8Array): Promise<{ file: string; cleanup: () => Promise<void> }> {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'flowsync-upload-'));
+    const file = path.join(dir, 'f.bin');
+    await fsp.writeFile(file, data);
+    return { file, cleanup: () => fsp.rm(dir, { recursive: true, force: true }) };
+  }
+
+  it('small file (one write): bytes that do not hash to the scanned sha256 are not sent', async () => {
+    const backend = createMemoryBackend();
+    const scanned = Buffer.from('as scanned');
+    const { file, cleanup } = await tempFile(Buffer.from('changed!!!')); // same size, other bytes
+    try {
+      const err = await caught(uploadFile(context(backend), 'k/small', file, { path: 'small.txt', size: scanned.length, mode: 0o644, sha256: sha(scanned) }, new AbortController().signal));
+      expect(isFlowsyncError(err, 'FILE_CHANGED'), String(err)).toBe(true);
+      expect((err as Error).message).toContain('small.txt');
+      expect(await backend.stat('k/small')).toBeNull();
+      // The same file with its own hash goes up, with the sha256 stored.
+      await uploadFile(context(backend), 'k/small', file, { path: 'small.txt', size: 10, mode: 0o644, sha256: sha(Buffer.from('changed!!!')) }, new AbortController().signal);
+      expect((await backend.stat('k/small'))?.sha256).toBe(sha(Buffer.from('changed!!!')));
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('big file (parts): a hash mismatch aborts the upload, nothing stored, no upload left pending', async () => {
+    const backend = createMemoryBackend();
+    const data = Buffer.alloc(3 * MiB + 5, 1);
+    const { file, cleanup } = await tempFile(data);
+    try {
+      const entry = { path: 'big.bin', size: data.length, mode: 0o644 as const, sha256: sha(Buffer.alloc(data.length, 2)) };
+      const err = await caught(uploadFile(context(backend, MiB), 'k/big', file, entry, new AbortController().signal));
+      expect(isFlowsyncError(err, 'FILE_CHANGED'), String(err)).toBe(true);
+      expect(await backend.stat('k/big')).toBeNull();
+      expect(backend.pendingUploads.size).toBe(0);
+      // A file that is shorter than scanned is caught before any part is sent.
+      const short = await caught(uploadFile(context(backend, MiB), 'k/big', file, { ...entry, size: data.length + 1 }, new AbortController().signal));
+      expect(isFlowsyncError(short, 'FILE_CHANGED')).toBe(true);
+      await uploadFile(context(backend, MiB), 'k/big', file, { ...entry, sha256: sha(data) }, new AbortController().signal);
+      expect((await backend.stat('k/big'))?.size).toBe(data.length);
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe('deleteKeys', () => {
+  it('hands the backend batches of at most limits.deleteBatch keys, each key once, and deletes them all', async () => {
+    const memory = createMemoryBackend();
+    const keys = Array.from({ length: 23 }, (_, i) => `d/k${i}`);
+    for (const k of keys) await memory.write(k, Buffer.from(k), { size: k.length });
+    const batches: string[][] = [];
+    const backend: Backend = { ...memory, limits: { ...memory.limits, deleteBatch: 5 }, delete: (ks, o) => (batches.push(ks), memory.delete(ks, o)) };
+    await deleteKeys(backend, [...keys, 'd/k0', 'd/missing'], { concurrency: 3 });
+    expect(batches.map((b) => b.length)).toEqual([5, 5, 5, 5, 4]);
+    expect(batches.flat().sort()).toEqual([...keys, 'd/missing'].sort());
+    for (const k of keys) expect(await memory.stat(k)).toBeNull();
+    batches.length = 0;
+    await deleteKeys(backend, []);
+    expect(batches).toEqual([]);
+  });
+});
+
+describe('the one network-error table, as every backend maps it (util/net-errors.ts)', () => {
+  const raw = (code: string, message = `${code} happened`) => Object.assign(new Error(message), { code });
+  // The SDKs nest socket errors: the S3 SDK passes them through, Azure wraps them in a RestError.
+  const mappers: [string, (e: unknown) => FlowsyncError][] = [
+    ['s3', (e) => s3Error(e, { action: 'read', bucket: 'b', key: 'k', endpoint: 'http://s3.test' })],
+    ['azure', (e) => azureError(Object.assign(new Error('request failed'), { name: 'RestError', code: 'REQUEST_SEND_ERROR', cause: e }), { action: 'read', container: 'c', key: 'k' })],
+    ['gcs', (e) => gcsError(e, { action: 'read gs://b/k', bucket: 'b', object: true })],
+  ];
+
+  for (const [name, map] of mappers) {
+    it(`${name}: a reset is a retryable "connection reset" (not a timeout), EAI_AGAIN is retryable, a refused connection is final`, () => {
+      for (const code of ['ECONNRESET', 'EPIPE']) {
+        const e = map(raw(code));
+        expect({ code: e.code, retryable: e.retryable }, code).toEqual({ code: 'TRANSIENT', retryable: true });
+        expect(e.message).toMatch(/connection reset/i);
+        expect(e.message).not.toMatch(/timeout|timed out/i);
+      }
+      const hangUp = map(new Error('socket hang up'));
+      expect(hangUp.code).toBe('TRANSIENT');
+      expect(hangUp.message).toMatch(/connection reset/i);
+      const dns = map(raw('EAI_AGAIN', 'getaddrinfo EAI_AGAIN s3.test'));
+      expect({ code: dns.code, retryable: dns.retryable }).toEqual({ code: 'TRANSIENT', retryable: true });
+      expect(dns.message).toMatch(/DNS lookup failed for now/i);
+      for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'SELF_SIGNED_CERT_IN_CHAIN']) {
+        const e = map(raw(code));
+        expect({ code: e.code, retryable: e.retryable }, code).toEqual({ code: 'UNREACHABLE', retryable: false });
+      }
+    });
+  }
+});
+
+describe('retry decorator on multipart complete()', () => {
+  it("does not repeat complete() after a whole-object digest mismatch (digestScope 'object': the session is gone), but does for a per-part backend", async () => {
+    for (const digestScope of ['object', 'part'] as const) {
+      const memory = createMemoryBackend();
+      let completes = 0;
+      const backend: Backend = {
+        ...memory,
+        limits: { ...memory.limits, multipart: { ...memory.limits.multipart!, digestScope } },
+        async openMultipart(key, info, o) {
+          const w = await memory.openMultipart!(key, info, o);
+          return {
+            ...w,
+            complete: async () => {
+              completes++;
+              throw new FlowsyncError('CHECKSUM_MISMATCH', 'the object did not match its md5');
+            },
+          };
+        },
+      };
+      const w = await withRetries(backend, { baseDelayMs: 1 }).openMultipart!('k', { partSize: 4 });
+      await w.writePart(1, Buffer.from('abcd'), {});
+      const err = await caught(w.complete({ size: 4 }));
+      expect(isFlowsyncError(err, 'CHECKSUM_MISMATCH')).toBe(true);
+      expect(completes, `complete() attempts with digestScope ${digestScope}`).toBe(digestScope === 'object' ? 1 : 5);
+    }
   });
 });

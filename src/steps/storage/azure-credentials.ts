@@ -16,7 +16,7 @@ export interface AzureStepOptions {
   clientId?: string;
   clientSecret?: string;
   /** Set for account_url without a client secret: Prefect's DefaultAzureCredential. */
-  credential?: unknown;
+  credential?: import('@azure/identity').TokenCredential;
   env?: Record<string, string | undefined>;
 }
 

@@ -6,10 +6,12 @@
  * `details.errorCode` (HEAD responses have no body). Azurite differs from Azure in two places
  * handled here: a bad Shared Key signature is `AuthorizationFailure` (Azure: `AuthenticationFailed`)
  * and a Content-MD5 mismatch is `InvalidOperation` "Provided contentMD5 doesn't match."
- * (Azure: `Md5Mismatch`).
+ * (Azure: `Md5Mismatch`). Socket-level failures (no HTTP answer) are classified by the one
+ * network table, util/net-errors.ts; this file maps only the storage service's own codes.
  */
-import { abortError, FlowsyncError, isFlowsyncError, type ErrorCode } from '../errors.js';
-import { scrubSecrets } from '../secrets.js';
+import { abortError, FlowsyncError, isFlowsyncError, type ErrorCode } from '../../errors.js';
+import { scrubSecrets } from '../../secrets.js';
+import { classifyNetworkError } from '../../util/net-errors.js';
 
 export interface AzureErrorContext {
   /** What was being done, as a verb phrase: "read", "list", "upload part 3 of". */
@@ -30,15 +32,8 @@ interface SdkErrorShape {
   details?: { errorCode?: string; message?: string };
 }
 
-const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN',
-  'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-const TRANSIENT_CODES = new Set([
-  'ECONNRESET', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'EPIPE', 'ECONNABORTED', 'TIMEOUT', 'REQUEST_SEND_ERROR',
-  'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE', 'InternalError', 'OperationTimedOut',
-]);
+/** The SDK's own words for a request that never got an answer; sockets themselves go to util/net-errors.ts. */
+const SDK_TRANSIENT_CODES = new Set(['TIMEOUT', 'REQUEST_SEND_ERROR', 'InternalError', 'OperationTimedOut']);
 const PRECONDITION_CODES = new Set([
   'ConditionNotMet', 'BlobAlreadyExists', 'TargetConditionNotMet', 'SourceConditionNotMet',
   'LeaseIdMissing', 'LeaseIdMismatchWithBlobOperation', 'LeaseNotPresentWithBlobOperation',
@@ -155,15 +150,18 @@ export function azureError(err: unknown, ctx: AzureErrorContext): FlowsyncError 
   if (code === 'ServerBusy' || status === 429) {
     return make('THROTTLED', `${what}: Azure is throttling requests (${said}). Lower --concurrency or try again later.`);
   }
-  if ((status !== undefined && status >= 500) || (code && TRANSIENT_CODES.has(code))) {
-    return make('TRANSIENT', `${what}: ${said || 'temporary failure'}. This is usually temporary; retrying should work.`);
-  }
-  if (code && UNREACHABLE_CODES.has(code)) {
+  // Socket-level failures: the one table (resets are resets, EAI_AGAIN retryable).
+  const net = status === undefined ? classifyNetworkError(err) : null;
+  if (net?.retryable) return make('TRANSIENT', `${what}: ${net.words}. Retrying usually fixes it.`);
+  if (net) {
     return make(
       'UNREACHABLE',
-      `${what}: cannot reach the Azure Blob endpoint${ctx.account ? ` ${ctx.account}` : ''} (${code}: ${detail}). ` +
-        'Check the account name or endpoint (BlobEndpoint in AZURE_STORAGE_CONNECTION_STRING, --endpoint), the network, and that the service is running.',
+      `${what}: cannot reach the Azure Blob endpoint${ctx.account ? ` ${ctx.account}` : ''} (${net.words}: ${detail}). ` +
+        'Check the account name or endpoint (BlobEndpoint in AZURE_STORAGE_CONNECTION_STRING, --endpoint), the network, certificates, and that the service is running.',
     );
+  }
+  if ((status !== undefined && status >= 500) || (code && SDK_TRANSIENT_CODES.has(code))) {
+    return make('TRANSIENT', `${what}: ${said || 'temporary failure'}. This is usually temporary; retrying should work.`);
   }
   if (code === 'InvalidMetadata') {
     return make('INVALID_INPUT', `${what}: Azure refused the metadata (${said}). Metadata names must be letters, digits and '_' and start with a letter.`);

@@ -2,9 +2,12 @@
  * Map what the AWS SDK throws (service errors, network errors, credential errors) to a
  * FlowsyncError whose code the engine acts on and whose message names the cause and the fix.
  * The engine retries TRANSIENT / THROTTLED / CHECKSUM_MISMATCH only, so everything else here
- * must be a one-line, final answer.
+ * must be a one-line, final answer. Socket-level failures are classified by the one network
+ * table (util/net-errors.ts: resets are called resets, EAI_AGAIN is retryable); this file maps
+ * only S3's own answers (error names, HTTP status).
  */
-import { abortError, FlowsyncError, isFlowsyncError, type ErrorCode } from '../errors.js';
+import { abortError, FlowsyncError, isFlowsyncError, type ErrorCode } from '../../errors.js';
+import { classifyNetworkError } from '../../util/net-errors.js';
 
 export interface S3ErrorContext {
   /** What was being done, e.g. "read", "write", "list". */
@@ -33,29 +36,8 @@ const AUTH_NAMES = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'Expi
 const THROTTLE_NAMES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'ThrottledException', 'RequestLimitExceeded', 'TooManyRequestsException', 'RequestThrottled', 'RequestThrottledException', 'ServiceUnavailable', 'BandwidthLimitExceeded']);
 const TRANSIENT_NAMES = new Set(['InternalError', 'RequestTimeout', 'RequestTimeoutException', 'IncompleteBody', 'TimeoutError', 'RequestTimeTooSkewed', 'OperationAborted']);
 const CHECKSUM_NAMES = new Set(['BadDigest', 'InvalidDigest', 'XAmzContentSHA256Mismatch', 'InvalidChecksum']);
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN']);
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE']);
-const TLS_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'EPROTO',
-]);
-
 function where(c: S3ErrorContext): string {
   return c.key === undefined ? `s3://${c.bucket}` : `s3://${c.bucket}/${c.key}`;
-}
-
-/** The network-level code, looking through the SDK's wrappers. */
-function networkCode(e: SdkErrorShape): string | undefined {
-  for (let cur: unknown = e, depth = 0; cur && depth < 4; cur = (cur as SdkErrorShape).cause, depth++) {
-    const code = (cur as SdkErrorShape).code;
-    if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) return code;
-  }
-  return undefined;
 }
 
 export function s3Error(err: unknown, c: S3ErrorContext): FlowsyncError {
@@ -75,17 +57,20 @@ export function s3Error(err: unknown, c: S3ErrorContext): FlowsyncError {
     return fail('INVALID_INPUT', `No AWS region is set for ${target}. Set AWS_REGION (or --region / the profile's region).`);
   }
 
-  // Network and TLS failures (no HTTP answer).
-  const code = networkCode(e);
-  if (code && UNREACHABLE_CODES.has(code)) {
-    return fail('UNREACHABLE', `Cannot reach ${endpointName(c)} to ${c.action} ${target} (${code}). Check the endpoint (--endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL) and the network.`);
-  }
-  if (code && TLS_CODES.has(code)) {
-    return fail('UNREACHABLE', `TLS connection to ${endpointName(c)} failed (${code}: ${e.message ?? ''}). Trust the server's certificate (AWS_CA_BUNDLE or NODE_EXTRA_CA_CERTS) or fix the endpoint URL.`);
-  }
+  // Network and TLS failures (no HTTP answer): the one table, util/net-errors.ts.
   const syscall = (e as { syscall?: string }).syscall;
-  if (/did not establish a connection|without establishing a connection/i.test(e.message ?? '') || (code === 'ETIMEDOUT' && syscall === 'connect')) {
+  const net = classifyNetworkError(err);
+  if (/did not establish a connection|without establishing a connection/i.test(e.message ?? '') || (net?.code === 'ETIMEDOUT' && syscall === 'connect')) {
     return fail('UNREACHABLE', `No connection to ${endpointName(c)} within the connection timeout to ${c.action} ${target}. Check the endpoint (--endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL) and the network.`);
+  }
+  if (net?.kind === 'tls') {
+    return fail('UNREACHABLE', `TLS connection to ${endpointName(c)} failed (${net.words}: ${e.message ?? ''}). Trust the server's certificate (AWS_CA_BUNDLE or NODE_EXTRA_CA_CERTS) or fix the endpoint URL.`);
+  }
+  if (net && !net.retryable) {
+    return fail('UNREACHABLE', `Cannot reach ${endpointName(c)} to ${c.action} ${target} (${net.words}). Check the endpoint (--endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL) and the network.`);
+  }
+  if (net) {
+    return fail('TRANSIENT', `${capitalised(net.words)} talking to ${endpointName(c)} while trying to ${c.action} ${target}; worth retrying.`);
   }
   // Service answers.
   if (AUTH_NAMES.has(name)) {
@@ -137,10 +122,11 @@ export function s3Error(err: unknown, c: S3ErrorContext): FlowsyncError {
     return fail('TRANSIENT', `${endpointName(c)} failed to ${c.action} ${target} (${detail}); worth retrying.`);
   }
 
-  if ((code && TRANSIENT_CODES.has(code)) || /socket hang up|timed out|ECONNRESET/i.test(e.message ?? '')) {
-    return fail('TRANSIENT', `Connection to ${endpointName(c)} failed while trying to ${c.action} ${target} (${code ?? detail}); worth retrying.`);
-  }
   return fail('INTERNAL', `S3 request to ${c.action} ${target} failed at ${endpointName(c)}: ${detail}.`);
+}
+
+function capitalised(words: string): string {
+  return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 function endpointName(c: S3ErrorContext): string {
