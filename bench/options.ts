@@ -40,7 +40,7 @@ export interface BenchOptions {
 export const HELP = `npm run bench -- [options]
 
   --quick            small and fast (250 files, 1 run, no large-file scenario, the anchors' default flag sets left out
-                     where their tuned set runs): under 2 minutes on this 2-core machine when it is not busy
+                     where their tuned set runs): 55 s on this 2-core machine when it is idle
   --files N          files a push takes in the generated tree (default 5000; quick 250)
   --runs N           repetitions; median and spread are reported (default 3; quick 1)
   --seed S           generator seed (default "flowsync")
