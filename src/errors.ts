@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'TRANSIENT' // 5xx, connection reset, timeout: worth retrying
   | 'THROTTLED' // 429 / 503 SlowDown: worth retrying, slower
   | 'PRECONDITION_FAILED' // a conditional write lost the race
+  | 'LOCKED' // another push holds the remote's write lease
   | 'BAD_MANIFEST' // manifest unreadable or invalid
   | 'UNSAFE_PATH' // a path that would escape its root
   | 'UNSUPPORTED_VERSION' // a manifest from a newer flowsync

@@ -43,3 +43,8 @@ export function pathOf(prefix: string, key: string): string | null {
 export function manifestKey(prefix: string): string {
   return folderPrefix(prefix) + RESERVED_DIR + '/manifest.json';
 }
+
+/** The mirror layout's write lease (DESIGN §5.1). */
+export function leaseKey(prefix: string): string {
+  return folderPrefix(prefix) + RESERVED_DIR + '/lease.json';
+}

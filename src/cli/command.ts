@@ -20,6 +20,8 @@ export interface Command {
   usage: string;
   /** Names of the required positional arguments, in order. */
   args: string[];
+  /** Names of optional positional arguments that may follow the required ones (`init [dir]`). */
+  optionalArgs?: string[];
   /** Help text: options and examples. */
   help: string;
   options: OptionSpec;

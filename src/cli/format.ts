@@ -33,3 +33,13 @@ export function parsePositiveInt(text: string, flag: string): number {
   if (!Number.isInteger(n) || n < 1 || n > 1024) throw new FlowsyncError('USAGE', `${flag} expects a whole number from 1 to 1024; got ${JSON.stringify(text)}.`);
   return n;
 }
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i;
+const DURATION_FACTORS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "90s", "2m", "500ms", "0" → milliseconds (a bare number is seconds). */
+export function parseDuration(text: string, flag: string): number {
+  const m = DURATION.exec(text.trim());
+  if (!m) throw new FlowsyncError('USAGE', `${flag} expects a duration such as 90s, 2m or 500ms; got ${JSON.stringify(text)}.`);
+  return Math.round(Number(m[1]) * DURATION_FACTORS[(m[2] ?? 's').toLowerCase()]!);
+}

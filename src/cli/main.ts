@@ -11,15 +11,15 @@ import { parseArgs } from 'node:util';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { scrubSecrets } from '../secrets.js';
 import { COMMON_HELP, COMMON_OPTIONS, type Command } from './command.js';
-import { pullCommand } from './commands/pull.js';
-import { pushCommand } from './commands/push.js';
-import { scanCommand } from './commands/scan.js';
-import { statusCommand } from './commands/status.js';
-import { stepsCommand } from './commands/steps.js';
-import { verifyCommand } from './commands/verify.js';
+import * as registered from './commands/index.js';
 import { createOutput } from './output.js';
+import { checkRemoteArg } from './remote-arg.js';
+import { describeParseError, usageLine } from './usage-errors.js';
 
-const COMMANDS: Command[] = [pushCommand, pullCommand, statusCommand, scanCommand, verifyCommand, stepsCommand];
+/** The order `flowsync --help` lists commands in (DESIGN §7); a command not named here comes after them. */
+const HELP_ORDER = ['push', 'pull', 'status', 'scan', 'verify', 'log', 'rollback', 'gc', 'cache', 'image', 'init', 'steps'];
+const rank = (c: Command): number => (HELP_ORDER.includes(c.name) ? HELP_ORDER.indexOf(c.name) : HELP_ORDER.length);
+const COMMANDS: Command[] = (Object.values(registered) as Command[]).sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.usage.length));
@@ -38,10 +38,6 @@ Run 'flowsync <command> --help' for a command's options and examples.`;
 function commandHelp(c: Command): string {
   return `Usage: ${c.usage}\n\n${c.summary}\n\n${c.help}\n\n${COMMON_HELP}`;
 }
-
-// The AWS SDK warns every run that its future releases need Node 22; the version in use is
-// pinned by this package, so the warning is not something a flowsync user can act on.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -63,11 +59,12 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  const options = { ...command.options, ...COMMON_OPTIONS };
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: rest, options: { ...COMMON_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (err) {
-    process.stderr.write(`flowsync ${command.name}: ${(err as Error).message}\nUsage: ${command.usage}  (see flowsync ${command.name} --help)\n`);
+    process.stderr.write(`flowsync ${command.name}: ${describeParseError(err, command, options)}\n${usageLine(command)}\n`);
     return 2;
   }
   const { values, positionals } = parsed;
@@ -75,12 +72,21 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(commandHelp(command) + '\n');
     return 0;
   }
-  if (positionals.length !== command.args.length) {
+  const most = command.args.length + (command.optionalArgs?.length ?? 0);
+  if (positionals.length < command.args.length || positionals.length > most) {
     const missing = command.args.slice(positionals.length).join(', ');
     process.stderr.write(
-      `flowsync ${command.name}: ${missing ? `missing ${missing}` : `unexpected argument ${JSON.stringify(positionals[command.args.length])}`}.\nUsage: ${command.usage}  (see flowsync ${command.name} --help)\n`,
+      `flowsync ${command.name}: ${missing ? `missing ${missing}` : `unexpected argument ${JSON.stringify(positionals[most])}`}.\n${usageLine(command)}\n`,
     );
     return 2;
+  }
+  // Every argument named "remote" is checked before anything runs (a typo'd s3:/x is no folder name).
+  try {
+    command.args.forEach((arg, i) => {
+      if (arg === 'remote') checkRemoteArg(positionals[i]!);
+    });
+  } catch (err) {
+    return reportError(err, command.name, Boolean(values.json));
   }
 
   const output = createOutput({ json: Boolean(values.json), quiet: Boolean(values.quiet) });

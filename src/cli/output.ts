@@ -5,7 +5,8 @@
  */
 import { scrubSecrets } from '../secrets.js';
 import type { Logger, Phase, ProgressEvent } from '../sync/types.js';
-import { formatBytes, formatDuration } from './format.js';
+import { formatDuration } from './format.js';
+import { lineParts, renderLine } from './progress-line.js';
 
 export interface Output {
   json: boolean;
@@ -18,8 +19,14 @@ export interface Output {
   done(): void;
 }
 
-const BAR_WIDTH = 24;
-const PLAIN_INTERVAL_MS = 5000;
+/** Plain output: one line when a phase is done, and a line every 30 s while one runs longer (CI logs go quiet otherwise). */
+const PLAIN_INTERVAL_MS = 30_000;
+/** The walker's warning for each link it skips; the CLI says them once, as one line with a count. */
+const SKIPPED_LINK = /^(.*?)Skipped link (.+ -> .+?): ([^.]+)\.(?: Use --follow-links.*)?$/s;
+const LINKS_LISTED = 3;
+
+/** Terminal redraws at most this often (the final state of a phase is always drawn). */
+const REDRAW_MS = 100;
 
 export function createOutput(opts: { json: boolean; quiet: boolean; stderr?: NodeJS.WriteStream; stdout?: NodeJS.WriteStream }): Output {
   const err = opts.stderr ?? process.stderr;
@@ -28,7 +35,10 @@ export function createOutput(opts: { json: boolean; quiet: boolean; stderr?: Nod
   let barShown = false;
   let phaseStart = Date.now();
   let lastPlain = 0;
+  let lastDraw = 0;
   let current: Phase | null = null;
+  /** The current phase already printed its "done" line (its closing event repeats the same numbers). */
+  let doneShown = false;
 
   const clearBar = () => {
     if (barShown) {
@@ -40,13 +50,22 @@ export function createOutput(opts: { json: boolean; quiet: boolean; stderr?: Nod
     clearBar();
     err.write(scrubSecrets(text) + '\n');
   };
-
-  const describe = (e: ProgressEvent): string => {
-    const files = e.filesTotal > 0 ? `${e.files}/${e.filesTotal} files` : e.files > 0 ? `${e.files} files` : '';
-    const bytes = e.total > 0 ? `${formatBytes(e.loaded)}/${formatBytes(e.total)}` : '';
-    const elapsed = (Date.now() - phaseStart) / 1000;
-    const rate = e.total > 0 && elapsed > 0.5 ? `${formatBytes(e.loaded / elapsed)}/s` : '';
-    return [files, bytes, rate].filter(Boolean).join('  ');
+  // Skipped links, by the prefix their warnings carried (a prefect.yaml step's label, or none).
+  const skippedLinks = new Map<string, string[]>();
+  const saySkippedLinks = () => {
+    for (const [prefix, links] of skippedLinks) {
+      const shown = links.slice(0, LINKS_LISTED).join(', ');
+      const more = links.length > LINKS_LISTED ? `, and ${links.length - LINKS_LISTED} more` : '';
+      line(
+        `warning: ${prefix}skipped ${links.length === 1 ? '1 link' : `${links.length} links`}: ${shown}${more}. ` +
+          'Use --follow-links to upload what they point to, or make them relative links inside the folder.',
+      );
+    }
+    skippedLinks.clear();
+  };
+  const plainText = (e: ProgressEvent, elapsedMs: number): string => {
+    const p = lineParts(e, elapsedMs);
+    return [p.files, p.bytes, p.rate].filter(Boolean).join('  ');
   };
 
   return {
@@ -57,39 +76,52 @@ export function createOutput(opts: { json: boolean; quiet: boolean; stderr?: Nod
       info: (m) => {
         if (!opts.quiet) line(m);
       },
-      warn: (m) => line(`warning: ${m}`),
+      warn: (m) => {
+        const link = SKIPPED_LINK.exec(m);
+        if (!link) return line(`warning: ${m}`);
+        const [, prefix = '', what = '', why = ''] = link;
+        skippedLinks.set(prefix, [...(skippedLinks.get(prefix) ?? []), `${what} (${why})`]);
+      },
     },
     onProgress(e) {
       if (opts.quiet) return;
-      const starting = e.phase !== current;
+      const now = Date.now();
+      // A new phase, or the same phase begun again after it finished (two storage steps in a row).
+      const starting = e.phase !== current || (doneShown && e.loaded === 0 && e.files === 0);
       if (starting) {
         current = e.phase;
-        phaseStart = Date.now();
-        lastPlain = phaseStart;
+        phaseStart = now;
+        lastPlain = now;
+        doneShown = false;
       }
-      const finished = (e.filesTotal > 0 && e.files >= e.filesTotal && e.loaded >= e.total) || (e.total > 0 && e.loaded >= e.total && e.files >= e.filesTotal);
+      const finished = (e.filesTotal > 0 || e.total > 0) && e.files >= e.filesTotal && e.loaded >= e.total;
       if (tty) {
-        const ratio = e.total > 0 ? e.loaded / e.total : e.filesTotal > 0 ? e.files / e.filesTotal : 0;
-        const filled = Math.round(Math.min(1, ratio) * BAR_WIDTH);
-        const bar = `[${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] ${String(Math.floor(ratio * 100)).padStart(3)}%`;
-        err.write(`\r\x1b[2K${e.phase.padEnd(8)} ${e.total > 0 || e.filesTotal > 0 ? bar + '  ' : ''}${describe(e)}`);
+        if (!starting && !finished && now - lastDraw < REDRAW_MS) return;
+        lastDraw = now;
+        err.write(`\r\x1b[2K${renderLine(lineParts(e, now - phaseStart), err.columns || 80)}`);
         barShown = true;
         return;
       }
-      const now = Date.now();
+      if (doneShown) return;
       if (finished && e.files + e.loaded > 0) {
-        line(`${e.phase}: done, ${describe(e)} in ${formatDuration(now - phaseStart)}`);
-        current = null;
+        line(`${e.phase}: done, ${plainText(e, now - phaseStart)} in ${formatDuration(now - phaseStart)}`);
+        doneShown = true;
       } else if (now - lastPlain >= PLAIN_INTERVAL_MS && !starting) {
         lastPlain = now;
-        line(`${e.phase}: ${describe(e)}`);
+        const p = lineParts(e, now - phaseStart);
+        line(`${e.phase}: ${[p.ratio === null ? '' : `${Math.floor(p.ratio * 100)}%`, plainText(e, now - phaseStart), p.eta].filter(Boolean).join('  ')}`);
       }
     },
     result(summary, human) {
+      saySkippedLinks();
       clearBar();
       if (opts.json) out.write(scrubSecrets(JSON.stringify(summary)) + '\n');
-      else if (!opts.quiet || human) out.write(scrubSecrets(human) + '\n');
+      // Nothing to say (a scan that found no file) prints nothing, not an empty line.
+      else if (human !== '') out.write(scrubSecrets(human) + '\n');
     },
-    done: clearBar,
+    done() {
+      saySkippedLinks();
+      clearBar();
+    },
   };
 }

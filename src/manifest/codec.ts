@@ -4,10 +4,13 @@
  */
 import { createHash } from 'node:crypto';
 import { FlowsyncError } from '../errors.js';
+import { parseBoundedJson } from '../util/bounded-json.js';
+import { MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, parseCommittedTag, validFileSize } from './limits.js';
 import { assertSafePath, compareUtf8, fileFolderClash, isReserved, unsafeLinkReason } from './paths.js';
 import {
   MANIFEST_FORMAT,
   MANIFEST_VERSION,
+  type FileEntry,
   type FileMode,
   type Layout,
   type Manifest,
@@ -47,6 +50,12 @@ export function serializeManifest(m: Manifest): Uint8Array {
 }
 
 function entryLine(e: ManifestEntry): string {
+  if ('link' in e || e.tag === undefined) return contentLine(e);
+  return JSON.stringify({ path: e.path, size: e.size, mode: e.mode, sha256: e.sha256, tag: e.tag });
+}
+
+/** An entry's content alone (no committed tag): what two scans of the same tree agree on. */
+function contentLine(e: ManifestEntry): string {
   return JSON.stringify('link' in e ? { path: e.path, link: e.link } : { path: e.path, size: e.size, mode: e.mode, sha256: e.sha256 });
 }
 
@@ -54,7 +63,7 @@ function entryLine(e: ManifestEntry): string {
 export function filesDigest(m: Manifest): string {
   const h = createHash('sha256');
   // A Manifest's files are sorted (createManifest and parseManifest both sort them).
-  for (const e of m.files) h.update(entryLine(e) + '\n');
+  for (const e of m.files) h.update(contentLine(e) + '\n');
   return h.digest('hex');
 }
 
@@ -75,12 +84,13 @@ function bad(where: string, why: string): FlowsyncError {
  * leaving the tree, and refuses versions newer than this reader.
  */
 export function parseManifest(bytes: Uint8Array | string, where = 'the remote'): Manifest {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8'));
-  } catch (err) {
-    throw new FlowsyncError('BAD_MANIFEST', `The manifest at ${where} is not valid JSON (${(err as Error).message.replace(/\s+/g, ' ')}). Push again from the source folder to replace it.`, { cause: err });
-  }
+  const raw = parseBoundedJson(bytes, {
+    what: `the manifest at ${where}`,
+    maxBytes: MANIFEST_MAX_BYTES,
+    maxDepth: MANIFEST_MAX_DEPTH,
+    code: 'BAD_MANIFEST',
+    fix: 'Push again from the source folder to replace it.',
+  });
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(where, 'it is not a JSON object');
   const obj = raw as Record<string, unknown>;
   if (obj.format !== MANIFEST_FORMAT) throw bad(where, `"format" is ${JSON.stringify(obj.format)}, expected "${MANIFEST_FORMAT}"`);
@@ -140,7 +150,16 @@ function parseEntry(item: unknown, i: number, where: string): ManifestEntry {
     return { path: e.path, link: e.link };
   }
   if (typeof e.size !== 'number' || !Number.isSafeInteger(e.size) || e.size < 0) throw bad(where, `files[${i}].size is not a non-negative integer`);
+  const tooBig = validFileSize(e.size);
+  if (tooBig !== null) throw bad(where, `files[${i}].size ${tooBig}`);
   if (e.mode !== 0o644 && e.mode !== 0o755) throw bad(where, `files[${i}].mode is ${JSON.stringify(e.mode)}, expected 420 or 493`);
   if (typeof e.sha256 !== 'string' || !SHA256_HEX.test(e.sha256)) throw bad(where, `files[${i}].sha256 is not 64 lower-case hex digits`);
-  return { path: e.path, size: e.size, mode: e.mode as FileMode, sha256: e.sha256 };
+  const entry: FileEntry = { path: e.path, size: e.size, mode: e.mode as FileMode, sha256: e.sha256 };
+  // The mirror layout's committed object tag (DESIGN §5.1): optional, manifests from before it have none.
+  if ('tag' in e) {
+    const tag = parseCommittedTag(e.tag);
+    if (tag === null) throw bad(where, `files[${i}].tag is not a short printable string`);
+    entry.tag = tag;
+  }
+  return entry;
 }

@@ -11,6 +11,11 @@ export interface FileEntry {
   size: number;
   mode: FileMode;
   sha256: string;
+  /**
+   * Mirror layout: the store's tag of this file's object as committed (ETag, generation, local
+   * identity), so a listing alone shows an object replaced or missing (DESIGN §5.1).
+   */
+  tag?: string;
 }
 
 export interface LinkEntry {

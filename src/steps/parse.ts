@@ -1,5 +1,5 @@
 /**
- * Read a prefect.yaml and pick the steps of one section (`push` or `pull`): the top-level list,
+ * Read a prefect.yaml and pick the steps of one section (`build`, `push` or `pull`): the top-level list,
  * or, with a deployment name, that deployment's own list when it has a non-empty one (as
  * `prefect deploy` does). Each step is a single-key mapping `{fully.qualified.name: {kwargs}}`;
  * the reserved keys `id` and `requires` are taken out of the kwargs here. Every step carries
@@ -11,7 +11,7 @@ import { FlowsyncError, fsError } from '../errors.js';
 import { parseYamlText, type YamlText } from './yaml-text.js';
 import { isPlainObject } from '../util/objects.js';
 
-export type Section = 'push' | 'pull';
+export type Section = 'build' | 'push' | 'pull';
 
 export interface ParsedStep {
   /** 1-based position in the section's list (null entries, which Prefect skips, count too). */

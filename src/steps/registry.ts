@@ -4,19 +4,13 @@
  * from only draws a warning (nothing is ever pip-installed to find a step).
  */
 import { FlowsyncError } from '../errors.js';
-import { pipInstallRequirementsStep, runShellScriptStep } from './builtin/shell.js';
-import { setWorkingDirectoryStep } from './builtin/working-directory.js';
-import { gitCloneStep } from './git/clone.js';
-import { storageSteps } from './storage/steps.js';
+import * as builtin from './builtin-steps.js';
 import type { StepDefinition } from './types.js';
 
-export const BUILTIN_STEPS: readonly StepDefinition[] = [
-  ...storageSteps,
-  gitCloneStep,
-  setWorkingDirectoryStep,
-  runShellScriptStep,
-  pipInstallRequirementsStep,
-];
+/** By name, so the list an unknown step's error prints is stable whatever order builtin-steps.ts has. */
+export const BUILTIN_STEPS: readonly StepDefinition[] = (Object.values(builtin) as Array<StepDefinition | readonly StepDefinition[]>)
+  .flat()
+  .sort((a, b) => a.name.localeCompare(b.name));
 
 const byName = new Map<string, StepDefinition>();
 for (const def of BUILTIN_STEPS) {
@@ -24,7 +18,7 @@ for (const def of BUILTIN_STEPS) {
 }
 
 /** Distributions the built-in steps stand in for. */
-const KNOWN_PACKAGES = new Set(['prefect', 'prefect-aws', 'prefect-azure', 'prefect-gcp']);
+const KNOWN_PACKAGES = new Set(['prefect', 'prefect-aws', 'prefect-azure', 'prefect-gcp', 'prefect-docker']);
 
 export function findStep(name: string): StepDefinition | undefined {
   return byName.get(name);

@@ -11,7 +11,8 @@ export interface StepEvent {
 }
 
 export interface RunStepsOptions {
-  section: 'push' | 'pull';
+  /** `push` runs the `build:` section first, as `prefect deploy` does. */
+  section: 'build' | 'push' | 'pull';
   /** The prefect.yaml; default ./prefect.yaml (relative to cwd). */
   file?: string;
   /** Use this deployment's own section when it has a non-empty one (`--deployment NAME`). */
@@ -32,6 +33,8 @@ export interface RunStepsOptions {
   onStep?: (e: StepEvent) => void;
   /** Transfers in flight for the storage steps. */
   concurrency?: number;
+  /** Resolve and check every step and show what it would do; write nothing (steps without a dry run are not run). */
+  dryRun?: boolean;
 }
 
 export interface StepSummary {
@@ -44,10 +47,14 @@ export interface StepSummary {
   outputs: Record<string, unknown>;
   /** What a storage step's sync did. */
   sync?: SyncSummary;
+  /** Dry run: the resolved parameters, secrets masked. */
+  params?: Record<string, unknown>;
+  /** Dry run: what the step would do (or why it was not run). */
+  would?: string[];
 }
 
 /** Sums over the storage steps (`manifest`: the id the last storage step left, null when none ran or the remote has none). */
-export interface RunStepsResult extends Pick<SyncSummary, 'uploaded' | 'downloaded' | 'deleted' | 'unchanged' | 'bytes' | 'manifest' | 'durationMs'> {
+export interface RunStepsResult extends Pick<SyncSummary, 'uploaded' | 'downloaded' | 'deleted' | 'unchanged' | 'updated' | 'bytes' | 'manifest' | 'durationMs'> {
   steps: StepSummary[];
   /** All outputs as later steps saw them: merged flat, plus each step's under its id. */
   outputs: Record<string, unknown>;

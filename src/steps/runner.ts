@@ -11,15 +11,17 @@ import { FlowsyncError, isFlowsyncError, throwIfAborted } from '../errors.js';
 import { scrubSecrets } from '../secrets.js';
 import type { Logger } from '../sync/types.js';
 import { checkArgs } from './args.js';
+import { idsReadBy, maskParams } from './dry-run.js';
 import { readOutputsFile, writeOutputsFile } from './outputs-file.js';
-import { describeStep, loadSection, type ParsedStep } from './parse.js';
+import { describeStep, loadSection, type ParsedStep, type Section } from './parse.js';
+import { refuseUnresolvedRequired } from './placeholder-hints.js';
 import { findStep, unknownRequirements, unknownStepError } from './registry.js';
 import { loadBlocksFile } from './sources/blocks-file.js';
 import { createBlockLookup } from './sources/lookup.js';
 import { prefectApiSource } from './sources/prefect-api.js';
 import type { BlockSource } from './sources/types.js';
 import { bakeOutputs, resolveStepInputs } from './templating.js';
-import type { StepContext, StepDefinition } from './types.js';
+import type { StepContext, StepDefinition, StepResult } from './types.js';
 import type { RunStepsOptions, RunStepsResult, StepSummary } from './run-types.js';
 import { isPlainObject } from '../util/objects.js';
 
@@ -49,10 +51,14 @@ export async function runStepsImpl(o: RunStepsOptions): Promise<RunStepsResult> 
   const env = o.env ?? process.env;
   const log = o.log ?? quietLog;
   const shownFile = o.file ?? 'prefect.yaml';
-  const parsed = await loadSection(path.resolve(startCwd, shownFile), o.section, o.deployment);
-  const label = (s: ParsedStep): string => describeStep(shownFile, o.section, s);
+  // `prefect deploy` runs build: then push: with one set of outputs ({{ build_image.image }} in a push step).
+  const sections: Section[] = o.section === 'push' ? ['build', 'push'] : [o.section];
+  const parsedSections = await Promise.all(sections.map((s) => loadSection(path.resolve(startCwd, shownFile), s, o.deployment)));
+  const sectionOf = new Map<ParsedStep, Section>();
+  for (const p of parsedSections) for (const step of p.steps) sectionOf.set(step, p.section);
+  const label = (s: ParsedStep): string => describeStep(shownFile, sectionOf.get(s) ?? o.section, s);
 
-  const plan: Array<{ step: ParsedStep; def: StepDefinition }> = parsed.steps.map((step) => {
+  const plan: Array<{ step: ParsedStep; def: StepDefinition }> = parsedSections.flatMap((p) => p.steps).map((step) => {
     const def = findStep(step.name);
     if (!def) throw unknownStepError(step.name, label(step));
     const others = unknownRequirements(step.requires ?? []);
@@ -80,34 +86,63 @@ export async function runStepsImpl(o: RunStepsOptions): Promise<RunStepsResult> 
   };
   const outputs: Record<string, unknown> = {};
   const steps: StepSummary[] = [];
-  const totals = { uploaded: 0, downloaded: 0, deleted: 0, unchanged: 0, bytes: 0 };
+  const totals = { uploaded: 0, downloaded: 0, deleted: 0, unchanged: 0, updated: 0, bytes: 0 };
   let manifest: string | null = null;
+
+  const hints = { section: o.section, lookup, env, hasBlocksFile: Boolean(o.blocksFile), hasApi: Boolean(env['PREFECT_API_URL']), hasOutputsFile: Boolean(o.outputsFile) };
+  const earlierIds = new Set<string>();
+  /** Dry run: ids of steps that were not run, by their 1-based position (their outputs are unknown). */
+  const notRun = new Map<string, number>();
 
   for (const { step, def } of plan) {
     throwIfAborted(o.signal);
     const where = label(step);
     const shortName = step.name.split('.').pop() ?? step.name;
     const summaryBase = { index: step.index - 1, name: step.name, ...(step.id ? { id: step.id } : {}) };
-    log.info(` > Running ${shortName} step...`);
+    log.info(` > ${o.dryRun ? 'Checking' : 'Running'} ${shortName} step...`);
     o.onStep?.({ phase: 'start', ...summaryBase });
     const t0 = Date.now();
-    let result;
+    let result: StepResult;
+    let params: Record<string, unknown> | undefined;
     try {
-      const inputs = await resolveStepInputs(step.args, outputs, lookup, env);
-      ctx.label = where;
-      result = await def.run(checkArgs(def, inputs, where), ctx);
+      const waitsFor = o.dryRun ? [...idsReadBy(step.args)].filter((id) => notRun.has(id)) : [];
+      if (waitsFor.length > 0) {
+        // Its inputs are outputs of a step the dry run did not run: show them as written.
+        params = maskParams(step.args) as Record<string, unknown>;
+        result = { outputs: {}, would: [`not run: it reads the outputs of step ${waitsFor.map((id) => notRun.get(id)).join(', ')}, which a dry run does not run`] };
+      } else {
+        const inputs = await resolveStepInputs(step.args, outputs, lookup, env);
+        await refuseUnresolvedRequired(def, step.args, inputs, where, { ...hints, outputs, earlierIds, ...(step.id ? { stepId: step.id } : {}) });
+        const args = checkArgs(def, inputs, where);
+        ctx.label = where;
+        if (!o.dryRun) result = await def.run(args, ctx);
+        else {
+          params = maskParams(args) as Record<string, unknown>;
+          result = def.dryRun ? await def.dryRun(args, ctx) : { outputs: {}, would: ['not run in a dry run (it would clone, install or run commands)'] };
+        }
+      }
     } catch (err) {
       throw stepError(err, where);
     }
+    if (o.dryRun && !def.dryRun && step.id) notRun.set(step.id, step.index);
+    if (step.id) earlierIds.add(step.id);
     const stepOutputs = isPlainObject(result.outputs) ? result.outputs : {};
     if (step.id) outputs[step.id] = stepOutputs;
     Object.assign(outputs, stepOutputs);
-    const summary: StepSummary = { ...summaryBase, durationMs: Date.now() - t0, outputs: stepOutputs, ...(result.sync ? { sync: result.sync } : {}) };
+    const summary: StepSummary = {
+      ...summaryBase,
+      durationMs: Date.now() - t0,
+      outputs: stepOutputs,
+      ...(result.sync ? { sync: result.sync } : {}),
+      ...(params ? { params } : {}),
+      ...(result.would ? { would: result.would } : {}),
+    };
     if (result.sync) {
       totals.uploaded += result.sync.uploaded;
       totals.downloaded += result.sync.downloaded;
       totals.deleted += result.sync.deleted;
       totals.unchanged += result.sync.unchanged;
+      totals.updated += result.sync.updated;
       totals.bytes += result.sync.bytes;
       manifest = result.sync.manifest;
     }
@@ -115,7 +150,7 @@ export async function runStepsImpl(o: RunStepsOptions): Promise<RunStepsResult> 
     o.onStep?.({ phase: 'end', ...summaryBase, durationMs: summary.durationMs });
   }
 
-  if (o.section === 'push' && o.outputsFile) await writeOutputsFile(path.resolve(startCwd, o.outputsFile), outputs);
+  if (o.section !== 'pull' && o.outputsFile && !o.dryRun) await writeOutputsFile(path.resolve(startCwd, o.outputsFile), outputs);
   // Prefect changes into `directory` after the pull steps, relative to where the steps left it.
   const directory = o.section === 'pull' && typeof outputs['directory'] === 'string' && outputs['directory'] !== '' ? path.resolve(ctx.cwd, outputs['directory']) : undefined;
   return { steps, outputs, ...(directory ? { directory } : {}), ...totals, manifest, durationMs: Date.now() - started };

@@ -18,8 +18,10 @@ export interface StepContext {
 
 export interface StepResult {
   outputs: StepOutputs;
-  /** Set by the storage steps: what the sync engine did. */
+  /** Set by the storage steps: what the sync engine did (or, in a dry run, would do). */
   sync?: SyncSummary;
+  /** In a dry run: what the step would do, in a few lines. */
+  would?: string[];
 }
 
 export type ParamKind = 'string' | 'boolean' | 'mapping' | 'string-list' | 'any';
@@ -38,4 +40,9 @@ export interface StepDefinition {
   aliases?: string[];
   params: Record<string, ParamSpec>;
   run(args: Record<string, unknown>, ctx: StepContext): Promise<StepResult>;
+  /**
+   * `steps run --dry-run`: what `run` would do, writing nothing; its outputs are what `run` would
+   * return, so later steps resolve. A step without it (git_clone, shell) is not run in a dry run.
+   */
+  dryRun?(args: Record<string, unknown>, ctx: StepContext): Promise<StepResult>;
 }

@@ -10,6 +10,13 @@ import { runPool } from '../util/pool.js';
 import type { Progress } from '../util/progress.js';
 import type { FetchInto, TreeWriter } from './tree-writer.js';
 
+/** The run stopped early: objects disagree with the manifest while a push holds the lease. */
+export class ObjectBeingReplaced extends Error {
+  constructor(readonly missing: MissingFile[]) {
+    super(`${missing.length} object(s) are being replaced by a push in progress`);
+  }
+}
+
 export interface MissingFile {
   path: string;
   error: FlowsyncError;
@@ -21,6 +28,8 @@ export interface ExecuteOptions {
   fetch: (t: PullFile) => FetchInto;
   concurrency: number;
   progress: Progress;
+  /** Whether a push holds the remote's lease now; when it does, wrong bytes stop the run at once. */
+  pushRunning?: () => Promise<boolean>;
   signal?: AbortSignal;
 }
 
@@ -41,6 +50,8 @@ export async function executePull(plan: PullPlan, o: ExecuteOptions): Promise<Mi
       } catch (err) {
         if (signal.aborted || !isFlowsyncError(err) || !PER_FILE.has(err.code)) throw err;
         missing.push({ path: t.path, error: err });
+        // A push is replacing objects: the rest would fail the same way; stop, wait, start over.
+        if (err.code === 'CHECKSUM_MISMATCH' && (await o.pushRunning?.())) throw new ObjectBeingReplaced([...missing]);
       }
     },
     o.signal,
@@ -58,7 +69,7 @@ export async function executePull(plan: PullPlan, o: ExecuteOptions): Promise<Mi
 const MAX_LISTED = 10;
 
 /** One error for a pull that placed everything but these. */
-export function missingFilesError(dir: string, missing: MissingFile[]): FlowsyncError {
+export function missingFilesError(dir: string, missing: MissingFile[], fix = 'Re-run the pull to fetch the missing file(s).'): FlowsyncError {
   const listed = missing
     .slice(0, MAX_LISTED)
     .map((m) => `  ${m.path}: ${m.error.message}`)
@@ -67,7 +78,7 @@ export function missingFilesError(dir: string, missing: MissingFile[]): Flowsync
   const codes = new Set(missing.map((m) => m.error.code));
   return new FlowsyncError(
     codes.size === 1 ? missing[0]!.error.code : 'TRANSIENT',
-    `Pull into ${dir} is incomplete: ${missing.length} file(s) could not be downloaded; everything else was placed.\n${listed}${more}\nRe-run the pull to fetch the missing file(s).`,
+    `Pull into ${dir} is incomplete: ${missing.length} file(s) could not be downloaded; everything else was placed.\n${listed}${more}\n${fix}`,
     { cause: missing.length === 1 ? missing[0]!.error : new AggregateError(missing.map((m) => m.error)) },
   );
 }

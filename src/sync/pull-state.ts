@@ -5,8 +5,9 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { fsError } from '../errors.js';
-import { RESERVED_DIR } from '../manifest/paths.js';
+import { fsError, isFlowsyncError } from '../errors.js';
+import { isReserved, RESERVED_DIR, unsafePathReason } from '../manifest/paths.js';
+import { parseBoundedJson } from '../util/bounded-json.js';
 import type { Placed } from '../plan/pull-plan.js';
 import type { StatIdentity } from '../hash/identity.js';
 import { ensureFolder, writeFileAtomic } from '../util/atomic-write.js';
@@ -37,6 +38,45 @@ export interface PullState {
   placed: Map<string, PlacedFile>;
   /** The last pull stopped without cleaning up (killed): temporary files may be left. */
   interrupted: boolean;
+  /** Set when the record was unreadable or invalid: it was moved aside (named here) and not used. */
+  setAside?: { reason: string; movedTo: string };
+}
+
+/** The record of a folder of a few million files stays far below this. */
+const STATE_MAX_BYTES = 512 * 1024 * 1024;
+const STATE_MAX_DEPTH = 8;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+class BadState extends Error {}
+
+/** The record's rows, every path as strictly checked as a manifest path; throws BadState otherwise. */
+function parseRows(text: string): { interrupted: boolean; rows: [string, StoredRow][] } {
+  let parsed: unknown;
+  try {
+    parsed = parseBoundedJson(text, { what: 'the record', maxBytes: STATE_MAX_BYTES, maxDepth: STATE_MAX_DEPTH, code: 'IO', fix: '' });
+  } catch (err) {
+    throw new BadState(isFlowsyncError(err) ? err.message.trim() : String(err));
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new BadState('it is not a JSON object');
+  const obj = parsed as { format?: unknown; inProgress?: unknown; files?: unknown };
+  if (obj.format !== FORMAT) throw new BadState(`"format" is ${JSON.stringify(obj.format)}, expected "${FORMAT}"`);
+  if (typeof obj.files !== 'object' || obj.files === null || Array.isArray(obj.files)) throw new BadState('"files" is not an object');
+  const rows: [string, StoredRow][] = [];
+  for (const [p, r] of Object.entries(obj.files as Record<string, unknown>)) {
+    const reason = unsafePathReason(p) ?? (isReserved(p) ? 'it is inside .flowsync/' : null);
+    if (reason !== null) throw new BadState(`path ${JSON.stringify(p)} is unsafe: ${reason}`);
+    if (typeof r !== 'object' || r === null) throw new BadState(`the row of ${JSON.stringify(p)} is not an object`);
+    const row = r as Record<string, unknown>;
+    for (const k of ['pending', 'link', 'etag'] as const) {
+      if (row[k] !== undefined && (typeof row[k] !== 'string' || (row[k] as string).includes('\0'))) throw new BadState(`${k} of ${JSON.stringify(p)} is not a string`);
+    }
+    if (row.sha256 !== undefined && (typeof row.sha256 !== 'string' || !SHA256_HEX.test(row.sha256))) throw new BadState(`sha256 of ${JSON.stringify(p)} is not 64 hex digits`);
+    for (const k of ['size', 'mtimeMs', 'ctimeMs', 'ino'] as const) {
+      if (row[k] !== undefined && (typeof row[k] !== 'number' || !Number.isFinite(row[k]) || (row[k] as number) < 0)) throw new BadState(`${k} of ${JSON.stringify(p)} is not a non-negative number`);
+    }
+    rows.push([p, row as StoredRow]);
+  }
+  return { interrupted: obj.inProgress === true, rows };
 }
 
 export async function loadPullState(dir: string): Promise<PullState> {
@@ -49,23 +89,31 @@ export async function loadPullState(dir: string): Promise<PullState> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return state;
     throw fsError(err, 'read', stateFile(dir));
   }
+  let parsed: ReturnType<typeof parseRows>;
   try {
-    const parsed = JSON.parse(text) as { format?: string; inProgress?: boolean; files?: Record<string, StoredRow> };
-    if (parsed.format !== FORMAT || typeof parsed.files !== 'object' || parsed.files === null) return state;
-    state.interrupted = parsed.inProgress === true;
-    for (const [p, r] of Object.entries(parsed.files)) {
-      const entry: PlacedFile = {};
-      if (r.sha256) entry.sha256 = r.sha256;
-      if (r.link) entry.link = r.link;
-      if (r.etag) entry.etag = r.etag;
-      if (r.pending) entry.pending = r.pending;
-      if (r.size !== undefined && r.mtimeMs !== undefined && r.ctimeMs !== undefined && r.ino !== undefined) {
-        entry.id = { size: r.size, mtimeMs: r.mtimeMs, ctimeMs: r.ctimeMs, ino: r.ino };
-      }
-      placed.set(p, entry);
+    parsed = parseRows(text);
+  } catch (err) {
+    if (!(err instanceof BadState)) throw err;
+    // Never act on a record that cannot be trusted (its paths drive deletes and temp sweeps):
+    // keep it for inspection and start with none, so nothing counts as flowsync's.
+    const movedTo = `${stateFile(dir)}.bad-${Date.now()}`;
+    await fsp.rename(stateFile(dir), movedTo).catch((e: unknown) => {
+      throw fsError(e, 'move aside', stateFile(dir));
+    });
+    state.setAside = { reason: err.message, movedTo };
+    return state;
+  }
+  state.interrupted = parsed.interrupted;
+  for (const [p, r] of parsed.rows) {
+    const entry: PlacedFile = {};
+    if (r.sha256) entry.sha256 = r.sha256;
+    if (r.link) entry.link = r.link;
+    if (r.etag) entry.etag = r.etag;
+    if (r.pending) entry.pending = r.pending;
+    if (r.size !== undefined && r.mtimeMs !== undefined && r.ctimeMs !== undefined && r.ino !== undefined) {
+      entry.id = { size: r.size, mtimeMs: r.mtimeMs, ctimeMs: r.ctimeMs, ino: r.ino };
     }
-  } catch {
-    // A damaged record only costs re-reading files: treat it as empty (nothing counts as ours).
+    placed.set(p, entry);
   }
   return state;
 }
@@ -87,6 +135,7 @@ export async function savePullState(
     files[p] = row;
   }
   const file = stateFile(dir);
+  // Through a temporary file that is removed on every failure, disk full included.
   const text = JSON.stringify({ format: FORMAT, version: 1, remote: about.remote, manifest: about.manifest, ...(about.inProgress ? { inProgress: true } : {}), files }) + '\n';
   await ensureFolder(path.dirname(file));
   await writeFileAtomic(file, Buffer.from(text));

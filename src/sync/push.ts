@@ -1,39 +1,40 @@
 /**
- * push: walk → hash → local manifest, while the remote state (memo, tag, manifest) is resolved;
- * plan; upload what changed;
- * write the new manifest LAST (the commit point: a push that stops early leaves the old manifest
- * in force); then delete what the old manifest listed and the new one does not.
+ * push: walk → hash → local manifest; fetch the remote manifest (and look for a lease); plan;
+ * take the write lease; upload what changed (and, after an interrupted push or on --repair,
+ * every object that disagrees with the manifest); write the new manifest LAST with each object's
+ * committed tag (the commit point); delete what the old manifest listed and the new one does
+ * not; release the lease. A push that stops after touching objects leaves its lease expired, so
+ * the next push heals the remote and pulls know to wait or to name --repair.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { keyFor } from '../backends/keys.js';
-import type { Remote } from '../backends/open.js';
-import type { Backend } from '../backends/types.js';
-import { FlowsyncError } from '../errors.js';
+import { keyFor, manifestKey } from '../backends/keys.js';
+import type { ObjectInfo } from '../backends/types.js';
+import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { defaultCacheDir } from '../hash/stat-cache.js';
 import { createManifest, filesDigest } from '../manifest/codec.js';
-import { RESERVED_DIR } from '../manifest/paths.js';
-import type { FileEntry } from '../manifest/types.js';
+import { isFile, sameContent, type FileEntry, type Manifest, type ManifestEntry } from '../manifest/types.js';
+import { normalizeTag } from '../plan/drift.js';
 import { planPush } from '../plan/push-plan.js';
 import { ByteBudget } from '../transfer/budget.js';
 import { DEFAULT_MEMORY_BUDGET, type TransferContext } from '../transfer/context.js';
-import { deleteKeys } from '../transfer/delete.js';
+import { uploadFile } from '../transfer/upload.js';
 import { runPool } from '../util/pool.js';
 import { Progress } from '../util/progress.js';
-import { uploadFile } from '../transfer/upload.js';
-import { loadIgnoreRules } from '../walk/ignore-rules.js';
+import { entriesToHeal } from './heal.js';
+import { acquireLease, type HeldLease } from './lease.js';
 import { releaseRemote, resolveRemote } from './open.js';
-import { writeManifest } from './remote-manifest.js';
+import { clashingDeletes, deleteObjects, refuseStoreInsideTree, scanAndResolve } from './push-parts.js';
+import { fetchPushBase, writeManifest } from './remote-manifest.js';
 import { saveMemo } from './remote-memo.js';
-import { resolveRemoteState, type RemoteState } from './remote-state.js';
-import { scanTree, sourceOf, type ScanDetail } from './scan.js';
+import { sourceOf } from './scan.js';
 import type { PushOptions, SyncSummary } from './types.js';
 
-/** DeleteObjects takes 1,000 keys a request; other stores batch less, none more. */
+export { deleteObjects } from './push-parts.js';
 
 export interface PushResult extends SyncSummary {
-  /** With dryRun: the paths that would be uploaded and deleted. */
-  changes?: { upload: string[]; delete: string[] };
+  /** With dryRun: the paths that would be uploaded, deleted and updated (mode or link only). */
+  changes?: { upload: string[]; delete: string[]; update: string[] };
+  /** Objects re-uploaded because they disagreed with the manifest (interrupted push, --repair). */
+  repaired?: number;
 }
 
 export async function push(o: PushOptions & { command?: 'push' | 'status' }): Promise<PushResult> {
@@ -43,180 +44,204 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
   try {
     await refuseStoreInsideTree(o, remote);
     const cacheDir = o.cacheDir === false ? null : (o.cacheDir ?? defaultCacheDir());
-    const { scan, state } = await scanAndResolve(o, remote, progress, cacheDir);
+    const { scan, state, lease: leftLease } = await scanAndResolve(o, remote, progress, cacheDir);
     const digest = filesDigest(scan.manifest);
-    // The remote manifest is the one this machine last saw, and the tree is unchanged too: nothing moves.
-    if (state.current && digest === state.current.filesDigest) {
-      return {
-        command: o.command ?? 'push',
-        uploaded: 0,
-        downloaded: 0,
-        deleted: 0,
-        unchanged: scan.manifest.files.length,
-        bytes: 0,
-        manifest: state.current.id,
-        durationMs: Date.now() - started,
-        dryRun: o.dryRun ?? false,
-        conflicts: [],
-        warnings: [...scan.warnings],
-        ...(o.dryRun ? { changes: { upload: [], delete: [] } } : {}),
-      };
+    // A lease left in place means a push runs or was interrupted: objects may disagree, so look.
+    const heal = o.repair === true || leftLease !== null;
+    const finish = (s: PushResult): PushResult => ({ ...s, durationMs: Date.now() - started });
+    // The remote manifest is the one this machine last saw, the tree is unchanged too, and nothing
+    // was interrupted: nothing moves (two requests: the manifest's tag and the lease).
+    if (state.current && digest === state.current.filesDigest && !heal) {
+      return finish({
+        command: o.command ?? 'push', uploaded: 0, downloaded: 0, deleted: 0, unchanged: scan.manifest.files.length, updated: 0, bytes: 0,
+        manifest: state.current.id, durationMs: 0, dryRun: o.dryRun ?? false, conflicts: [], warnings: [...scan.warnings],
+        ...(o.dryRun ? { changes: { upload: [], delete: [], update: [] } } : {}),
+      });
     }
-    const base = await state.base();
-    const previous = base.previous;
-    const plan = planPush(scan.manifest.files, previous?.manifest.files ?? null);
-    const bytes = plan.upload.reduce((n, e) => n + e.size, 0);
+    let base = await state.base();
+    let plan = planPush(scan.manifest.files, base.previous?.manifest.files ?? null);
     const doDelete = o.delete !== false;
+    let update = metadataOnlyChanges(scan.manifest.files, base.previous?.manifest.files ?? [], plan.upload);
     const summary: PushResult = {
       command: o.command ?? 'push',
       uploaded: plan.upload.length,
       downloaded: 0,
       deleted: doDelete ? plan.delete.length : 0,
       unchanged: plan.unchanged,
-      bytes,
-      manifest: previous?.id ?? null,
+      updated: update.length,
+      bytes: plan.upload.reduce((n, e) => n + e.size, 0),
+      manifest: base.previous?.id ?? null,
       durationMs: 0,
       dryRun: o.dryRun ?? false,
       conflicts: [],
       warnings: [...scan.warnings],
     };
+    const warn = (message: string) => {
+      summary.warnings.push(message);
+      o.log?.warn(message);
+    };
     if (base.damaged) {
       const cause = base.damaged.reason.message.replace(/[.;] (Nothing was written; )?[Pp]ush again from the source folder to replace (it|the manifest)\.$/, '.');
-      summary.warnings.push(`${cause} This push replaces it; objects that only the damaged manifest listed are left in place.`);
-      o.log?.warn(summary.warnings.at(-1)!);
+      warn(`${cause} This push replaces it; objects that only the damaged manifest listed are left in place.`);
     }
     if (o.dryRun) {
-      summary.changes = { upload: plan.upload.map((e) => e.path), delete: doDelete ? plan.delete : [] };
-      return { ...summary, durationMs: Date.now() - started };
+      const repairs = heal ? (await entriesToHeal(remote, kept(scan.manifest.files, plan.upload, base.previous?.manifest), o.signal)).heal : [];
+      summary.changes = { upload: [...plan.upload, ...repairs].map((e) => e.path), delete: doDelete ? plan.delete : [], update };
+      if (repairs.length) summary.repaired = repairs.length;
+      return finish(summary);
     }
-    if (!plan.manifestChanged) {
-      if (cacheDir && previous?.etag && base.previousBytes) {
-        await saveMemo(cacheDir, remote, { etag: previous.etag, id: previous.id, filesDigest: digest }, base.previousBytes);
+    if (!plan.manifestChanged && !heal) {
+      if (cacheDir && base.previous?.etag && base.previousBytes) {
+        await saveMemo(cacheDir, remote, { etag: base.previous.etag, id: base.previous.id, filesDigest: digest }, base.previousBytes);
       }
-      return { ...summary, durationMs: Date.now() - started };
+      return finish(summary);
     }
 
-    const { backend } = remote;
-    const concurrency = o.concurrency ?? backend.tuning.concurrency;
-    const ctx: TransferContext = {
-      backend,
-      budget: new ByteBudget(DEFAULT_MEMORY_BUDGET),
-      progress,
-      partConcurrency: Math.min(concurrency, 8),
-      ...(o.partSize ? { partSize: o.partSize } : {}),
-      onRetry: (err, attempt) => o.log?.info(`retrying (attempt ${attempt + 1}): ${(err as Error).message}`),
-    };
-    // A file that became a folder (or a folder that became a file) cannot coexist with its old
-    // objects in a store with real folders (the local store): those old objects go first. Every
-    // other delete still waits until the new manifest is in force.
-    const early = doDelete ? clashingDeletes(plan.upload, plan.delete) : [];
-    if (early.length > 0) await deleteObjects(backend, early.map((p) => keyFor(remote.prefix, p)), progress, o.signal);
-    const late = plan.delete.filter((p) => !early.includes(p));
+    // Writing starts: one writer at a time. Fails fast (nothing written) when another push holds it.
+    const lease = await acquireLease(remote, { ...(o.leaseTtlMs ? { ttlMs: o.leaseTtlMs } : {}), breakLease: o.breakLease === true, warn, ...(o.signal ? { signal: o.signal } : {}) });
+    const signal = o.signal ? AbortSignal.any([o.signal, lease.lost]) : lease.lost;
+    let touched = false;
+    try {
+      // Another push may have committed between our read and our lease: plan against what is there now.
+      const now = await remote.backend.stat(manifestKey(remote.prefix), { signal });
+      if ((now?.etag ?? null) !== (base.previous?.etag ?? base.damaged?.etag ?? null)) {
+        base = await fetchPushBase(remote, signal);
+        plan = planPush(scan.manifest.files, base.previous?.manifest.files ?? null);
+        update = metadataOnlyChanges(scan.manifest.files, base.previous?.manifest.files ?? [], plan.upload);
+        Object.assign(summary, { uploaded: plan.upload.length, deleted: doDelete ? plan.delete.length : 0, unchanged: plan.unchanged, updated: update.length, manifest: base.previous?.id ?? null });
+      }
+      const previous = base.previous;
+      const keep = kept(scan.manifest.files, plan.upload, previous?.manifest);
+      const repairs = heal || lease.tookOver ? (await entriesToHeal(remote, keep, signal)).heal : [];
+      if (repairs.length > 0) {
+        summary.repaired = repairs.length;
+        o.log?.info(`${repairs.length} object(s) under ${remote.url} disagree with the manifest: uploading them again.`);
+      }
+      const uploads = [...plan.upload, ...repairs];
+      summary.uploaded = uploads.length;
+      summary.bytes = uploads.reduce((n, e) => n + e.size, 0);
+      if (!plan.manifestChanged && repairs.length === 0) {
+        await lease.release();
+        return finish(summary);
+      }
 
-    progress.begin('upload', bytes, plan.upload.length);
-    await runPool(
-      plan.upload,
-      concurrency,
-      (e, signal) => {
-        return uploadFile(ctx, keyFor(remote.prefix, e.path), sourceOf(scan, e.path), e, signal);
-      },
-      o.signal,
-    );
-    progress.end();
+      const { backend } = remote;
+      const concurrency = o.concurrency ?? backend.tuning.concurrency;
+      const ctx: TransferContext = {
+        backend,
+        budget: new ByteBudget(DEFAULT_MEMORY_BUDGET),
+        progress,
+        partConcurrency: Math.min(concurrency, 8),
+        ...(o.partSize ? { partSize: o.partSize } : {}),
+        onRetry: (err, attempt) => o.log?.info(`retrying (attempt ${attempt + 1}): ${(err as Error).message}`),
+      };
+      // A file that became a folder (or a folder that became a file) cannot coexist with its old
+      // objects in a store with real folders (the local store): those old objects go first. Every
+      // other delete still waits until the new manifest is in force.
+      const early = doDelete ? clashingDeletes(uploads, plan.delete) : [];
+      touched = early.length > 0;
+      if (early.length > 0) await deleteObjects(backend, early.map((p) => keyFor(remote.prefix, p)), progress, signal);
+      const late = plan.delete.filter((p) => !early.includes(p));
 
-    progress.begin('manifest', 0, 1);
-    const next = createManifest(scan.manifest.files);
-    if (previous?.manifest.extra) next.extra = previous.manifest.extra;
-    const written = await writeManifest(remote, next, previous ?? base.damaged ?? null, o.signal);
-    summary.manifest = written.id;
-    if (cacheDir && written.etag) await saveMemo(cacheDir, remote, { etag: written.etag, id: written.id, filesDigest: digest }, written.bytes);
-    progress.end();
+      const committed = new Map<string, ObjectInfo>();
+      progress.begin('upload', summary.bytes, uploads.length);
+      await runPool(
+        uploads,
+        concurrency,
+        async (e, taskSignal) => {
+          try {
+            committed.set(e.path, await uploadFile(ctx, keyFor(remote.prefix, e.path), sourceOf(scan, e.path), e, taskSignal));
+          } catch (err) {
+            // A file that changed while read was never sent; any other failure may have reached the store.
+            if (!isFlowsyncError(err, 'FILE_CHANGED') && !isFlowsyncError(err, 'ABORTED')) touched = true;
+            throw err;
+          }
+          touched = true;
+        },
+        signal,
+      );
+      progress.end();
 
-    if (doDelete && late.length > 0) {
-      // The new manifest is already in force: a failure here leaves unused objects, never a broken tree.
+      progress.begin('manifest', 0, 1);
+      const next = createManifest(withTags(scan.manifest.files, committed, previous?.manifest));
+      if (previous?.manifest.extra) next.extra = previous.manifest.extra;
+      let written;
       try {
-        await deleteObjects(remote.backend, late.map((p) => keyFor(remote.prefix, p)), progress, o.signal);
+        written = await writeManifest(remote, next, previous ?? base.damaged ?? null, signal);
       } catch (err) {
-        summary.deleted = early.length;
-        summary.warnings.push(`The push succeeded, but removing ${late.length} old objects failed: ${(err as Error).message}`);
-        o.log?.warn(summary.warnings.at(-1)!);
+        if (isFlowsyncError(err, 'PRECONDITION_FAILED')) throw lostRace(o.dir, remote.url, err);
+        throw err;
       }
+      summary.manifest = written.id;
+      if (cacheDir && written.etag) await saveMemo(cacheDir, remote, { etag: written.etag, id: written.id, filesDigest: digest }, written.bytes);
+      progress.end();
+      touched = false; // the new manifest and its objects agree: nothing left to heal
+
+      if (doDelete && late.length > 0) {
+        // The new manifest is already in force: a failure here leaves unused objects, never a broken tree.
+        try {
+          await deleteObjects(remote.backend, late.map((p) => keyFor(remote.prefix, p)), progress, signal);
+        } catch (err) {
+          summary.deleted = early.length;
+          warn(`The push succeeded, but removing ${late.length} old objects failed: ${(err as Error).message}`);
+        }
+      }
+      await releaseQuietly(lease, warn);
+      return finish(summary);
+    } catch (err) {
+      // Objects may now disagree with the manifest in force: leave the lease expired, so the next
+      // push heals the remote and pulls name --repair instead of waiting. Untouched: just release.
+      if (touched) await lease.abandon();
+      else await releaseQuietly(lease, warn);
+      throw lease.lost.aborted && !o.signal?.aborted ? (lease.lost.reason as Error) : err;
     }
-    return { ...summary, durationMs: Date.now() - started };
   } finally {
     await releaseRemote(remote, o.remote);
   }
 }
 
-/**
- * A local store inside the folder being pushed would be pushed into itself, one level deeper on
- * every push. Refuse unless the ignore rules keep it out (or it is flowsync's own .flowsync/).
- */
-async function refuseStoreInsideTree(o: PushOptions, remote: Remote): Promise<void> {
-  if (remote.scheme !== 'file' || remote.backend.name !== 'local' || !fs.existsSync(o.dir)) return;
-  const real = (p: string): string => {
-    // The store may not exist yet: resolve its nearest existing folder.
-    const abs = path.resolve(p);
-    try {
-      return fs.realpathSync(abs);
-    } catch {
-      return path.dirname(abs) === abs ? abs : path.join(real(path.dirname(abs)), path.basename(abs));
-    }
-  };
-  const rel = path.relative(real(o.dir), real(path.join(remote.bucket, remote.prefix)));
-  if (rel.startsWith('..') || path.isAbsolute(rel)) return;
-  const segments = rel === '' ? [] : rel.split(path.sep);
-  if (segments[0] === RESERVED_DIR) return;
-  const ignore = await loadIgnoreRules(o.dir, o.ignoreFile);
-  for (let i = 1; i <= segments.length; i++) if (ignore.ignores(segments.slice(0, i).join('/'), true)) return;
-  const inside = segments.join('/');
-  throw new FlowsyncError(
-    'INVALID_INPUT',
-    `The store ${remote.url} is inside the folder being pushed (${o.dir}), so every push would copy the store into itself. Put the store outside that folder${inside ? `, or add "/${inside}/" to its ignore file` : ''}.`,
+/** Paths whose entry differs from the previous manifest's though no bytes go up: a mode change, a new or changed link. */
+function metadataOnlyChanges(local: readonly ManifestEntry[], previous: readonly ManifestEntry[], uploads: readonly FileEntry[]): string[] {
+  const before = new Map(previous.map((e) => [e.path, e]));
+  const sent = new Set(uploads.map((e) => e.path));
+  return local.filter((e) => !sent.has(e.path) && !(before.has(e.path) && sameContent(before.get(e.path)!, e))).map((e) => e.path);
+}
+
+/** Files the push leaves as they are: in the new tree, not uploaded, with the previous manifest's tag. */
+function kept(files: readonly ManifestEntry[], uploads: readonly FileEntry[], previous: Manifest | undefined): FileEntry[] {
+  const uploading = new Set(uploads.map((e) => e.path));
+  const before = new Map((previous?.files ?? []).filter(isFile).map((e) => [e.path, e]));
+  const out: FileEntry[] = [];
+  for (const e of files) {
+    if (!isFile(e) || uploading.has(e.path)) continue;
+    const tag = before.get(e.path)?.tag;
+    out.push(tag === undefined ? e : { ...e, tag });
+  }
+  return out;
+}
+
+/** The new manifest's entries with each object's committed tag: just written, or carried over. */
+function withTags(files: readonly ManifestEntry[], committed: ReadonlyMap<string, ObjectInfo>, previous: Manifest | undefined): ManifestEntry[] {
+  const before = new Map((previous?.files ?? []).filter(isFile).map((e) => [e.path, e]));
+  return files.map((e) => {
+    if (!isFile(e)) return e;
+    const tag = committed.has(e.path) ? normalizeTag(committed.get(e.path)!.etag) : before.get(e.path)?.tag;
+    return tag === undefined ? e : { ...e, tag };
+  });
+}
+
+function lostRace(dir: string, url: string, cause: unknown): FlowsyncError {
+  return new FlowsyncError(
+    'PRECONDITION_FAILED',
+    `Another push committed a manifest to ${url} while this one ran (its lease was broken, or the store cannot enforce leases), so this push did not replace it. Objects this push uploaded may have replaced some of that version's: it left its lease expired, so the next push from either folder checks every object and repairs the remote. To make this folder's version live, run: flowsync push ${dir} ${url} --repair`,
+    { cause },
   );
 }
 
-/** Deletes whose path is a folder of an upload ("a" then "a/b"), or inside one ("a/b" then "a"). */
-function clashingDeletes(uploads: readonly FileEntry[], deletes: readonly string[]): string[] {
-  const files = new Set(uploads.map((e) => e.path));
-  const folders = new Set<string>();
-  for (const { path } of uploads) for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) folders.add(path.slice(0, i));
-  const insideAFile = (p: string) => {
-    for (let i = p.indexOf('/'); i !== -1; i = p.indexOf('/', i + 1)) if (files.has(p.slice(0, i))) return true;
-    return false;
-  };
-  return deletes.filter((p) => folders.has(p) || insideAFile(p));
-}
-
-/**
- * Scan the tree while the remote state is resolved. If that fails (no such bucket, bad
- * credentials), the scan is stopped and awaited: push must not reject while it is still reading
- * files and writing the stat cache in the background.
- */
-async function scanAndResolve(o: PushOptions, remote: Remote, progress: Progress, cacheDir: string | null): Promise<{ scan: ScanDetail; state: RemoteState }> {
-  const scanStop = new AbortController();
-  const onAbort = () => scanStop.abort(o.signal?.reason);
-  if (o.signal?.aborted) onAbort();
-  o.signal?.addEventListener('abort', onAbort, { once: true });
+async function releaseQuietly(lease: HeldLease, warn: (m: string) => void): Promise<void> {
   try {
-    const [scan, state] = await Promise.allSettled([
-      scanTree({ ...o, signal: scanStop.signal }, progress),
-      resolveRemoteState(remote, { cacheDir, ...(o.signal ? { signal: o.signal } : {}) }).catch((err: unknown) => {
-        scanStop.abort(err);
-        throw err;
-      }),
-    ]);
-    if (state.status === 'rejected') throw state.reason;
-    if (scan.status === 'rejected') throw scan.reason;
-    return { scan: scan.value, state: state.value };
-  } finally {
-    o.signal?.removeEventListener('abort', onAbort);
+    await lease.release();
+  } catch (err) {
+    warn(`Could not remove the write lease (${(err as Error).message}); it expires on its own at ${lease.holder.expiresAt}.`);
   }
-}
-
-/** Deletes through the engine (batched by the backend's limit, parallel, retried by the decorator), reported as one phase. */
-export async function deleteObjects(backend: Backend, keys: string[], progress: Progress, signal?: AbortSignal): Promise<void> {
-  progress.begin('delete', 0, keys.length);
-  await deleteKeys(backend, keys, { ...(signal ? { signal } : {}), onBatch: (batch) => progress.advance(0, batch.length) });
-  progress.end();
 }

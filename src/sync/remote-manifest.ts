@@ -7,6 +7,8 @@ import type { Remote } from '../backends/open.js';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { manifestId, parseManifest, serializeManifest } from '../manifest/codec.js';
 import type { Manifest } from '../manifest/types.js';
+import { MANIFEST_MAX_BYTES } from '../manifest/limits.js';
+import { assertJsonSize } from '../util/bounded-json.js';
 import { collect } from '../util/streams.js';
 
 export interface RemoteManifest {
@@ -23,6 +25,8 @@ async function fetchManifestBytes(remote: Remote, signal?: AbortSignal, knownEta
   const info = await remote.backend.stat(key, { signal });
   if (!info) return null;
   if (knownEtag !== undefined && info.etag === knownEtag) return { bytes: null, etag: knownEtag };
+  // Refused before a byte is read: a hostile store could otherwise hand us gigabytes.
+  assertJsonSize(info.size, { what: `the manifest at ${remote.url} (${key})`, maxBytes: MANIFEST_MAX_BYTES, code: 'BAD_MANIFEST', fix: 'Push again from the source folder to replace it.' });
   try {
     const bytes = await collect(await remote.backend.read(key, { signal }), signal);
     return { bytes, ...(info.etag ? { etag: info.etag } : {}) };
@@ -92,18 +96,22 @@ export async function writeManifest(
         ? { ifMatch: previous.etag }
         : {}
       : { ifNoneMatch: '*' as const };
-  let written;
+  let written: { etag?: string };
   try {
     written = await backend.write(manifestKey(remote.prefix), bytes, { size: bytes.length, contentType: 'application/json', ...condition }, { signal });
   } catch (err) {
-    if (isFlowsyncError(err, 'PRECONDITION_FAILED')) {
+    if (!isFlowsyncError(err, 'PRECONDITION_FAILED')) throw err;
+    // A lost reply is not a conflict: when the first attempt was stored but its answer never
+    // came, the retry meets our own manifest. Same bytes stored means the write happened.
+    const stored = await fetchManifestBytes(remote, signal).catch(() => null);
+    if (!stored?.bytes || !stored.bytes.equals(bytes)) {
       throw new FlowsyncError(
         'PRECONDITION_FAILED',
         `Another push updated ${remote.url} while this one ran, so this push did not replace its manifest. Run the push again: it uploads only what still differs.`,
         { cause: err },
       );
     }
-    throw err;
+    written = stored.etag ? { etag: stored.etag } : {};
   }
   return { id: manifestId(bytes), bytes, ...(written.etag ? { etag: written.etag } : {}) };
 }

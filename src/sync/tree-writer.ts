@@ -1,7 +1,9 @@
 /**
  * Writes into a pull's destination folder through the atomic-write code the local store uses
  * (temporary file beside the target, then rename; empty parent folders pruned after deletes),
- * keeping the record of placed files current as it goes. It decides nothing: the plan did.
+ * keeping the record of placed files current as it goes. It decides nothing: the plan did. Every
+ * folder it writes into, and every link it creates, is checked against the real file system: a
+ * link already in the destination must not lead a write, a delete or a new link outside it.
  */
 import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -23,11 +25,48 @@ export class TreeWriter {
   private readonly checkedDirs = new Set<string>();
   private readonly preparing = new Map<string, Promise<void>>();
 
+  /** Bytes of downloads finished, for the free space a disk-full error names. */
+  private downloaded = 0;
+
   constructor(
     private readonly dir: string,
     private readonly realDir: string,
     private readonly placed: Map<string, PlacedFile>,
+    /** Bytes this pull downloads in all. */
+    private readonly totalBytes = 0,
   ) {}
+
+  private bytesLeft(): number {
+    return Math.max(0, this.totalBytes - this.downloaded);
+  }
+
+  /**
+   * Where the link's target leads on the real file system, segment by segment: a link already in
+   * the destination ("u" -> a folder elsewhere) makes "u/.." leave it, although the manifest alone
+   * says it stays inside. Segments that do not exist (yet) are resolved by name.
+   */
+  private async checkLinkTarget(l: LinkEntry, folder: string): Promise<void> {
+    let at = await fsp.realpath(folder);
+    const segments = l.link.split('/').filter((s) => s !== '' && s !== '.');
+    for (const [i, seg] of segments.entries()) {
+      if (seg === '..') {
+        at = path.dirname(at);
+        continue;
+      }
+      const next = path.join(at, seg);
+      const st = await fsp.lstat(next).catch(() => null);
+      if (st?.isSymbolicLink()) {
+        const real = await fsp.realpath(next).catch(() => null);
+        if (real === null) {
+          throw new FlowsyncError('UNSAFE_PATH', `Refusing to create link ${l.path} -> ${l.link}: it passes through ${path.join(this.dir, segments.slice(0, i + 1).join('/'))}, a link that leads nowhere. Remove that link, then pull again.`);
+        }
+        at = real;
+      } else at = next;
+    }
+    if (at !== this.realDir && !at.startsWith(this.realDir + path.sep)) {
+      throw new FlowsyncError('UNSAFE_PATH', `Refusing to create link ${l.path} -> ${l.link}: on this file system it resolves to ${at}, outside ${this.dir} (through a link already in the destination). Remove the link in the way, then pull again.`);
+    }
+  }
 
   /** Create the folders of `rel` and make sure they resolve inside the destination. */
   private async prepareParent(rel: string, action = 'write'): Promise<string> {
@@ -73,9 +112,11 @@ export class TreeWriter {
       if (t.mode === 0o755) fs.chmodSync(tmp, withExec(fs.statSync(tmp).mode));
     } catch (err) {
       fs.rmSync(tmp, { force: true });
+      if (errnoOf(err) === 'ENOSPC') throw diskFull(full, t.size, this.bytesLeft());
       throw fsError(err, 'write', full);
     }
     placeTempSync(tmp, full);
+    this.downloaded += t.size;
     this.record(t.path, { ...(sha256 ? { sha256 } : {}), ...(t.etag ? { etag: t.etag } : {}) });
   }
 
@@ -88,7 +129,9 @@ export class TreeWriter {
   }
 
   async link(l: LinkEntry): Promise<void> {
-    await symlinkAtomic(l.link, await this.prepareParent(l.path));
+    const full = await this.prepareParent(l.path);
+    await this.checkLinkTarget(l, path.dirname(full));
+    await symlinkAtomic(l.link, full);
     this.record(l.path, { link: l.link });
   }
 
@@ -112,4 +155,25 @@ export class TreeWriter {
       for (const d of removed) this.checkedDirs.delete(d);
     }
   }
+}
+
+function errnoOf(err: unknown): string | undefined {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  const code = typeof e?.code === 'string' && e.code !== 'IO' ? e.code : e?.cause?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Disk full names the file being written and the space the pull still needs, not the temp file. */
+function diskFull(file: string, size: number, left: number): FlowsyncError {
+  let free = '';
+  try {
+    const st = fs.statfsSync(path.dirname(file));
+    free = `; ${st.bavail * st.bsize} B are free there`;
+  } catch {
+    // the folder is gone: nothing to add
+  }
+  return new FlowsyncError(
+    'IO',
+    `No space left on the device to write ${file} (${size} B${free}). This pull still needs about ${left} B: free at least that much and pull again (nothing half-written was left).`,
+  );
 }

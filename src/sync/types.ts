@@ -35,6 +35,12 @@ export interface PushOptions extends CommonOptions {
   partSize?: number;
   /** Stat-cache folder; false disables the cache. Default: the user cache dir. */
   cacheDir?: string | false;
+  /** List the prefix and upload again every object that disagrees with the manifest (`--repair`). */
+  repair?: boolean;
+  /** Take over the write lease even when its holder may still run (`--break-lease`). */
+  breakLease?: boolean;
+  /** How long the write lease lasts between renewals (default 60 s). */
+  leaseTtlMs?: number;
 }
 
 export interface PullOptions extends CommonOptions {
@@ -44,6 +50,8 @@ export interface PullOptions extends CommonOptions {
   delete?: boolean;
   /** Overwrite or delete local files flowsync did not place (default false: report a conflict). */
   force?: boolean;
+  /** How long to wait for a push that holds the lease when objects disagree with the manifest (default 2 min). */
+  waitMs?: number;
 }
 
 export interface SyncSummary {
@@ -52,6 +60,12 @@ export interface SyncSummary {
   downloaded: number;
   deleted: number;
   unchanged: number;
+  /**
+   * Entries set without moving bytes: a new or changed link, a mode change (push records them in
+   * the manifest, pull creates the link or sets the mode). uploaded/downloaded count files whose
+   * bytes moved, so the counts add up to the manifest's entries the same way on both sides.
+   */
+  updated: number;
   /** Bytes moved (uploaded or downloaded). */
   bytes: number;
   /** Id of the manifest now in effect (null when the remote has none). */
@@ -97,7 +111,8 @@ export interface VerifyOptions {
 export interface VerifyProblem {
   path: string;
   where: 'remote' | 'local';
-  problem: 'missing' | 'size' | 'sha256' | 'mode' | 'link' | 'extra';
+  /** Remote: missing, drifted (replaced, other size or content), stray (not in the manifest). */
+  problem: 'missing' | 'drifted' | 'stray' | 'size' | 'sha256' | 'mode' | 'link' | 'extra';
   detail: string;
 }
 

@@ -1,17 +1,19 @@
 /**
  * verify: check the remote objects (and optionally a local folder) against the manifest.
- * By default existence and size come from one listing, plus the stored sha256 where the
- * listing carries it; `deep` downloads and hashes every object.
+ * By default one listing is compared with the manifest: missing, drifted (size, stored sha256,
+ * or a tag other than the committed one) and stray objects; `deep` also downloads and hashes
+ * every object the listing vouched for.
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { folderPrefix, keyFor } from '../backends/keys.js';
-import type { ObjectInfo } from '../backends/types.js';
+import { keyFor } from '../backends/keys.js';
 import { FlowsyncError } from '../errors.js';
 import { isFile, isLink, type ManifestEntry } from '../manifest/types.js';
+import { findDrift } from '../plan/drift.js';
 import { runPool } from '../util/pool.js';
 import { Progress } from '../util/progress.js';
 import { releaseRemote, resolveRemote } from './open.js';
+import { listObjects } from './heal.js';
 import { fetchManifest } from './remote-manifest.js';
 import { scanTree } from './scan.js';
 import type { VerifyOptions, VerifyProblem, VerifyReport } from './types.js';
@@ -27,26 +29,24 @@ export async function verify(o: VerifyOptions): Promise<VerifyReport> {
     }
     const files = found.manifest.files;
     const problems: VerifyProblem[] = [];
-    const objects = new Map<string, ObjectInfo>();
-    for await (const info of remote.backend.list(folderPrefix(remote.prefix), { signal: o.signal })) objects.set(info.key, info);
-
+    // One listing shows drift without downloading: missing objects, other sizes, stored sha256
+    // that differ, and tags other than the ones committed (objects replaced since the push).
+    const listing = await listObjects(remote, o.signal);
     const fileEntries = files.filter(isFile);
+    for (const d of findDrift(fileEntries, listing)) problems.push({ path: d.path, where: 'remote', problem: d.kind, detail: d.detail });
+    const flagged = new Set(problems.map((p) => p.path));
     progress.begin('verify', 0, fileEntries.length);
     await runPool(
       fileEntries,
       o.concurrency ?? remote.backend.tuning.concurrency,
       async (e, signal) => {
-        const key = keyFor(remote.prefix, e.path);
-        const info = objects.get(key);
-        if (!info) problems.push({ path: e.path, where: 'remote', problem: 'missing', detail: `no object at ${key}` });
-        else if (info.size !== e.size) problems.push({ path: e.path, where: 'remote', problem: 'size', detail: `object has ${info.size} B, manifest says ${e.size} B` });
-        else if (info.sha256 && info.sha256 !== e.sha256) problems.push({ path: e.path, where: 'remote', problem: 'sha256', detail: 'stored sha256 differs from the manifest' });
-        else if (o.deep) {
+        if (o.deep && !flagged.has(e.path)) {
+          const key = keyFor(remote.prefix, e.path);
           // Retried by the remote's retry decorator, not here.
           const h = createHash('sha256');
           for await (const chunk of await remote.backend.read(key, { signal })) h.update(chunk as Buffer);
           const sha = h.digest('hex');
-          if (sha !== e.sha256) problems.push({ path: e.path, where: 'remote', problem: 'sha256', detail: 'content does not hash to the manifest sha256' });
+          if (sha !== e.sha256) problems.push({ path: e.path, where: 'remote', problem: 'drifted', detail: 'content does not hash to the manifest sha256' });
         }
         progress.advance(0, 1);
       },

@@ -10,8 +10,8 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import type { MultipartWriter } from '../backends/types.js';
-import { FlowsyncError, fsError } from '../errors.js';
+import type { MultipartWriter, ObjectInfo } from '../backends/types.js';
+import { FlowsyncError, fsError, isFlowsyncError } from '../errors.js';
 import { hashFile } from '../hash/hash-file.js';
 import { identityOf, sameIdentity } from '../hash/identity.js';
 import type { FileEntry } from '../manifest/types.js';
@@ -24,7 +24,8 @@ function changedError(path: string): FlowsyncError {
   return new FlowsyncError('FILE_CHANGED', `${path} changed after it was scanned. Wait until nothing writes to it (or add it to .prefectignore), then push again.`);
 }
 
-export async function uploadFile(ctx: TransferContext, key: string, source: string, entry: FileEntry, signal: AbortSignal): Promise<void> {
+/** Returns what the store says it committed (its tag goes into the mirror manifest). */
+export async function uploadFile(ctx: TransferContext, key: string, source: string, entry: FileEntry, signal: AbortSignal): Promise<ObjectInfo> {
   if (usesMultipart(entry.size, ctx.backend, ctx.partSize)) return uploadInParts(ctx, key, source, entry, signal);
   const release = await ctx.budget.acquire(entry.size, signal);
   try {
@@ -32,8 +33,9 @@ export async function uploadFile(ctx: TransferContext, key: string, source: stri
     if (read.sha256 !== entry.sha256 || !read.data) throw changedError(entry.path);
     const body = read.data;
     const digest = digestOf(ctx.backend, body, entry.sha256);
-    await ctx.backend.write(key, body, { size: entry.size, sha256: entry.sha256, ...(digest ? { digest } : {}) }, op(ctx, signal));
+    const info = await ctx.backend.write(key, body, { size: entry.size, sha256: entry.sha256, ...(digest ? { digest } : {}) }, op(ctx, signal));
     ctx.progress.advance(entry.size, 1);
+    return info;
   } finally {
     release();
   }
@@ -50,7 +52,7 @@ function op(ctx: TransferContext, signal: AbortSignal) {
   return { signal, ...(ctx.onRetry ? { onRetry: ctx.onRetry } : {}) };
 }
 
-async function uploadInParts(ctx: TransferContext, key: string, source: string, entry: FileEntry, signal: AbortSignal): Promise<void> {
+async function uploadInParts(ctx: TransferContext, key: string, source: string, entry: FileEntry, signal: AbortSignal): Promise<ObjectInfo> {
   const partSize = choosePartSize(entry.size, ctx.backend, ctx.partSize);
   const partCount = Math.ceil(entry.size / partSize);
   let handle: fsp.FileHandle;
@@ -110,9 +112,19 @@ async function uploadInParts(ctx: TransferContext, key: string, source: string, 
     );
     const after = await handle.stat();
     if (!sameIdentity(identityOf(before), identityOf(after)) || hash.digest('hex') !== entry.sha256) throw changedError(entry.path);
-    await w.complete({ size: entry.size, ...(whole ? { digest: whole.digest() } : {}) }, op(ctx, signal));
+    const info = await w.complete({ size: entry.size, ...(whole ? { digest: whole.digest() } : {}) }, op(ctx, signal)).catch(async (err: unknown) => {
+      // A lost reply: the first complete() was done, so its retries find no upload (S3 answers
+      // NoSuchUpload, s3rver 500). When the object is there with this content's sha256, that is
+      // the success whose answer was lost (or the same bytes were already there): keep it.
+      if (!isFlowsyncError(err, 'NOT_FOUND') && !isFlowsyncError(err, 'TRANSIENT')) throw err;
+      const stored = await ctx.backend.stat(key, { signal }).catch(() => null);
+      if (!stored || stored.size !== entry.size || stored.sha256 !== entry.sha256) throw err;
+      await w.abort().catch(() => {});
+      return stored;
+    });
     writer = null;
     ctx.progress.advance(0, 1);
+    return info;
   } catch (err) {
     if (writer) await writer.abort().catch(() => {});
     throw err;

@@ -2,6 +2,7 @@
  * The CLI contract (DESIGN §7) on the local store: --json, status, scan, verify, --help, usage
  * errors (exit 2), bad input (exit 1/2, one clear line, nothing lost), special names, and Ctrl-C.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -141,32 +142,51 @@ describe('verify', () => {
     fs.chmodSync(path.join(dest, 'run.sh'), 0o644);
     const bad = await cli('verify', store, '--dir', dest);
     expect(bad.code).toBe(1);
-    expect(bad.stdout).toMatch(/^remote size +a\.txt: object has 12 B, manifest says 5 B$/m);
+    expect(bad.stdout).toMatch(/^remote drifted a\.txt: object has 12 B, manifest says 5 B$/m);
     expect(bad.stdout).toMatch(/^remote missing +c\/d\.txt/m);
     expect(bad.stdout).toMatch(/^local sha256 +b\.txt/m);
     expect(bad.stdout).toMatch(/^local mode +run\.sh/m);
     expect(bad.stdout).toMatch(/4 problem\(s\)/);
     const j = jsonOut((await cli('verify', store, '--json')).stdout);
     expect(j).toMatchObject({ ok: false });
-    expect((j.problems as { path: string; problem: string }[]).map((p) => `${p.problem} ${p.path}`)).toEqual(['size a.txt', 'missing c/d.txt']);
+    expect((j.problems as { path: string; problem: string }[]).map((p) => `${p.problem} ${p.path}`)).toEqual(['drifted a.txt', 'missing c/d.txt']);
   });
 
   it('--deep finds an object with the right size and the wrong bytes', async () => {
     const src = makeSource({ 'a.txt': 'alpha' });
     const store = fresh('store');
     expect((await cli('push', src, store)).code).toBe(0);
-    fs.writeFileSync(path.join(store, 'a.txt'), 'ALPHA');
-    expect((await cli('verify', store)).code).toBe(0); // the local store keeps no sha256 metadata: size only
+    const object = path.join(store, 'a.txt');
+    // Rewritten in place (same inode, same size) with its mtime put back to the nanosecond
+    // (touch -r): even the committed tag (size, mtime, inode on the local store) cannot see it.
+    const ref = path.join(store, '..', 'mtime-ref');
+    execFileSync('touch', ['-r', object, ref]);
+    fs.writeFileSync(object, 'ALPHA');
+    execFileSync('touch', ['-r', ref, object]);
+    expect((await cli('verify', store)).code).toBe(0);
     const deep = await cli('verify', store, '--deep');
     expect(deep.code).toBe(1);
-    expect(deep.stdout).toMatch(/remote sha256 +a\.txt/);
+    expect(deep.stdout).toMatch(/remote drifted a\.txt: content does not hash/);
+  });
+
+  it('verify without --deep sees an object replaced after the push (its tag is not the committed one)', async () => {
+    const src = makeSource({ 'a.txt': 'alpha', 'b.txt': 'beta' });
+    const store = fresh('store');
+    expect((await cli('push', src, store)).code).toBe(0);
+    fs.writeFileSync(path.join(store, 'a.txt.new'), 'ALPHA');
+    fs.renameSync(path.join(store, 'a.txt.new'), path.join(store, 'a.txt')); // same size, new object
+    fs.writeFileSync(path.join(store, 'stray.txt'), 'not listed');
+    const r = await cli('verify', store, '--json');
+    expect(r.code).toBe(1);
+    const j = jsonOut(r.stdout) as { problems: { path: string; problem: string }[] };
+    expect(j.problems.map((p) => `${p.problem} ${p.path}`)).toEqual(['drifted a.txt', 'stray stray.txt']);
   });
 });
 
 describe('help and usage', () => {
   // Each case is one CLI start; they run side by side to keep the file fast.
   it('every command --help exits 0 with its usage and an example', async () => {
-    const commands = ['push', 'pull', 'status', 'scan', 'verify', 'steps'];
+    const commands = ['push', 'pull', 'status', 'scan', 'verify', 'init', 'steps'];
     const results = await Promise.all(commands.map((c) => cli(c, '--help')));
     for (const [i, r] of results.entries()) {
       const command = commands[i]!;
@@ -187,7 +207,7 @@ describe('help and usage', () => {
   it('usage errors exit 2 with the cause on the first line, nothing on stdout', async () => {
     const cases: [string[], RegExp][] = [
       [['frob'], /unknown command "frob"\. Commands: push, pull/],
-      [['push', 'a', 'b', '--bogus'], /Unknown option '--bogus'/],
+      [['push', 'a', 'b', '--bogus'], /unknown option --bogus\. push takes: --ignore-file/],
       [['push', 'only-dir'], /flowsync push: missing remote\./],
       [['pull'], /flowsync pull: missing remote, dir\./],
       [['scan', 'a', 'b'], /unexpected argument "b"/],
@@ -367,7 +387,7 @@ describe('names', () => {
     const store = fresh('store');
     const r = await cli('push', s, store, '--json');
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/warning: Skipped link shared\.py -> .*--follow-links/);
+    expect(r.stderr).toMatch(/warning: skipped 1 link: shared\.py -> .* \(absolute link targets are not portable\)\. Use --follow-links/);
     expect(jsonOut(r.stdout)).toMatchObject({ uploaded: 1 });
     const followed = fresh('store');
     const f = await cli('push', s, followed, '--follow-links', '--json');

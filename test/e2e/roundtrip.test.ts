@@ -45,7 +45,9 @@ describe('push → pull round trip of a 5,000-file tree', () => {
     const pushMs = Date.now() - t0;
     const fileCount = tree.kept.length - Object.keys(tree.links).length;
     expect(fileCount).toBeGreaterThanOrEqual(FILES);
-    expect(pushed).toMatchObject({ command: 'push', uploaded: fileCount, deleted: 0, unchanged: 0, warnings: [] });
+    const linkCount = Object.keys(tree.links).length;
+    // Files count where their bytes moved, links (set without moving bytes) as updated: the same on both sides.
+    expect(pushed).toMatchObject({ command: 'push', uploaded: fileCount, updated: linkCount, deleted: 0, unchanged: 0, warnings: [] });
     expect(pushed.manifest).toMatch(/^[0-9a-f]{64}$/);
 
     // The manifest lists exactly the kept paths; nothing ignored reached the store.
@@ -60,7 +62,7 @@ describe('push → pull round trip of a 5,000-file tree', () => {
     const t1 = Date.now();
     const pulled = await pull({ remote: store, dir: dest });
     const pullMs = Date.now() - t1;
-    expect(pulled).toMatchObject({ command: 'pull', downloaded: tree.kept.length, deleted: 0, conflicts: [] });
+    expect(pulled).toMatchObject({ command: 'pull', downloaded: fileCount, updated: linkCount, deleted: 0, conflicts: [] });
     expect(compareTrees(src, dest, { excludeExpected: ignoredInSource, excludeActual: excludeFlowsyncState })).toEqual([]);
 
     // The comparison above would pass on two empty trees: check what it compared.

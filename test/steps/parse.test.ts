@@ -149,13 +149,13 @@ describe('runSteps: step errors', () => {
     const cwd = project(`pull:
   - prefect.deployments.steps.run_shell_script:
       script: touch ran-first
-  - prefect_docker.deployments.steps.build_docker_image:
+  - prefect_kubernetes.deployments.steps.build_job:
       image_name: x
 `);
     const e = await runError(cwd);
     expect(e.code).toBe('INVALID_INPUT');
-    expect(e.message).toMatch(/^prefect\.yaml line 4: pull step 2 'build_docker_image': unknown step "prefect_docker\.deployments\.steps\.build_docker_image"\. flowsync runs these steps:/);
-    for (const name of ['prefect_aws.deployments.steps.push_to_s3', 'prefect_gcp.deployments.steps.pull_from_gcs', 'prefect.deployments.steps.git_clone', 'prefect.deployments.steps.pip_install_requirements']) {
+    expect(e.message).toMatch(/^prefect\.yaml line 4: pull step 2 'build_job': unknown step "prefect_kubernetes\.deployments\.steps\.build_job"\. flowsync runs these steps:/);
+    for (const name of ['prefect_aws.deployments.steps.push_to_s3', 'prefect_gcp.deployments.steps.pull_from_gcs', 'prefect.deployments.steps.git_clone', 'prefect.deployments.steps.pip_install_requirements', 'prefect_docker.deployments.steps.build_docker_image']) {
       expect(e.message).toContain(name);
     }
     expect(existsSync(path.join(cwd, 'ran-first'))).toBe(false);
@@ -169,7 +169,13 @@ describe('runSteps: step errors', () => {
 
   it('a required argument whose placeholder did not resolve says so', async () => {
     const e = await runError(project(`pull:\n  - prefect_aws.deployments.steps.pull_from_s3:\n      bucket: "{{ push_code.bucket }}"\n      folder: f\n`));
-    expect(e.message).toMatch(/pull step 1 'pull_from_s3': missing required argument "bucket"\./);
+    expect(e.message).toMatch(/pull step 1 'pull_from_s3': "bucket" comes out empty from "\{\{ push_code\.bucket \}\}": .*pass --outputs-file FILE/);
+    expect(e.code).toBe('INVALID_INPUT');
+  });
+
+  it('a required argument that is not there at all is named as missing', async () => {
+    const e = await runError(project(`pull:\n  - prefect_aws.deployments.steps.pull_from_s3:\n      bucket: b\n`));
+    expect(e.message).toMatch(/pull step 1 'pull_from_s3': missing required argument "folder"\./);
   });
 
   it('an unexpected argument lists the accepted ones', async () => {

@@ -8,6 +8,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { FlowsyncError } from '../../errors.js';
 import { registerSecret } from '../../secrets.js';
 import { createAgents } from '../../util/http.js';
+import { withoutNodeVersionWarning } from './node-version-warning.js';
 import type { S3Options } from './options.js';
 
 const CONNECTION_TIMEOUT_MS = 5_000;
@@ -46,7 +47,7 @@ export function buildS3Client(o: S3Options, endpoint: string | undefined, region
     registerSecret(credentials.secretAccessKey);
     registerSecret(credentials.sessionToken);
   }
-  const client = new S3Client({
+  const client = withoutNodeVersionWarning(() => new S3Client({
     ...(region ? { region } : {}),
     ...(endpoint ? { endpoint } : {}),
     forcePathStyle: o.forcePathStyle ?? endpoint !== undefined,
@@ -67,7 +68,7 @@ export function buildS3Client(o: S3Options, endpoint: string | undefined, region
       httpsAgent: agents.https,
       logger: QUIET_LOGGER,
     },
-  });
+  }));
   registerResolvedSecrets(client);
   return client;
 }

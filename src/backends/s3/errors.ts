@@ -72,6 +72,14 @@ export function s3Error(err: unknown, c: S3ErrorContext): FlowsyncError {
   if (net) {
     return fail('TRANSIENT', `${capitalised(net.words)} talking to ${endpointName(c)} while trying to ${c.action} ${target}; worth retrying.`);
   }
+  // An HTTP answer that is no S3 error (an HTML page, a body the SDK cannot read as S3's XML):
+  // whatever answers at the endpoint is not an S3 service.
+  if (status !== undefined && notAnS3Answer(e, name)) {
+    return fail(
+      'INVALID_INPUT',
+      `${endpointName(c)} is not an S3 service: it answered HTTP ${status} with ${describeBody(e)} when asked to ${c.action} ${target}. Check the endpoint (--endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL): it must be the S3 API's URL, not a web page or console.`,
+    );
+  }
   // Service answers.
   if (AUTH_NAMES.has(name)) {
     const fix =
@@ -123,6 +131,17 @@ export function s3Error(err: unknown, c: S3ErrorContext): FlowsyncError {
   }
 
   return fail('INTERNAL', `S3 request to ${c.action} ${target} failed at ${endpointName(c)}: ${detail}.`);
+}
+
+function notAnS3Answer(e: SdkErrorShape, name: string): boolean {
+  if (/XML parse error|Deserialization error|Unexpected token|char '<'/i.test(e.message ?? '')) return true;
+  const type = e.$response?.headers?.['content-type'] ?? '';
+  return (name === '' || name === 'Error' || name === 'UnknownError') && /html|text\/plain/i.test(type);
+}
+
+function describeBody(e: SdkErrorShape): string {
+  const type = e.$response?.headers?.['content-type'];
+  return type ? `a ${type.split(';')[0]} body` : 'a body that is not S3 XML';
 }
 
 function capitalised(words: string): string {

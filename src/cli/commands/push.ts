@@ -1,6 +1,8 @@
+import { openRemote } from '../../backends/open.js';
 import { push } from '../../sync/push.js';
 import type { Command } from '../command.js';
 import { parsePositiveInt, parseSize } from '../format.js';
+import { checkPartSize } from '../part-size.js';
 import { syncSummaryText, transferOptions } from './shared.js';
 
 export const pushCommand: Command = {
@@ -16,6 +18,8 @@ export const pushCommand: Command = {
     'no-cache': { type: 'boolean' },
     concurrency: { type: 'string' },
     'part-size': { type: 'string' },
+    repair: { type: 'boolean' },
+    'break-lease': { type: 'boolean' },
   },
   help: `Options:
   --ignore-file F     ignore rules (default <dir>/.prefectignore; gitignore syntax)
@@ -24,26 +28,44 @@ export const pushCommand: Command = {
   --follow-links      upload what links point to instead of recording the links
   --no-cache          hash every file (skip the stat cache)
   --concurrency N     transfers in flight (default: the backend's)
-  --part-size SIZE    multipart part size, e.g. 16MiB
+  --part-size SIZE    multipart part size, e.g. 16MiB (at least the store's minimum: 5MiB on S3, 1MiB elsewhere)
+  --repair            list the remote and upload again every object that disagrees with the
+                      manifest (after an interrupted push, or objects changed by another tool)
+  --break-lease       take over the write lease even if the push holding it may still run
+
+One push at a time writes to a remote: a push holds a lease (.flowsync/lease.json) while it
+runs; a second push fails at once naming the holder. A lease left by a push that died on this
+machine, or one that expired, is taken over (with a warning) and the remote is repaired.
 
 Examples:
   flowsync push ./flows s3://my-bucket/etl
   flowsync push . az://code/etl --dry-run
   flowsync push . gs://my-bucket/etl --json`,
-  async run({ positionals: [dir, remote], values, output, signal, remoteOptions }) {
-    const result = await push({
-      dir: dir!,
-      remote: remote!,
-      ...transferOptions(values, output, signal, remoteOptions),
-      ...(typeof values['ignore-file'] === 'string' ? { ignoreFile: values['ignore-file'] } : {}),
-      dryRun: Boolean(values['dry-run']),
-      delete: !values['no-delete'],
-      followLinks: Boolean(values['follow-links']),
-      ...(values['no-cache'] ? { cacheDir: false as const } : {}),
-      ...(typeof values.concurrency === 'string' ? { concurrency: parsePositiveInt(values.concurrency, '--concurrency') } : {}),
-      ...(typeof values['part-size'] === 'string' ? { partSize: parseSize(values['part-size'], '--part-size') } : {}),
-    });
-    output.result(result, syncSummaryText(result, `${dir} -> ${remote}`));
-    return 0;
+  async run({ positionals: [dir, remoteArg], values, output, signal, remoteOptions }) {
+    const partSize = typeof values['part-size'] === 'string' ? parseSize(values['part-size'], '--part-size') : undefined;
+    // With --part-size the store is opened here, so a size it cannot take is refused before anything moves.
+    const remote = partSize === undefined ? remoteArg! : await openRemote(remoteArg!, remoteOptions);
+    try {
+      if (partSize !== undefined && typeof remote !== 'string') checkPartSize(partSize, String(values['part-size']), remote.backend);
+      const result = await push({
+        dir: dir!,
+        remote,
+        ...transferOptions(values, output, signal, remoteOptions),
+        ...(typeof values['ignore-file'] === 'string' ? { ignoreFile: values['ignore-file'] } : {}),
+        dryRun: Boolean(values['dry-run']),
+        delete: !values['no-delete'],
+        followLinks: Boolean(values['follow-links']),
+        ...(values['no-cache'] ? { cacheDir: false as const } : {}),
+        ...(typeof values.concurrency === 'string' ? { concurrency: parsePositiveInt(values.concurrency, '--concurrency') } : {}),
+        ...(partSize !== undefined ? { partSize } : {}),
+        repair: Boolean(values.repair),
+        breakLease: Boolean(values['break-lease']),
+      });
+      const repaired = result.repaired ? `\n  repaired ${result.repaired} object(s) that disagreed with the manifest` : '';
+      output.result(result, syncSummaryText(result, `${dir} -> ${remoteArg}`) + repaired);
+      return 0;
+    } finally {
+      if (typeof remote !== 'string') await remote.backend.close?.().catch(() => {});
+    }
   },
 };

@@ -29,11 +29,20 @@ export function syncSummaryText(r: PushResult | PullResult, what: string): strin
     if (written.length > MAX_LISTED) lines.push(`  ... and ${written.length - MAX_LISTED} more`);
     for (const p of changes.delete.slice(0, MAX_LISTED)) lines.push(`- ${p}`);
     if (changes.delete.length > MAX_LISTED) lines.push(`  ... and ${changes.delete.length - MAX_LISTED} more to delete`);
+    const update = 'update' in changes ? changes.update : [];
+    for (const p of update.slice(0, MAX_LISTED)) lines.push(`~ ${p}`);
+    if (update.length > MAX_LISTED) lines.push(`  ... and ${update.length - MAX_LISTED} more mode or link changes`);
   }
   const moved = r.command === 'pull' ? `${verb}download ${r.downloaded}` : `${verb}upload ${r.uploaded}`;
   const head = r.dryRun ? `${r.command} (dry run) ${what}` : `${r.command} ${what}`;
   lines.push(head);
-  lines.push(`  ${moved} (${formatBytes(r.bytes)}), ${verb}delete ${r.deleted}, unchanged ${r.unchanged}, in ${formatDuration(r.durationMs)}`);
+  const updated = 'updated' in r && r.updated > 0 ? `, ${verb}update ${r.updated} (mode or link only)` : '';
+  lines.push(`  ${moved} (${formatBytes(r.bytes)}), ${verb}delete ${r.deleted}${updated}, unchanged ${r.unchanged}, in ${formatDuration(r.durationMs)}`);
   if (r.manifest) lines.push(`  manifest ${r.manifest.slice(0, 16)}`);
   return lines.join('\n');
+}
+
+/** Whether a push would change the remote at all (status --exit-code): bytes to send, objects to delete, or a mode/link to record. */
+export function wouldChange(r: PushResult): boolean {
+  return r.uploaded + r.deleted + r.updated > 0;
 }

@@ -44,3 +44,48 @@ export function gcsOptionsFromPrefect(credentialsIn: unknown, project: unknown, 
   if (emulator) out.endpoint = emulator;
   return out;
 }
+
+/**
+ * With credentials, Google's client first fetches an access token from the key's token URL; the
+ * backend reports a failure there as "cannot reach the GCS endpoint", which blames an emulator
+ * that was never asked. Returns the error re-worded when that is what happened, else null.
+ */
+export function tokenFetchFailure(err: unknown, options: GcsStepOptions, label: string): FlowsyncError | null {
+  if (!options.credentials && !options.keyFilename) return null;
+  const url = failedUrl(err);
+  if (!url) return null;
+  let failed: URL;
+  try {
+    failed = new URL(url);
+  } catch {
+    return null;
+  }
+  const storageHost = options.endpoint ? new URL(/^https?:\/\//.test(options.endpoint) ? options.endpoint : `http://${options.endpoint}`).host : 'storage.googleapis.com';
+  if (failed.host === storageHost || !/token/i.test(failed.pathname)) return null;
+  const account = typeof options.credentials?.['client_email'] === 'string' ? ` for ${options.credentials['client_email']}` : '';
+  const reason = failedReason(err);
+  const fix = options.endpoint
+    ? `An emulator (STORAGE_EMULATOR_HOST ${options.endpoint}) takes no credentials: drop "credentials" from the step (or service_account_info from the block) when using one, or let this machine reach ${failed.host}.`
+    : `Let this machine reach ${failed.host} (proxy, DNS, firewall), or check token_uri in the service account key.`;
+  return new FlowsyncError('AUTH', `${label}: getting an access token${account} from ${failed.origin}${failed.pathname} failed (${reason}); ${options.endpoint ? 'the emulator was not the problem. ' : ''}${fix}`, { cause: err });
+}
+
+/** The network's own words for the failure: gaxios's "reason: …", else the error code. */
+function failedReason(err: unknown): string {
+  for (let cur = err as { cause?: unknown; code?: unknown; message?: string } | undefined, depth = 0; cur && depth < 5; cur = cur.cause as typeof cur, depth++) {
+    const m = /reason: ([^.]+?)(?:\.|$)/.exec(cur.message ?? '');
+    if (m) return m[1]!;
+    if (typeof cur.code === 'string' && /^E[A-Z]+$/.test(cur.code)) return cur.code;
+  }
+  return 'no answer';
+}
+
+/** The URL a failed HTTP request went to, from the error chain (gaxios keeps it in config.url and its message). */
+function failedUrl(err: unknown): string | undefined {
+  for (let cur = err as { cause?: unknown; config?: { url?: unknown }; message?: string } | undefined, depth = 0; cur && depth < 5; cur = cur.cause as typeof cur, depth++) {
+    if (typeof cur.config?.url === 'string') return cur.config.url;
+    const m = /request to (https?:\/\/\S+) failed/.exec(cur.message ?? '');
+    if (m) return m[1];
+  }
+  return undefined;
+}

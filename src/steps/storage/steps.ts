@@ -18,7 +18,7 @@ import type { Logger, SyncSummary } from '../../sync/types.js';
 import type { ParamSpec, StepContext, StepDefinition, StepResult } from '../types.js';
 import { s3OptionsFromPrefect } from './aws-credentials.js';
 import { azureOptionsFromPrefect } from './azure-credentials.js';
-import { gcsOptionsFromPrefect } from './gcp-credentials.js';
+import { gcsOptionsFromPrefect, tokenFetchFailure, type GcsStepOptions } from './gcp-credentials.js';
 
 type Cloud = 's3' | 'azure' | 'gcs';
 
@@ -61,9 +61,37 @@ async function ignoreFileFor(args: Record<string, unknown>, ctx: StepContext): P
   return file;
 }
 
+/** A GCS failure that was really the credentials' token fetch is said so (the emulator is not blamed). */
+async function explained<T>(work: Promise<T>, cloud: Cloud, remoteOptions: RemoteOptions, label: string): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    throw (cloud === 'gcs' && tokenFetchFailure(err, remoteOptions.gcs as GcsStepOptions, label)) || err;
+  }
+}
+
+const LISTED = 20;
+
+/** "would push . -> s3://b/f: upload 3, delete 1, unchanged 10" and the first paths of each kind. */
+function wouldLines(sync: SyncSummary & { changes?: { upload?: string[]; download?: string[]; delete: string[]; update?: string[] } }, what: string): string[] {
+  const moved = sync.command === 'pull' ? `download ${sync.downloaded}` : `upload ${sync.uploaded}`;
+  const updated = sync.updated > 0 ? `, update ${sync.updated} (mode or link only)` : '';
+  const lines = [`would ${what}: ${moved} (${sync.bytes.toLocaleString('en-US')} bytes), delete ${sync.deleted}${updated}, unchanged ${sync.unchanged}`];
+  const c = sync.changes;
+  const list = (sign: string, paths: string[] | undefined) => {
+    for (const p of (paths ?? []).slice(0, LISTED)) lines.push(`${sign} ${p}`);
+    if ((paths?.length ?? 0) > LISTED) lines.push(`  ... and ${paths!.length - LISTED} more`);
+  };
+  list(sync.command === 'pull' ? '<' : '>', c?.upload ?? c?.download);
+  list('-', c?.delete);
+  list('~', c?.update);
+  return lines;
+}
+
 function storageStep(cloud: Cloud, direction: 'push' | 'pull', names: string[], containerKey: 'bucket' | 'container'): StepDefinition {
   const params: Record<string, ParamSpec> = {
     [containerKey]: { kind: 'string', required: true },
+    // '' is the bucket root, as in Prefect (allowed, with a warning); empty from a placeholder is refused.
     folder: { kind: 'string', required: true, allowEmpty: true },
     credentials: { kind: 'mapping', required: cloud === 'azure' },
   };
@@ -71,32 +99,39 @@ function storageStep(cloud: Cloud, direction: 'push' | 'pull', names: string[], 
   if (cloud === 'gcs') params['project'] = { kind: 'string' };
   if (direction === 'push') params['ignore_file'] = { kind: 'string' };
 
-  async function run(args: Record<string, unknown>, ctx: StepContext): Promise<StepResult> {
+  async function run(args: Record<string, unknown>, ctx: StepContext, dryRun = false): Promise<StepResult> {
     const bucket = args[containerKey] as string;
-    const folder = (args['folder'] as string | undefined) ?? '';
+    // Present: checkArgs refuses a missing folder, and a placeholder that gave nothing is refused before that.
+    const folder = args['folder'] as string;
     const remote = remoteUrl(cloud, bucket, folder, ctx.label);
+    if (folder === '') {
+      ctx.log.warn(
+        `${ctx.label}: folder is '' — this step uses the root of ${containerKey} ${bucket} (as Prefect does)` +
+          (direction === 'push' ? ', and its pushes delete there what their previous manifest listed and the tree no longer has.' : '.'),
+      );
+    }
     const remoteOptions = await remoteOptionsFor(cloud, args, ctx);
     const common = {
       remote,
       remoteOptions,
       log: prefixedLog(ctx),
+      dryRun,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
       ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
     };
-    let sync: SyncSummary;
     if (direction === 'push') {
       const ignoreFile = await ignoreFileFor(args, ctx);
-      sync = await push({ ...common, dir: ctx.cwd, ...(ignoreFile !== undefined ? { ignoreFile } : {}) });
-      return { outputs: { [containerKey]: bucket, folder }, sync };
+      const sync = await explained(push({ ...common, dir: ctx.cwd, ...(ignoreFile !== undefined ? { ignoreFile } : {}) }), cloud, remoteOptions, ctx.label);
+      return { outputs: { [containerKey]: bucket, folder }, sync, ...(dryRun ? { would: wouldLines(sync, `push ${ctx.cwd} -> ${remote}`) } : {}) };
     }
     // The engine warns (through the step's logger) for every file it overwrote; they are listed in sync.conflicts too.
-    sync = await pull({ ...common, dir: ctx.cwd, force: true });
-    return { outputs: { [containerKey]: bucket, folder, directory: ctx.cwd }, sync };
+    const sync = await explained(pull({ ...common, dir: ctx.cwd, force: true }), cloud, remoteOptions, ctx.label);
+    return { outputs: { [containerKey]: bucket, folder, directory: ctx.cwd }, sync, ...(dryRun ? { would: wouldLines(sync, `pull ${remote} -> ${ctx.cwd}`) } : {}) };
   }
 
   const [name, ...aliases] = names;
-  return { name: name!, aliases, params, run };
+  return { name: name!, aliases, params, run: (args, ctx) => run(args, ctx), dryRun: (args, ctx) => run(args, ctx, true) };
 }
 
 export const storageSteps: StepDefinition[] = [

@@ -1,0 +1,138 @@
+/**
+ * Acceptance (issue 10) on Azurite, which enforces conditional writes:
+ * - two pushes of different trees racing to one prefix (first pushes and updates): never both
+ *   succeed; the remote then pulls as exactly the winner's tree, and the loser's next push leaves
+ *   it consistent with what that push reports;
+ * - a pull started during a push succeeds with one whole version, waiting for the push's lease
+ *   when it meets objects being replaced.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAzureBackend } from '../../src/backends/azure/backend.js';
+import type { Backend } from '../../src/backends/types.js';
+import { isFlowsyncError } from '../../src/errors.js';
+import { pull } from '../../src/sync/pull.js';
+import { push } from '../../src/sync/push.js';
+import { verify } from '../../src/sync/verify.js';
+import { compareTrees, excludeFlowsyncState, prng } from '../helpers/tree.js';
+import { startAzurite, type AzuriteServer } from '../servers/azurite.js';
+import { removeDir, tempDir } from './support.js';
+
+const CONTAINER = 'races';
+let work = '';
+let azurite: AzuriteServer;
+let backend: Backend;
+
+beforeAll(async () => {
+  work = tempDir('race');
+  azurite = await startAzurite({ containers: [CONTAINER] });
+  backend = createAzureBackend({ container: CONTAINER, connectionString: azurite.connectionString });
+}, 60_000);
+afterAll(async () => {
+  await backend?.close?.();
+  await azurite?.stop();
+  removeDir(work);
+});
+
+/** A tree of `count` files whose shared paths hold `label`'s bytes (same paths in every tree, so pushes overwrite each other). */
+function tree(label: string, count: number, seed: number): string {
+  const dir = path.join(work, 'trees', label);
+  fs.rmSync(dir, { recursive: true, force: true });
+  const rand = prng(seed);
+  for (let i = 0; i < count; i++) {
+    const p = path.join(dir, `d${i % 10}`, `f${i}.txt`);
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    fs.writeFileSync(p, `${label} ${i} ${rand()}\n`.repeat(1 + Math.floor(rand() * 20)));
+  }
+  fs.writeFileSync(path.join(dir, `only-${label}.txt`), label);
+  return dir;
+}
+
+const opts = (dir: string, remote: string) => ({ dir, remote, cacheDir: false as const, remoteOptions: { backend } });
+
+async function pulledEquals(remote: string, expected: string, label: string): Promise<void> {
+  const dest = path.join(work, 'dest', label);
+  fs.rmSync(dest, { recursive: true, force: true });
+  await pull({ remote, dir: dest, remoteOptions: { backend } });
+  expect(compareTrees(expected, dest, { excludeActual: excludeFlowsyncState }), label).toEqual([]);
+  expect((await verify({ remote, remoteOptions: { backend } })).problems, label).toEqual([]);
+}
+
+describe('two pushes racing to one prefix on Azurite', () => {
+  it('5 races (first pushes and updates): never both succeed; the winner pulls whole; the loser can push next', async () => {
+    for (let race = 0; race < 5; race++) {
+      const update = race % 2 === 1;
+      const remote = `az://${CONTAINER}/race-${Math.floor(race / 2)}`;
+      const a = tree(`a${race}`, 100, race * 2 + 1);
+      const b = tree(`b${race}`, 100, race * 2 + 2);
+      if (!update) expect((await verify({ remote, remoteOptions: { backend } }).catch((e: Error) => e)) instanceof Error).toBe(true);
+      const results = await Promise.allSettled([push(opts(a, remote)), push(opts(b, remote))]);
+      const won = results.filter((r) => r.status === 'fulfilled');
+      const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(won, `race ${race}: exactly one push succeeds`).toHaveLength(1);
+      const loserError = lost[0]!.reason as Error;
+      expect(isFlowsyncError(loserError, 'LOCKED') || isFlowsyncError(loserError, 'PRECONDITION_FAILED'), loserError.message).toBe(true);
+      const [winner, loser] = results[0]!.status === 'fulfilled' ? [a, b] : [b, a];
+      await pulledEquals(remote, winner, `race ${race}: winner`);
+      // The loser follows its message: push again. The remote then is exactly the loser's tree.
+      const again = await push(opts(loser, remote));
+      expect(again.uploaded).toBeGreaterThan(0);
+      await pulledEquals(remote, loser, `race ${race}: loser's next push`);
+    }
+  }, 120_000);
+});
+
+/** The backend, with object writes (not .flowsync/) held after `after` of them until `resume()`. */
+function pausing(inner: Backend, after: number): { backend: Backend; halfway: Promise<void>; resume: () => void } {
+  let writes = 0;
+  let reached!: () => void;
+  let resume!: () => void;
+  const halfway = new Promise<void>((r) => (reached = r));
+  const gate = new Promise<void>((r) => (resume = r));
+  return {
+    backend: {
+      ...inner,
+      async write(key, body, info, o) {
+        if (!key.includes('.flowsync/') && ++writes > after) {
+          reached();
+          await gate;
+        }
+        return inner.write(key, body, info, o);
+      },
+    },
+    halfway,
+    resume,
+  };
+}
+
+describe('a pull during a push', () => {
+  it('5 tries: each pull succeeds with one whole version (the old or the new), waiting for the lease when needed', async () => {
+    const remote = `az://${CONTAINER}/patient`;
+    const versions = [tree('v0', 150, 50), tree('v1', 150, 51)];
+    await push(opts(versions[0]!, remote));
+    let waited = 0;
+    for (let k = 1; k <= 5; k++) {
+      const next = versions[k % 2]!;
+      const dest = path.join(work, 'patient', `try-${k}`);
+      const info: string[] = [];
+      // Tries 1 and 2 start the pull when half the objects are replaced (so it must wait);
+      // the others at a moment the machine decides.
+      const held = k <= 2 ? pausing(backend, 75) : null;
+      const pushing = push({ ...opts(next, remote), ...(held ? { remoteOptions: { backend: held.backend } } : {}) });
+      if (held) await held.halfway;
+      else await new Promise((r) => setTimeout(r, 30 + k * 40));
+      const pulling = pull({ remote, dir: dest, waitMs: 60_000, remoteOptions: { backend }, log: { info: (m) => info.push(m), warn: () => {} } });
+      if (held) setTimeout(held.resume, 500);
+      const [pulled, pushed] = await Promise.all([pulling, pushing]);
+      if (info.some((m) => /waiting for it/.test(m))) waited++;
+      const asOld = compareTrees(versions[(k + 1) % 2]!, dest, { excludeActual: excludeFlowsyncState });
+      const asNew = compareTrees(next, dest, { excludeActual: excludeFlowsyncState });
+      expect(asOld.length === 0 || asNew.length === 0, `try ${k}: one whole version (old differs by ${asOld.length}, new by ${asNew.length})`).toBe(true);
+      if (asNew.length === 0) expect(pulled.manifest).toBe(pushed.manifest);
+      if (held) expect(asNew, `try ${k}: waited for the push, then pulled its version`).toEqual([]);
+    }
+    // The pulls that met objects mid-replacement waited instead of failing.
+    expect(waited).toBeGreaterThanOrEqual(2);
+  }, 120_000);
+});
