@@ -243,24 +243,29 @@ export async function runBench(o: BenchOptions, repoRoot: string, argv: string[]
     };
   };
   try {
-    let big: { dir: string; facts: Awaited<ReturnType<typeof hashTree>> } | null = null;
-    for (const net of networks) {
+    const enter = (net: NetworkInfo, what: string) => {
       bench.network = net;
       bench.contenders = available.filter((c) => net.contenders.includes(c.id));
       stores.setNetwork(net.latencyMs === 0 ? LOOPBACK : { latencyMs: net.latencyMs, bandwidthBps: net.bandwidthBps });
-      log(`network pass "${net.label}": ${net.contenders.join(', ')}`);
+      log(`network pass "${net.label}"${what}: ${net.contenders.join(', ')}`);
+    };
+    // Every pass's tree scenarios first, then every pass's large file: the side-by-side columns of
+    // the many-file scenarios are complete first when a run has to stop at a deadline.
+    for (const net of networks) {
+      enter(net, '');
       for (let run = 1; run <= o.runs; run++) {
         await bench.runOnce(run);
         checkpoint?.(assemble(`${net.label}, run ${run}`));
       }
-      if (o.big && (bench.selected('push-big') || bench.selected('pull-big'))) {
-        if (!big) {
-          const dir = path.join(tmp, 'big', 'src');
-          log(`big: generating one ${(o.bigSize / 2 ** 20).toFixed(0)} MiB file`);
-          const spec = await generateBigFile(dir, o.bigSize, o.seed);
-          big = { dir, facts: await hashTree(dir, [spec.path]) };
-          bigFileBytes = o.bigSize;
-        }
+    }
+    if (o.big && (bench.selected('push-big') || bench.selected('pull-big'))) {
+      const dir = path.join(tmp, 'big', 'src');
+      log(`big: generating one ${(o.bigSize / 2 ** 20).toFixed(0)} MiB file`);
+      const spec = await generateBigFile(dir, o.bigSize, o.seed);
+      const big = { dir, facts: await hashTree(dir, [spec.path]) };
+      bigFileBytes = o.bigSize;
+      for (const net of networks) {
+        enter(net, ', large file');
         for (let run = 1; run <= o.runs; run++) {
           await bench.runBig(run, big.dir, big.facts);
           checkpoint?.(assemble(`${net.label}, large file, run ${run}`));
