@@ -19,6 +19,36 @@ export interface LocalBackendOptions {
   root: string;
 }
 
+/** A lock older than this was left by a killed writer (holding it takes microseconds). */
+const STALE_LOCK_MS = 10_000;
+const LOCK_WAIT_MS = 30_000;
+
+/** Run `fn` holding an exclusive lock file beside `file` (named as a temporary file, so listings skip it). */
+async function withFileLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  const lock = path.join(path.dirname(file), `${TEMP_MARKER}lock-${path.basename(file)}`.slice(0, 255));
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      await (await fsp.open(lock, 'wx')).close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(err, 'lock', file);
+      const st = await fsp.stat(lock).catch(() => null);
+      if (st && Date.now() - st.mtimeMs > STALE_LOCK_MS) {
+        await fsp.rm(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new FlowsyncError('TRANSIENT', `${file} stayed locked by another writer for ${LOCK_WAIT_MS / 1000} s; try again.`);
+      await new Promise((r) => setTimeout(r, 2 + Math.random() * 10));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await fsp.rm(lock, { force: true });
+  }
+}
+
 function etagOf(st: Stats): string {
   return `${st.size.toString(16)}-${Math.round(st.mtimeMs * 1000).toString(16)}-${st.ino.toString(16)}`;
 }
@@ -50,14 +80,18 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
 
   /** Move a finished temp file into place, honouring the write's preconditions. */
   async function commit(tmp: string, file: string, key: string, w: WriteInfo): Promise<ObjectInfo> {
+    const label = `${key} in the store`;
     if (w.ifMatch !== undefined && w.ifNoneMatch !== '*') {
-      const current = await fsp.stat(file).catch(() => null);
-      if (!current || etagOf(current) !== w.ifMatch) {
-        await fsp.rm(tmp, { force: true });
-        throw new FlowsyncError('PRECONDITION_FAILED', `${key} changed in the store since it was read; another writer got there first.`);
-      }
-    }
-    await placeTemp(tmp, file, { exclusive: w.ifNoneMatch === '*', label: `${key} in the store` });
+      // Check and replace under a lock: two writers holding the same tag must not both win.
+      await withFileLock(file, async () => {
+        const current = await fsp.stat(file).catch(() => null);
+        if (!current || etagOf(current) !== w.ifMatch) {
+          await fsp.rm(tmp, { force: true });
+          throw new FlowsyncError('PRECONDITION_FAILED', `${key} changed in the store since it was read; another writer got there first.`);
+        }
+        await placeTemp(tmp, file, { label });
+      });
+    } else await placeTemp(tmp, file, { exclusive: w.ifNoneMatch === '*', label });
     return infoOf(key, await fsp.stat(file));
   }
 

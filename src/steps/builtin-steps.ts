@@ -6,4 +6,5 @@ export { pipInstallRequirementsStep, runShellScriptStep } from './builtin/shell.
 export { setWorkingDirectoryStep } from './builtin/working-directory.js';
 export { gitCloneStep } from './git/clone.js';
 export { storageSteps } from './storage/steps.js';
+export { flowsyncSteps } from './flowsync/steps.js';
 export { buildDockerImageStep, pushDockerImageStep } from './docker/steps.js';

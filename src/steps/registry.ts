@@ -18,7 +18,7 @@ for (const def of BUILTIN_STEPS) {
 }
 
 /** Distributions the built-in steps stand in for. */
-const KNOWN_PACKAGES = new Set(['prefect', 'prefect-aws', 'prefect-azure', 'prefect-gcp', 'prefect-docker']);
+const KNOWN_PACKAGES = new Set(['prefect', 'prefect-aws', 'prefect-azure', 'prefect-gcp', 'prefect-docker', 'flowsync']);
 
 export function findStep(name: string): StepDefinition | undefined {
   return byName.get(name);

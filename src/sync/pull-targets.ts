@@ -8,17 +8,23 @@ import { FlowsyncError } from '../errors.js';
 import { fileFolderClash, isReserved, unsafePathReason } from '../manifest/paths.js';
 import { isLink } from '../manifest/types.js';
 import type { PullTarget } from '../plan/pull-plan.js';
-import { fetchManifest } from './remote-manifest.js';
+import { loadPackedSource, type PackedSource } from './packed-pull.js';
+import { fetchAnyManifest } from './remote-manifest.js';
 
 export interface PullSource {
   targets: PullTarget[];
-  /** Object key of each file target. */
+  /** Object key of each file target (packed: of each blob). */
   keys: Map<string, string>;
   manifest: string | null;
+  /** A packed version: where its small files sit in packs. */
+  packed?: PackedSource;
 }
 
-export async function loadPullSource(remote: Remote, signal?: AbortSignal): Promise<PullSource> {
-  const found = await fetchManifest(remote, signal);
+/** `version`: a packed version to pull instead of the current one. */
+export async function loadPullSource(remote: Remote, signal?: AbortSignal, version?: string): Promise<PullSource> {
+  if (version !== undefined) return loadPackedSource(remote, { version, ...(signal ? { signal } : {}) });
+  const found = await fetchAnyManifest(remote, signal);
+  if (found && 'packed' in found) return loadPackedSource(remote, { doc: found.packed, ...(signal ? { signal } : {}) });
   const keys = new Map<string, string>();
   if (found) {
     for (const e of found.manifest.files) if (!isLink(e)) keys.set(e.path, keyFor(remote.prefix, e.path));

@@ -22,6 +22,7 @@ import { executePull, missingFilesError, ObjectBeingReplaced } from './pull-exec
 import { DEFAULT_PULL_WAIT_MS, PullIncomplete, waitOrFail } from './pull-wait.js';
 import { readLease, whyNotLive } from './lease.js';
 import { fetchManifest } from './remote-manifest.js';
+import { packedFetch } from './packed-pull.js';
 import { markPending, settlePending, undoPending } from './pull-journal.js';
 import { releaseRemote, resolveRemote } from './open.js';
 import { loadPullSource } from './pull-targets.js';
@@ -66,7 +67,7 @@ async function pullOnce(o: PullOptions, remote: Remote): Promise<PullResult> {
   const dir = path.resolve(o.dir);
   const progress = new Progress(o.onProgress);
   await checkDestination(dir);
-  const source = await loadPullSource(remote, o.signal);
+  const source = await loadPullSource(remote, o.signal, o.version);
   if (source.manifest === null) {
     o.log?.warn(`${remote.url} has no flowsync manifest (pushed by another tool?): pulling every object under it, as Prefect's pull does.`);
   }
@@ -139,7 +140,9 @@ async function pullOnce(o: PullOptions, remote: Remote): Promise<PullResult> {
     };
     const missing = await executePull(plan, {
       writer,
-      fetch: (t) => (tmp, signal) => downloadFile(ctx, source.keys.get(t.path)!, tmp, t, signal),
+      fetch: source.packed
+        ? packedFetch(ctx, { keys: source.keys, packed: source.packed }, plan.download)
+        : (t) => (tmp, signal) => downloadFile(ctx, source.keys.get(t.path)!, tmp, t, signal),
       concurrency,
       progress,
       pushRunning,

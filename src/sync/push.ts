@@ -26,6 +26,8 @@ import { clashingDeletes, deleteObjects, refuseStoreInsideTree, scanAndResolve }
 import { fetchPushBase, writeManifest } from './remote-manifest.js';
 import { saveMemo } from './remote-memo.js';
 import { sourceOf } from './scan.js';
+import { convertingToMirrorWarning, dropPackedObjects, memoLayoutDiffers } from './layout-switch.js';
+import { pushPacked } from './packed-push.js';
 import type { PushOptions, SyncSummary } from './types.js';
 
 export { deleteObjects } from './push-parts.js';
@@ -51,7 +53,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     const finish = (s: PushResult): PushResult => ({ ...s, durationMs: Date.now() - started });
     // The remote manifest is the one this machine last saw, the tree is unchanged too, and nothing
     // was interrupted: nothing moves (two requests: the manifest's tag and the lease).
-    if (state.current && digest === state.current.filesDigest && !heal) {
+    if (state.current && digest === state.current.filesDigest && !heal && !(cacheDir && (await memoLayoutDiffers(o.layout, cacheDir, remote, state.current)))) {
       return finish({
         command: o.command ?? 'push', uploaded: 0, downloaded: 0, deleted: 0, unchanged: scan.manifest.files.length, updated: 0, bytes: 0,
         manifest: state.current.id, durationMs: 0, dryRun: o.dryRun ?? false, conflicts: [], warnings: [...scan.warnings],
@@ -59,6 +61,11 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
       });
     }
     let base = await state.base();
+    // The packed layout: a remote that has it (unless --layout mirror converts it back), or --layout packed.
+    if (base.packed ? o.layout !== 'mirror' : o.layout === 'packed') {
+      const pointer = base.packed ? { packed: base.packed } : base.previous ? { mirror: base.previous } : base.damaged ? { damaged: base.damaged } : null;
+      return await pushPacked({ o, remote, scan, progress, cacheDir, digest, started, pointer });
+    }
     let plan = planPush(scan.manifest.files, base.previous?.manifest.files ?? null);
     const doDelete = o.delete !== false;
     let update = metadataOnlyChanges(scan.manifest.files, base.previous?.manifest.files ?? [], plan.upload);
@@ -84,6 +91,10 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
       const cause = base.damaged.reason.message.replace(/[.;] (Nothing was written; )?[Pp]ush again from the source folder to replace (it|the manifest)\.$/, '.');
       warn(`${cause} This push replaces it; objects that only the damaged manifest listed are left in place.`);
     }
+    if (base.packed && !o.dryRun) {
+      summary.warnings.push(convertingToMirrorWarning(remote));
+      o.log?.warn(summary.warnings.at(-1)!);
+    }
     if (o.dryRun) {
       const repairs = heal ? (await entriesToHeal(remote, kept(scan.manifest.files, plan.upload, base.previous?.manifest), o.signal)).heal : [];
       summary.changes = { upload: [...plan.upload, ...repairs].map((e) => e.path), delete: doDelete ? plan.delete : [], update };
@@ -104,7 +115,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     try {
       // Another push may have committed between our read and our lease: plan against what is there now.
       const now = await remote.backend.stat(manifestKey(remote.prefix), { signal });
-      if ((now?.etag ?? null) !== (base.previous?.etag ?? base.damaged?.etag ?? null)) {
+      if ((now?.etag ?? null) !== (base.previous?.etag ?? base.damaged?.etag ?? base.packed?.etag ?? null)) {
         base = await fetchPushBase(remote, signal);
         plan = planPush(scan.manifest.files, base.previous?.manifest.files ?? null);
         update = metadataOnlyChanges(scan.manifest.files, base.previous?.manifest.files ?? [], plan.upload);
@@ -167,7 +178,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
       if (previous?.manifest.extra) next.extra = previous.manifest.extra;
       let written;
       try {
-        written = await writeManifest(remote, next, previous ?? base.damaged ?? null, signal);
+        written = await writeManifest(remote, next, previous ?? base.damaged ?? base.packed ?? null, signal);
       } catch (err) {
         if (isFlowsyncError(err, 'PRECONDITION_FAILED')) throw lostRace(o.dir, remote.url, err);
         throw err;
@@ -176,6 +187,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
       if (cacheDir && written.etag) await saveMemo(cacheDir, remote, { etag: written.etag, id: written.id, filesDigest: digest }, written.bytes);
       progress.end();
       touched = false; // the new manifest and its objects agree: nothing left to heal
+      if (base.packed) await dropPackedObjects(remote, progress, o.log, signal);
 
       if (doDelete && late.length > 0) {
         // The new manifest is already in force: a failure here leaves unused objects, never a broken tree.

@@ -6,6 +6,7 @@ import { manifestKey } from '../backends/keys.js';
 import type { Remote } from '../backends/open.js';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { manifestId, parseManifest, serializeManifest } from '../manifest/codec.js';
+import { looksPacked } from '../manifest/packed.js';
 import type { Manifest } from '../manifest/types.js';
 import { MANIFEST_MAX_BYTES } from '../manifest/limits.js';
 import { assertJsonSize } from '../util/bounded-json.js';
@@ -36,11 +37,27 @@ async function fetchManifestBytes(remote: Remote, signal?: AbortSignal, knownEta
   }
 }
 
-export async function fetchManifest(remote: Remote, signal?: AbortSignal): Promise<RemoteManifest | null> {
+/** The bytes of a packed layout's manifest: read by the packed layout's own code (sync/packed-*). */
+export interface PackedPointer {
+  packed: { bytes: Buffer; etag?: string };
+}
+
+/** The remote's manifest: a mirror manifest (parsed), a packed one (its bytes), or null. */
+export async function fetchAnyManifest(remote: Remote, signal?: AbortSignal): Promise<RemoteManifest | PackedPointer | null> {
   const found = await fetchManifestBytes(remote, signal);
   if (!found?.bytes) return null;
+  if (looksPacked(found.bytes)) return { packed: { bytes: found.bytes, ...(found.etag ? { etag: found.etag } : {}) } };
   const manifest = parseManifest(found.bytes, `${remote.url} (${manifestKey(remote.prefix)})`);
   return { manifest, id: manifestId(found.bytes), ...(found.etag ? { etag: found.etag } : {}) };
+}
+
+/** The remote's mirror manifest, or null; a packed remote is refused by name (its callers read only mirror). */
+export async function fetchManifest(remote: Remote, signal?: AbortSignal): Promise<RemoteManifest | null> {
+  const found = await fetchAnyManifest(remote, signal);
+  if (found && 'packed' in found) {
+    throw new FlowsyncError('UNSUPPORTED', `${remote.url} uses the packed layout; this command reads only the mirror layout. Use flowsync pull / log for it.`);
+  }
+  return found;
 }
 
 /** What a push builds on: the remote manifest, or a damaged one that the push will replace. */
@@ -52,6 +69,8 @@ export interface PushBase {
   unchanged?: boolean;
   /** The bytes `previous` was parsed from. */
   previousBytes?: Buffer;
+  /** The stored manifest is the packed layout's pointer (read by sync/packed-push). */
+  packed?: { bytes: Buffer; etag?: string };
 }
 
 /**
@@ -68,6 +87,7 @@ export async function fetchPushBase(remote: Remote, signal?: AbortSignal, knownE
 
 /** The push base for manifest `bytes`, stored under the tag `etag`. */
 export function pushBaseOf(remote: Remote, bytes: Buffer, etag?: string): PushBase {
+  if (looksPacked(bytes)) return { previous: null, packed: { bytes, ...(etag ? { etag } : {}) } };
   try {
     const manifest = parseManifest(bytes, `${remote.url} (${manifestKey(remote.prefix)})`);
     return { previous: { manifest, id: manifestId(bytes), ...(etag ? { etag } : {}) }, previousBytes: bytes };

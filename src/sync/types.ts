@@ -41,6 +41,10 @@ export interface PushOptions extends CommonOptions {
   breakLease?: boolean;
   /** How long the write lease lasts between renewals (default 60 s). */
   leaseTtlMs?: number;
+  /** Remote layout (DESIGN §5): given on a first push, then the remote's own; the other one converts it. */
+  layout?: 'mirror' | 'packed';
+  /** packed: a message recorded with the version (`flowsync log` shows it). */
+  message?: string;
 }
 
 export interface PullOptions extends CommonOptions {
@@ -52,6 +56,8 @@ export interface PullOptions extends CommonOptions {
   force?: boolean;
   /** How long to wait for a push that holds the lease when objects disagree with the manifest (default 2 min). */
   waitMs?: number;
+  /** packed: pull this version (its id, or a unique prefix of 8+ hex digits) instead of the current one. */
+  version?: string;
 }
 
 export interface SyncSummary {

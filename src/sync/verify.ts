@@ -14,7 +14,10 @@ import { runPool } from '../util/pool.js';
 import { Progress } from '../util/progress.js';
 import { releaseRemote, resolveRemote } from './open.js';
 import { listObjects } from './heal.js';
-import { fetchManifest } from './remote-manifest.js';
+import { parseCurrent } from './packed-remote.js';
+import { verifyPackedObjects } from './packed-verify.js';
+import { plainEntries } from '../manifest/packed.js';
+import { fetchAnyManifest } from './remote-manifest.js';
 import { scanTree } from './scan.js';
 import type { VerifyOptions, VerifyProblem, VerifyReport } from './types.js';
 
@@ -23,10 +26,19 @@ export async function verify(o: VerifyOptions): Promise<VerifyReport> {
   const progress = new Progress(o.onProgress);
   const remote = await resolveRemote(o.remote, o.remoteOptions);
   try {
-    const found = await fetchManifest(remote, o.signal);
-    if (!found) {
+    const any = await fetchAnyManifest(remote, o.signal);
+    if (!any) {
       throw new FlowsyncError('NOT_FOUND', `${remote.url} has no flowsync manifest to verify against. Push to it first (or check the address).`);
     }
+    if ('packed' in any) {
+      const v = parseCurrent(remote, any.packed);
+      const entries = plainEntries(v.manifest);
+      const problems = await verifyPackedObjects(remote, v, o, progress);
+      if (o.dir) problems.push(...(await compareLocal(path.resolve(o.dir), entries, o)));
+      problems.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      return { ok: problems.length === 0, manifest: v.id, checked: entries.length, problems, durationMs: Date.now() - started };
+    }
+    const found = any;
     const files = found.manifest.files;
     const problems: VerifyProblem[] = [];
     // One listing shows drift without downloading: missing objects, other sizes, stored sha256

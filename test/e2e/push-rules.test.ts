@@ -158,7 +158,7 @@ describe('the remote manifest a push builds on', () => {
     fs.mkdirSync(src);
     fs.writeFileSync(path.join(src, 'a.txt'), 'a');
     fs.mkdirSync(path.join(storeDir, '.flowsync'), { recursive: true });
-    const text = JSON.stringify({ format: 'flowsync-manifest', version: 2, createdAt: 'x', layout: 'packed', files: [] });
+    const text = JSON.stringify({ format: 'flowsync-manifest', version: 3, createdAt: 'x', layout: 'packed', files: [] });
     fs.writeFileSync(path.join(storeDir, '.flowsync', 'manifest.json'), text);
     const err = await rejection(push({ dir: src, remote: storeDir, cacheDir: false }));
     expect(isFlowsyncError(err, 'UNSUPPORTED_VERSION')).toBe(true);

@@ -189,7 +189,7 @@ for (const cloud of clouds) {
     it('push uploads the tree minus .prefectignore and returns {bucket, folder} under push_code', async () => {
       const r = await run('push', src);
       const expected = expectedFiles();
-      expect(r.outputs['push_code']).toEqual({ [server.bucketKey]: server.bucket, folder: 'flows-project' });
+      expect(r.outputs['push_code']).toEqual({ [server.bucketKey]: server.bucket, folder: 'flows-project', version: expect.stringMatching(/^[0-9a-f]{64}$/) });
       expect(r.uploaded).toBe(Object.keys(expected).length);
       expect(r.steps).toHaveLength(1);
       expect(r.steps[0]!.sync?.uploaded).toBe(r.uploaded);

@@ -9,4 +9,7 @@ export { scanCommand } from './scan.js';
 export { statusCommand } from './status.js';
 export { stepsCommand } from './steps.js';
 export { verifyCommand } from './verify.js';
+export { gcCommand } from './gc.js';
+export { logCommand } from './log.js';
+export { rollbackCommand } from './rollback.js';
 export { imageCommand } from './image.js';

@@ -14,6 +14,7 @@ export const pullCommand: Command = {
     force: { type: 'boolean' },
     concurrency: { type: 'string' },
     wait: { type: 'string' },
+    version: { type: 'string' },
   },
   help: `Options:
   --dry-run           show what would change, write nothing
@@ -21,6 +22,7 @@ export const pullCommand: Command = {
   --force             overwrite (or delete) local files flowsync did not place
   --concurrency N     transfers in flight (default: the backend's)
   --wait DUR          how long to wait for a push in progress (default 2m; 0: do not wait)
+  --version ID        packed: pull this version (an id from flowsync log, or its first 8+ digits)
 
 Objects that disagree with the manifest while a push holds the remote's lease mean that push
 is replacing them: the pull waits for it (up to --wait), then pulls the new version whole.
@@ -41,6 +43,7 @@ Examples:
       delete: !values['no-delete'],
       force: Boolean(values.force),
       ...(typeof values.wait === 'string' ? { waitMs: parseDuration(values.wait, '--wait') } : {}),
+      ...(typeof values.version === 'string' ? { version: values.version } : {}),
     });
     output.result(result, syncSummaryText(result, `${remote} -> ${dir}`));
     return 0;

@@ -1,9 +1,15 @@
 import { openRemote } from '../../backends/open.js';
+import { FlowsyncError } from '../../errors.js';
 import { push } from '../../sync/push.js';
 import type { Command } from '../command.js';
 import { parsePositiveInt, parseSize } from '../format.js';
 import { checkPartSize } from '../part-size.js';
 import { syncSummaryText, transferOptions } from './shared.js';
+
+function parseLayout(v: unknown): 'mirror' | 'packed' {
+  if (v === 'mirror' || v === 'packed') return v;
+  throw new FlowsyncError('USAGE', `--layout expects mirror or packed; got ${JSON.stringify(v)}.`);
+}
 
 export const pushCommand: Command = {
   name: 'push',
@@ -20,6 +26,8 @@ export const pushCommand: Command = {
     'part-size': { type: 'string' },
     repair: { type: 'boolean' },
     'break-lease': { type: 'boolean' },
+    layout: { type: 'string' },
+    message: { type: 'string', short: 'm' },
   },
   help: `Options:
   --ignore-file F     ignore rules (default <dir>/.prefectignore; gitignore syntax)
@@ -32,6 +40,10 @@ export const pushCommand: Command = {
   --repair            list the remote and upload again every object that disagrees with the
                       manifest (after an interrupted push, or objects changed by another tool)
   --break-lease       take over the write lease even if the push holding it may still run
+  --layout L          mirror (default: one object per file, where Prefect's own steps read them) or
+                      packed (versioned packs; flowsync log/rollback/gc). Sticky per remote; the
+                      other value converts the remote and says so
+  -m, --message M     packed: a message kept with the version (flowsync log shows it)
 
 One push at a time writes to a remote: a push holds a lease (.flowsync/lease.json) while it
 runs; a second push fails at once naming the holder. A lease left by a push that died on this
@@ -40,7 +52,8 @@ machine, or one that expired, is taken over (with a warning) and the remote is r
 Examples:
   flowsync push ./flows s3://my-bucket/etl
   flowsync push . az://code/etl --dry-run
-  flowsync push . gs://my-bucket/etl --json`,
+  flowsync push . gs://my-bucket/etl --json
+  flowsync push . s3://my-bucket/etl --layout packed -m "release 42"`,
   async run({ positionals: [dir, remoteArg], values, output, signal, remoteOptions }) {
     const partSize = typeof values['part-size'] === 'string' ? parseSize(values['part-size'], '--part-size') : undefined;
     // With --part-size the store is opened here, so a size it cannot take is refused before anything moves.
@@ -60,6 +73,8 @@ Examples:
         ...(partSize !== undefined ? { partSize } : {}),
         repair: Boolean(values.repair),
         breakLease: Boolean(values['break-lease']),
+        ...(values.layout !== undefined ? { layout: parseLayout(values.layout) } : {}),
+        ...(typeof values.message === 'string' ? { message: values.message } : {}),
       });
       const repaired = result.repaired ? `\n  repaired ${result.repaired} object(s) that disagreed with the manifest` : '';
       output.result(result, syncSummaryText(result, `${dir} -> ${remoteArg}`) + repaired);

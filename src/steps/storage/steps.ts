@@ -123,7 +123,8 @@ function storageStep(cloud: Cloud, direction: 'push' | 'pull', names: string[], 
     if (direction === 'push') {
       const ignoreFile = await ignoreFileFor(args, ctx);
       const sync = await explained(push({ ...common, dir: ctx.cwd, ...(ignoreFile !== undefined ? { ignoreFile } : {}) }), cloud, remoteOptions, ctx.label);
-      return { outputs: { [containerKey]: bucket, folder }, sync, ...(dryRun ? { would: wouldLines(sync, `push ${ctx.cwd} -> ${remote}`) } : {}) };
+      // `version` (the manifest id), as every push step gives it (DESIGN §7).
+      return { outputs: { [containerKey]: bucket, folder, version: sync.manifest }, sync, ...(dryRun ? { would: wouldLines(sync, `push ${ctx.cwd} -> ${remote}`) } : {}) };
     }
     // The engine warns (through the step's logger) for every file it overwrote; they are listed in sync.conflicts too.
     const sync = await explained(pull({ ...common, dir: ctx.cwd, force: true }), cloud, remoteOptions, ctx.label);

@@ -1,0 +1,117 @@
+/**
+ * Reading a packed remote's documents: the pointer (`manifest.json`) and the versions. Every
+ * document is bounded in size before it is read, parsed and validated before it is used, and a
+ * version is checked against its id (the sha256 of its bytes): "never trust the repository".
+ */
+import { manifestKey } from '../backends/keys.js';
+import type { Remote } from '../backends/open.js';
+import { FlowsyncError, isFlowsyncError } from '../errors.js';
+import { manifestId } from '../manifest/codec.js';
+import { looksPacked, parsePackedManifest, parseVersionHead, type PackedManifest, type VersionHead } from '../manifest/packed.js';
+import { versionIdOf, versionKey, versionsFolder } from '../pack/layout.js';
+import type { ListedVersion } from '../plan/gc-plan.js';
+import { collect } from '../util/streams.js';
+
+/** A manifest bigger than this is refused unread (100k files take about 15 MB). */
+export const MAX_DOCUMENT_BYTES = 512 * 1024 * 1024;
+/** Enough for any head line (the message is capped at 4 KiB). */
+const HEAD_READ = 16 * 1024;
+
+export interface Document {
+  bytes: Buffer;
+  etag?: string;
+}
+
+/** A document's bytes and tag, or null when it does not exist. */
+export async function readDocument(remote: Remote, key: string, signal?: AbortSignal): Promise<Document | null> {
+  // Each request is retried by the remote's retry decorator.
+  const info = await remote.backend.stat(key, { signal });
+  if (!info) return null;
+  if (info.size > MAX_DOCUMENT_BYTES) {
+    throw new FlowsyncError('BAD_MANIFEST', `${remote.url}: ${key} is ${info.size} B, more than any flowsync manifest (${MAX_DOCUMENT_BYTES} B). It was not written by flowsync; push again to replace it.`);
+  }
+  try {
+    const bytes = await collect(await remote.backend.read(key, { signal }), signal);
+    return { bytes, ...(info.etag ? { etag: info.etag } : {}) };
+  } catch (err) {
+    if (isFlowsyncError(err, 'NOT_FOUND')) return null; // deleted between stat and read
+    throw err;
+  }
+}
+
+export interface CurrentVersion {
+  manifest: PackedManifest;
+  id: string;
+  etag?: string;
+  bytes: Buffer;
+}
+
+export function parseCurrent(remote: Remote, doc: Document): CurrentVersion {
+  const manifest = parsePackedManifest(doc.bytes, `${remote.url} (${manifestKey(remote.prefix)})`);
+  return { manifest, id: manifestId(doc.bytes), bytes: doc.bytes, ...(doc.etag ? { etag: doc.etag } : {}) };
+}
+
+/** The current version of a packed remote; null when there is no manifest. Refuses a mirror remote. */
+export async function fetchCurrent(remote: Remote, signal?: AbortSignal): Promise<CurrentVersion | null> {
+  const doc = await readDocument(remote, manifestKey(remote.prefix), signal);
+  if (!doc) return null;
+  if (!looksPacked(doc.bytes)) throw mirrorRemote(remote);
+  return parseCurrent(remote, doc);
+}
+
+export function mirrorRemote(remote: Remote): FlowsyncError {
+  return new FlowsyncError('UNSUPPORTED', `${remote.url} uses the mirror layout, which keeps no versions. Push with --layout packed to convert it (the remote keeps that layout from then on).`);
+}
+
+export async function listVersions(remote: Remote, signal?: AbortSignal): Promise<ListedVersion[]> {
+  const out: ListedVersion[] = [];
+  for await (const o of remote.backend.list(versionsFolder(remote.prefix), { signal })) {
+    const id = versionIdOf(remote.prefix, o.key);
+    if (id) out.push({ id, size: o.size, ...(o.lastModified ? { lastModified: o.lastModified } : {}) });
+  }
+  return out;
+}
+
+/** A version id as the user gave it (the whole id, or a unique prefix of at least 8 digits). */
+export async function resolveVersionId(remote: Remote, given: string, signal?: AbortSignal): Promise<string> {
+  const want = given.trim().toLowerCase();
+  if (!/^[0-9a-f]{8,64}$/.test(want)) {
+    throw new FlowsyncError('USAGE', `${JSON.stringify(given)} is not a version id: give the id \`flowsync log ${remote.url}\` shows (at least its first 8 hex digits).`);
+  }
+  if (want.length === 64) return want;
+  const matches = (await listVersions(remote, signal)).filter((v) => v.id.startsWith(want));
+  if (matches.length === 1) return matches[0]!.id;
+  throw new FlowsyncError(
+    matches.length === 0 ? 'NOT_FOUND' : 'USAGE',
+    matches.length === 0
+      ? `${remote.url} has no version ${given}. \`flowsync log ${remote.url}\` lists the versions it keeps (gc may have removed older ones).`
+      : `${given} matches ${matches.length} versions of ${remote.url}; give more digits.`,
+  );
+}
+
+/** A version's manifest, checked against its id. */
+export async function fetchVersion(remote: Remote, id: string, signal?: AbortSignal): Promise<CurrentVersion> {
+  const key = versionKey(remote.prefix, id);
+  const doc = await readDocument(remote, key, signal);
+  if (!doc) throw new FlowsyncError('NOT_FOUND', `${remote.url} has no version ${id}. \`flowsync log ${remote.url}\` lists the versions it keeps (gc may have removed older ones).`);
+  if (manifestId(doc.bytes) !== id) {
+    throw new FlowsyncError('BAD_MANIFEST', `${remote.url}: version ${id} does not hash to its id (the object was damaged or replaced). Pull another version, or push again.`);
+  }
+  const manifest = parsePackedManifest(doc.bytes, `${remote.url} (${key})`);
+  return { manifest, id, bytes: doc.bytes, ...(doc.etag ? { etag: doc.etag } : {}) };
+}
+
+/** A version's summary from its head line: a short ranged read where the store has them. */
+export async function fetchVersionHead(remote: Remote, v: { id: string; size?: number }, signal?: AbortSignal): Promise<VersionHead> {
+  const { id } = v;
+  const key = versionKey(remote.prefix, id);
+  const where = `${remote.url} (${key})`;
+  if (remote.backend.features.rangeRead && v.size !== undefined && v.size > 0) {
+    // The range stays inside the object: stores differ on ranges that run past the end.
+    const range: [number, number] = [0, Math.min(HEAD_READ, v.size)];
+    const head = parseVersionHead(await collect(await remote.backend.read(key, { signal, range }), signal), where);
+    if (head) return head;
+  }
+  const { manifest: m } = await fetchVersion(remote, id, signal);
+  return { createdAt: m.createdAt, counts: m.counts, provenance: m.provenance, ...(m.message !== undefined ? { message: m.message } : {}) };
+}
