@@ -20,7 +20,8 @@ import { startCountingProxy } from '../../bench/infra/proxy.js';
 import { renderReadmeSection, updateReadme } from '../../bench/report/readme.js';
 import { computeCells } from '../../bench/report/stats.js';
 import type { BenchResult, RunRecord } from '../../bench/types.js';
-import { checkFolder } from '../../bench/verify.js';
+import type { RemoteAdmin } from '../../bench/infra/s3-admin.js';
+import { checkFolder, checkPacked } from '../../bench/verify.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'flowsync-bench-test-'));
@@ -175,6 +176,33 @@ describe('bench harness parts', () => {
     expect(bad.diff.different).toEqual([first]);
     expect(bad.diff.missing).toEqual([second]);
     expect(bad.diff.extra).toEqual(['stray.txt']);
+  });
+
+  it('checks a packed remote by its pull and by what lies outside .flowsync/', async () => {
+    const src = path.join(scratch, 'packed-src');
+    await generateTree(src, 10, 'packed');
+    const { matcher } = loadPrefectignore(src);
+    const facts = await hashTree(src, listTaken(src, matcher).paths);
+    const pulled = path.join(scratch, 'packed-pulled');
+    for (const p of facts.keys()) cpSync(path.join(src, p), path.join(pulled, p));
+    const admin = (keys: string[]): RemoteAdmin => ({
+      list: async () => keys.map((key) => ({ key, size: 1 })),
+      hashObject: async () => ({ size: 0, md5: '', sha256: '' }),
+      deleteKeys: async () => {},
+      deletePrefix: async () => 0,
+      close: () => {},
+    });
+    const loc = { bucket: 'b', prefix: 'p' };
+    const packed = ['p/.flowsync/manifest.json', 'p/.flowsync/packs/ab.tar'];
+    expect((await checkPacked(admin(packed), loc, facts, async () => ({ dir: pulled }))).ok).toBe(true);
+    const stray = await checkPacked(admin([...packed, 'p/src/x.py']), loc, facts, async () => ({ dir: pulled }));
+    expect(stray.ok).toBe(false);
+    expect(stray.problems).toContain('outside .flowsync/ (e.g. src/x.py)');
+    const failed = await checkPacked(admin(packed), loc, facts, async () => ({ error: 'exit 1' }));
+    expect(failed.ok).toBe(false);
+    expect(failed.problems).toContain('pulling it back failed: exit 1');
+    unlinkSync(path.join(pulled, [...facts.keys()][0]!));
+    expect((await checkPacked(admin(packed), loc, facts, async () => ({ dir: pulled }))).diff.missing.length).toBe(1);
   });
 
   it('generates the same tree from the same seed and another from another seed', () => {
