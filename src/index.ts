@@ -24,6 +24,8 @@ export type * from './backends/types.js';
 export { parseManifest, serializeManifest, createManifest, manifestId } from './manifest/codec.js';
 export type * from './manifest/types.js';
 export { FlowsyncError, type ErrorCode } from './errors.js';
+export { holdVersion, type VersionHold } from './cache/version-holds.js';
+export { ContentCache, type CacheStats, type ContentCacheOptions } from './cache/content-cache.js';
 export type * from './sync/types.js';
 export { runSteps, BUILTIN_STEPS, type RunStepsOptions, type RunStepsResult, type StepSummary, type StepEvent } from './steps/index.js';
 export { imagePush, imagePull, type ImagePushOptions, type ImagePushSummary, type ImagePullOptions, type ImagePullSummary } from './image/index.js';

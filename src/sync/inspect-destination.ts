@@ -5,6 +5,7 @@
  */
 import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { RESERVED_DIR } from '../manifest/paths.js';
 import { fsError } from '../errors.js';
 import { hashFile } from '../hash/hash-file.js';
 import { identityOf, modeOf, sameIdentity } from '../hash/identity.js';
@@ -30,6 +31,10 @@ export async function inspectDestination(
   signal?: AbortSignal,
 ): Promise<DestinationFacts> {
   const local = new Map<string, LocalState>();
+  // A new or empty destination (nothing but flowsync's own folder): every path is missing, and
+  // looking at each one (a failing lstat apiece) was a third of a fresh pull from the content cache.
+  const names = await fsp.readdir(dir).catch(() => null);
+  if (names === null || names.every((n) => n === RESERVED_DIR)) return { local, folderFiles: new Map() };
   const paths = [...new Set([...targets.keys(), ...placed.keys()])];
   await runPool(paths, INSPECT_CONCURRENCY, async (rel) => {
     const state = await inspectPath(dir, rel, targets.get(rel), placed.get(rel), signal);

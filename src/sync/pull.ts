@@ -11,7 +11,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { FlowsyncError, fsError } from '../errors.js';
-import { planPull, type Conflict } from '../plan/pull-plan.js';
+import { planPull, type Conflict, type PullFile } from '../plan/pull-plan.js';
 import { ByteBudget } from '../transfer/budget.js';
 import { DEFAULT_MEMORY_BUDGET, type TransferContext } from '../transfer/context.js';
 import { downloadFile } from '../transfer/download.js';
@@ -25,11 +25,15 @@ import { fetchManifest } from './remote-manifest.js';
 import { packedFetch } from './packed-pull.js';
 import { markPending, settlePending, undoPending } from './pull-journal.js';
 import { releaseRemote, resolveRemote } from './open.js';
-import { loadPullSource } from './pull-targets.js';
+import { loadPullSource, type PullSource } from './pull-targets.js';
 import { loadPullState, savePullState } from './pull-state.js';
-import { TreeWriter } from './tree-writer.js';
+import { TreeWriter, type FetchInto } from './tree-writer.js';
+import type { ContentCache } from '../cache/content-cache.js';
 import type { Remote } from '../backends/open.js';
 import type { PullOptions, SyncSummary } from './types.js';
+import { destinationKind } from '../cache/versions.js';
+import { cachedFetch, guardDestination, openContentCache, type DestinationGuard } from './pull-guard.js';
+import { pullSwitched } from './pull-switch.js';
 
 export interface PullResult extends SyncSummary {
   /** With dryRun: the paths that would be written and deleted. */
@@ -39,10 +43,24 @@ export interface PullResult extends SyncSummary {
 const MAX_LISTED_CONFLICTS = 10;
 
 export async function pull(o: PullOptions): Promise<PullResult> {
+  if (o.switch) return pullSwitched(o, pullInPlace);
+  return pullInPlace(o);
+}
+
+/** Pull into `o.dir` itself, file by file (each file atomic, the tree as a whole not). */
+async function pullInPlace(o: PullOptions): Promise<PullResult> {
   const started = Date.now();
   const deadline = started + (o.waitMs ?? DEFAULT_PULL_WAIT_MS);
   const remote = await resolveRemote(o.remote, o.remoteOptions);
+  let guard: DestinationGuard | null = null;
   try {
+    if (!o.dryRun) {
+      // One pull per destination (DESIGN §12), taken before the folder is looked at; every
+      // attempt below reads the remote after it holds the lock.
+      const dir = path.resolve(o.dir);
+      await checkDestination(dir);
+      guard = await guardDestination(dir, o);
+    }
     let retriedWithoutLease = false;
     for (;;) {
       try {
@@ -58,6 +76,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
       }
     }
   } finally {
+    await guard?.release();
     await releaseRemote(remote, o.remote);
   }
 }
@@ -97,6 +116,7 @@ async function pullOnce(o: PullOptions, remote: Remote): Promise<PullResult> {
   ];
   for (const w of warnings) o.log?.warn(w);
   const bytes = plan.download.reduce((n, t) => n + t.size, 0);
+  const cache = o.dryRun ? null : openContentCache(o);
   const summary: PullResult = {
     command: 'pull',
     uploaded: 0,
@@ -110,6 +130,9 @@ async function pullOnce(o: PullOptions, remote: Remote): Promise<PullResult> {
     dryRun: o.dryRun ?? false,
     conflicts: plan.conflicts.map((c) => c.path),
     warnings,
+    fromCache: 0,
+    cacheBytes: 0,
+    directory: dir,
   };
   if (o.dryRun) {
     summary.changes = { download: plan.download.map((t) => t.path), delete: plan.delete, update: [...plan.link, ...plan.chmod].map((t) => t.path) };
@@ -122,7 +145,7 @@ async function pullOnce(o: PullOptions, remote: Remote): Promise<PullResult> {
   const nothingToDo = !interrupted && [plan.download, plan.link, plan.chmod, plan.delete, plan.forget, plan.clear].every((l) => l.length === 0);
   if (nothingToDo) return { ...summary, durationMs: Date.now() - started };
   const realDir = await fsp.realpath(dir);
-  const writer = new TreeWriter(dir, realDir, placed, bytes);
+  const writer = new TreeWriter(dir, realDir, placed, bytes, cache?.link ?? false);
   let leaseProbe: Promise<boolean> | undefined;
   // Asked once per attempt, when an object's bytes are wrong: is a push replacing objects right now?
   const pushRunning = () => (leaseProbe ??= readLease(remote, o.signal).then((l) => l !== null && whyNotLive(l) === null, () => false));
@@ -138,21 +161,28 @@ async function pullOnce(o: PullOptions, remote: Remote): Promise<PullResult> {
       partConcurrency: Math.min(concurrency, 8),
       onRetry: (err, attempt) => o.log?.info(`retrying (attempt ${attempt + 1}): ${(err as Error).message}`),
     };
+    const fromRemote = remoteFetch(ctx, source, plan.download, cache);
     const missing = await executePull(plan, {
       writer,
-      fetch: source.packed
-        ? packedFetch(ctx, { keys: source.keys, packed: source.packed }, plan.download)
-        : (t) => (tmp, signal) => downloadFile(ctx, source.keys.get(t.path)!, tmp, t, signal),
+      // Hits from the machine's content cache are copied and verified; only misses are read from the remote.
+      fetch: (t) => cachedFetch(cache, t, fromRemote(t), () => progress.advance(t.size, 1)),
       concurrency,
       progress,
-      pushRunning,
+      ...(source.packed ? {} : { pushRunning }),
       ...(o.signal ? { signal: o.signal } : {}),
     }).catch((err: unknown) => {
       if (err instanceof ObjectBeingReplaced) throw new PullIncomplete(err.missing, source.manifest);
       throw err;
     });
+    if (cache) {
+      // Of the files (and bytes) placed, these came from the cache instead of the remote.
+      summary.fromCache = cache.stats.hits;
+      summary.cacheBytes = cache.stats.hitBytes;
+    }
     for (const p of plan.forget) placed.delete(p);
-    if (missing.some((m) => m.error.code === 'CHECKSUM_MISMATCH' || m.error.code === 'NOT_FOUND')) throw new PullIncomplete(missing, source.manifest);
+    // Mirror objects are replaced in place, so wrong or missing bytes may be a push at work (wait for
+    // it); packed objects are immutable and content-addressed, so the same failure is damage.
+    if (!source.packed && missing.some((m) => m.error.code === 'CHECKSUM_MISMATCH' || m.error.code === 'NOT_FOUND')) throw new PullIncomplete(missing, source.manifest);
     if (missing.length > 0) throw missingFilesError(dir, missing);
     settlePending(placed, byPath, facts.local, (p, e) => writer.record(p, e));
   } catch (err) {
@@ -161,13 +191,35 @@ async function pullOnce(o: PullOptions, remote: Remote): Promise<PullResult> {
     // Failures inside this process remove their own temporary files; only a kill leaves any.
     // A record that cannot be saved (disk full) must not hide the error that stopped the pull.
     await savePullState(dir, placed, { remote: remote.url, manifest: source.manifest, inProgress: false }).catch(() => {});
+    await cache?.settle();
     throw err;
   }
   await savePullState(dir, placed, { remote: remote.url, manifest: source.manifest, inProgress: false });
+  await cache?.settle();
   return { ...summary, durationMs: Date.now() - started };
 }
 
+/**
+ * Where a file's bytes come from when the cache lacks them. Packed: pack reads are planned for
+ * the files the cache does not seem to hold; one it seemed to hold but that failed verification
+ * gets a read of its own.
+ */
+function remoteFetch(ctx: TransferContext, source: PullSource, files: PullFile[], cache: ContentCache | null): (t: PullFile) => FetchInto {
+  if (!source.packed) return (t) => (tmp, signal) => downloadFile(ctx, source.keys.get(t.path)!, tmp, t, signal);
+  const src = { keys: source.keys, packed: source.packed };
+  const planned = new Set(files.filter((t) => !(cache && t.sha256 && cache.mayHave(t.sha256, t.size))));
+  const fromPlan = packedFetch(ctx, src, [...planned]);
+  return (t) => (planned.has(t) ? fromPlan(t) : (tmp, signal) => packedFetch(ctx, src, [t])(t)(tmp, signal));
+}
+
 async function checkDestination(dir: string): Promise<void> {
+  const kind = await destinationKind(dir);
+  if (kind.kind === 'switched') {
+    throw new FlowsyncError(
+      'CONFLICT',
+      `${dir} is a link to a version folder made by pull --switch (${kind.current}). Pull with --switch: a pull without it would rewrite, in place, files a running flow may be using.`,
+    );
+  }
   try {
     const st = await fsp.stat(dir);
     if (!st.isDirectory()) throw new FlowsyncError('INVALID_INPUT', `${dir} is a file. Pull into a folder.`);

@@ -12,7 +12,7 @@ import { identityOf } from '../hash/identity.js';
 import { RESERVED_DIR } from '../manifest/paths.js';
 import type { LinkEntry } from '../manifest/types.js';
 import type { PullFile } from '../plan/pull-plan.js';
-import { ensureFolder, placeTempSync, removeEmptyParents, symlinkAtomic, tempNameFor } from '../util/atomic-write.js';
+import { placeTempSync, removeEmptyParents, symlinkAtomic, tempNameFor } from '../util/atomic-write.js';
 import type { PlacedFile } from './pull-state.js';
 
 /** Writes a file's bytes to `tmp` (verified) and returns its sha256 when one was checked. */
@@ -23,7 +23,6 @@ const withExec = (mode: number) => mode | ((mode & 0o444) >> 2);
 
 export class TreeWriter {
   private readonly checkedDirs = new Set<string>();
-  private readonly preparing = new Map<string, Promise<void>>();
 
   /** Bytes of downloads finished, for the free space a disk-full error names. */
   private downloaded = 0;
@@ -34,6 +33,8 @@ export class TreeWriter {
     private readonly placed: Map<string, PlacedFile>,
     /** Bytes this pull downloads in all. */
     private readonly totalBytes = 0,
+    /** Files may be hard links into the content cache (pull --link): never change one's inode in place. */
+    private readonly linkedFromCache = false,
   ) {}
 
   private bytesLeft(): number {
@@ -68,28 +69,28 @@ export class TreeWriter {
     }
   }
 
-  /** Create the folders of `rel` and make sure they resolve inside the destination. */
+  /**
+   * Create the folders of `rel` and make sure they resolve inside the destination. Synchronous,
+   * like the per-file calls below: one mkdir and one realpath per folder take microseconds, and
+   * through the thread pool they were a visible share of a fresh pull from the content cache.
+   */
   private async prepareParent(rel: string, action = 'write'): Promise<string> {
     const full = path.join(this.dir, rel);
     const parent = path.dirname(full);
     if (!this.checkedDirs.has(parent)) {
-      // Downloads into one new folder run side by side: the first prepares it, the others wait.
-      let ready = this.preparing.get(parent);
-      if (!ready) {
-        ready = (async () => {
-          await ensureFolder(parent);
-          await this.checkInside(rel, parent, action);
-        })().finally(() => this.preparing.delete(parent));
-        this.preparing.set(parent, ready);
+      try {
+        fs.mkdirSync(parent, { recursive: true });
+      } catch (err) {
+        throw fsError(err, 'create folder', parent);
       }
-      await ready;
+      this.checkInside(rel, parent, action);
     }
     return full;
   }
 
   /** A folder reached through a link the user put in the destination may lie outside it: never touch files there. */
-  private async checkInside(rel: string, parent: string, action: string): Promise<void> {
-    const real = await fsp.realpath(parent);
+  private checkInside(rel: string, parent: string, action: string): void {
+    const real = fs.realpathSync.native(parent);
     if (real !== this.realDir && !real.startsWith(this.realDir + path.sep)) {
       throw new FlowsyncError('UNSAFE_PATH', `Refusing to ${action} ${rel}: its folder resolves to ${real}, outside ${this.dir} (a link in the way?). Replace that link with a folder, then pull again.`);
     }
@@ -122,7 +123,14 @@ export class TreeWriter {
 
   async chmod(t: PullFile): Promise<void> {
     const full = await this.prepareParent(t.path, 'change the mode of');
-    const { mode } = await fsp.stat(full);
+    let { mode, nlink } = await fsp.stat(full);
+    if (this.linkedFromCache && nlink > 1) {
+      // A mode belongs to the inode, which the cache shares: give the file its own first.
+      const tmp = tempNameFor(full);
+      await fsp.copyFile(full, tmp);
+      await fsp.chmod(tmp, (mode = 0o644));
+      placeTempSync(tmp, full);
+    }
     await fsp.chmod(full, t.mode === 0o755 ? withExec(mode) : mode & ~0o111);
     const prev = this.placed.get(t.path);
     this.record(t.path, { ...(t.sha256 ? { sha256: t.sha256 } : {}), ...(prev?.etag ? { etag: prev.etag } : {}) });
@@ -142,7 +150,7 @@ export class TreeWriter {
       const parent = path.dirname(full);
       if (!this.checkedDirs.has(parent)) {
         const exists = await fsp.stat(parent).then(() => true, () => false);
-        if (exists) await this.checkInside(rel, parent, 'delete');
+        if (exists) this.checkInside(rel, parent, 'delete');
       }
       try {
         await fsp.unlink(full);

@@ -54,6 +54,21 @@ export interface PullOptions extends CommonOptions {
   delete?: boolean;
   /** Overwrite or delete local files flowsync did not place (default false: report a conflict). */
   force?: boolean;
+  /**
+   * Materialise the version complete in `<dir>.versions/<name>/`, then swap `<dir>` (a symlink)
+   * to it in one rename (DESIGN §12). Default false: write into `<dir>` in place.
+   */
+  switch?: boolean;
+  /** With `switch`: version folders kept, the current one included (default 3). */
+  keep?: number;
+  /** Folder of the content cache's parent (its `content/` subfolder); false: no content cache. Default: the user cache dir. */
+  cacheDir?: string | false;
+  /** Content cache size bound in bytes (default 10 GiB). */
+  cacheSize?: number;
+  /** Hard-link cache hits instead of copying them (placed files become read-only). */
+  link?: boolean;
+  /** How long to wait for another pull into the same folder (default 10 minutes). */
+  lockWaitMs?: number;
   /** How long to wait for a push that holds the lease when objects disagree with the manifest (default 2 min). */
   waitMs?: number;
   /** packed: pull this version (its id, or a unique prefix of 8+ hex digits) instead of the current one. */
@@ -81,6 +96,11 @@ export interface SyncSummary {
   /** Paths that were not touched because a local file flowsync did not place was in the way. */
   conflicts: string[];
   warnings: string[];
+  /** Pull: of the files (and bytes) placed (`downloaded`, `bytes`), those copied from the machine's content cache instead of read from the remote. */
+  fromCache?: number;
+  cacheBytes?: number;
+  /** Pull: the folder the files are in (with `switch`, the version folder `dir` now points to). */
+  directory?: string;
 }
 
 export interface ScanOptions {

@@ -204,7 +204,8 @@ describe.each(TARGETS)('lost races and repairs on $name', (t) => {
     expect(err.message).toMatch(/Another push committed a manifest .* it left its lease expired, so the next push from either folder checks every object and repairs the remote\. To make this folder's version live, run: flowsync push .* --repair/);
     // The loser's objects replaced the winner's: a pull refuses them (no live lease: it names --repair).
     const dest = path.join(work, 'dest', `${t.name}-broken`);
-    const pulled = await rejection(pull({ remote: t.remote(folder), dir: dest, remoteOptions: { backend: t.backend(folder) } }));
+    // Without the content cache, which would serve the winner's verified bytes from an earlier pull here.
+    const pulled = await rejection(pull({ remote: t.remote(folder), dir: dest, remoteOptions: { backend: t.backend(folder) }, cacheDir: false }));
     expect(pulled.message).toMatch(/could not be downloaded; everything else was placed[\s\S]*disagree with the manifest .* no push holds the write lease[\s\S]*--repair/);
     // The winner pushes again with nothing changed: the expired lease makes it look, and repair.
     const healed = await push({ dir: b, remote: t.remote(folder), cacheDir: cacheB, log: logs().log, remoteOptions: { backend: t.backend(folder) } });

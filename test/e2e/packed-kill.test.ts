@@ -56,8 +56,10 @@ it('SIGKILL at 10 moments of a push leaves a pullable remote; gc cleans up after
     expect(now.counts.files).toBeGreaterThan(280);
     idBefore = id;
   }
-  // Most kills land before the pointer is written: those must have left the old version in force.
-  expect(survivedOld).toBeGreaterThanOrEqual(KILLS / 2);
+  // Kills that landed before the pointer was written must have left the old version in force (the
+  // check above); at least a few must have landed there, or the test did not test that. How many
+  // depends on the machine's load (the delays are spread over a measured run), so no more is asked.
+  expect(survivedOld).toBeGreaterThanOrEqual(2);
 
   const target: keyof typeof trees = current === 'one' ? 'two' : 'one';
   const finished = await runCli(['push', trees[target], store, '--quiet'], { env });

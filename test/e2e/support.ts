@@ -34,7 +34,7 @@ export function removeDir(dir: string): void {
 export function requireBuiltCli(): void {
   if (!fs.existsSync(cliPath)) throw new Error(`${cliPath} is missing: run "npm run build" before these tests (npm test does).`);
   const built = fs.statSync(cliPath).mtimeMs;
-  const stale = ['src/cli', 'src/sync', 'src/plan', 'src/transfer', 'src/hash', 'src/manifest', 'src/walk', 'src/image', 'src/steps']
+  const stale = ['src/cli', 'src/cache', 'src/sync', 'src/plan', 'src/transfer', 'src/hash', 'src/manifest', 'src/walk', 'src/image', 'src/steps']
     .flatMap((d) => fs.readdirSync(path.join(repoRoot, d), { recursive: true, encoding: 'utf8' }).map((f) => path.join(repoRoot, d, f)))
     .filter((f) => f.endsWith('.ts') && fs.statSync(f).mtimeMs > built);
   if (stale.length > 0) {

@@ -180,7 +180,7 @@ describe('runSteps: step errors', () => {
 
   it('an unexpected argument lists the accepted ones', async () => {
     const e = await runError(project(`pull:\n  - prefect_aws.deployments.steps.pull_from_s3:\n      bucket: b\n      folder: f\n      ignore_file: .x\n`));
-    expect(e.message).toBe(`prefect.yaml line 2: pull step 1 'pull_from_s3': unexpected argument "ignore_file". prefect_aws.deployments.steps.pull_from_s3 accepts: bucket, folder, credentials, client_parameters.`);
+    expect(e.message).toBe(`prefect.yaml line 2: pull step 1 'pull_from_s3': unexpected argument "ignore_file". prefect_aws.deployments.steps.pull_from_s3 accepts: bucket, folder, credentials, client_parameters, switch.`);
   });
 
   it('a wrongly typed argument is named', async () => {

@@ -2,6 +2,7 @@
  * Every CLI command, one line each: adding a command is one `export` line here (the name of the
  * export does not matter; `flowsync --help` lists commands in main.ts's HELP_ORDER, others after).
  */
+export { cacheCommand } from './cache.js';
 export { initCommand } from './init.js';
 export { pullCommand } from './pull.js';
 export { pushCommand } from './push.js';

@@ -38,6 +38,7 @@ export function syncSummaryText(r: PushResult | PullResult, what: string): strin
   lines.push(head);
   const updated = 'updated' in r && r.updated > 0 ? `, ${verb}update ${r.updated} (mode or link only)` : '';
   lines.push(`  ${moved} (${formatBytes(r.bytes)}), ${verb}delete ${r.deleted}${updated}, unchanged ${r.unchanged}, in ${formatDuration(r.durationMs)}`);
+  if (r.command === 'pull' && r.fromCache) lines.push(`  from the content cache ${r.fromCache} (${formatBytes(r.cacheBytes ?? 0)})`);
   if (r.manifest) lines.push(`  manifest ${r.manifest.slice(0, 16)}`);
   return lines.join('\n');
 }

@@ -98,6 +98,8 @@ function storageStep(cloud: Cloud, direction: 'push' | 'pull', names: string[], 
   if (cloud === 's3') params['client_parameters'] = { kind: 'mapping' };
   if (cloud === 'gcs') params['project'] = { kind: 'string' };
   if (direction === 'push') params['ignore_file'] = { kind: 'string' };
+  // flowsync's own: materialise the version in its own folder and swap the step's folder (a link) to it.
+  if (direction === 'pull') params['switch'] = { kind: 'boolean' };
 
   async function run(args: Record<string, unknown>, ctx: StepContext, dryRun = false): Promise<StepResult> {
     const bucket = args[containerKey] as string;
@@ -127,8 +129,12 @@ function storageStep(cloud: Cloud, direction: 'push' | 'pull', names: string[], 
       return { outputs: { [containerKey]: bucket, folder, version: sync.manifest }, sync, ...(dryRun ? { would: wouldLines(sync, `push ${ctx.cwd} -> ${remote}`) } : {}) };
     }
     // The engine warns (through the step's logger) for every file it overwrote; they are listed in sync.conflicts too.
-    const sync = await explained(pull({ ...common, dir: ctx.cwd, force: true }), cloud, remoteOptions, ctx.label);
-    return { outputs: { [containerKey]: bucket, folder, directory: ctx.cwd }, sync, ...(dryRun ? { would: wouldLines(sync, `pull ${remote} -> ${ctx.cwd}`) } : {}) };
+    // Hits come from the machine's content cache (FLOWSYNC_CACHE_DIR); with `switch` the flow runs
+    // in the version folder itself, which its working directory then holds (DESIGN §12).
+    const switched = args['switch'] === true;
+    const sync = await explained(pull({ ...common, dir: ctx.cwd, force: !switched, switch: switched }), cloud, remoteOptions, ctx.label);
+    const directory = switched && sync.directory ? sync.directory : ctx.cwd;
+    return { outputs: { [containerKey]: bucket, folder, directory }, sync, ...(dryRun ? { would: wouldLines(sync, `pull ${remote} -> ${ctx.cwd}`) } : {}) };
   }
 
   const [name, ...aliases] = names;
