@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HELP, parseOptions } from './options.js';
+import { updateReadme } from './report/readme.js';
 import { rewriteReport, writeReport } from './report/write.js';
 import { runBench } from './run.js';
 
@@ -33,14 +34,28 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (options.reportOnly) {
-    const files = rewriteReport(options.reportOnly);
+    const files = rewriteReport(options.reportOnly, repoRoot);
     process.stderr.write(`report: ${files.md}, ${files.svg}, ${files.json}\n`);
+    if (options.updateReadme) {
+      updateReadme(path.join(repoRoot, 'README.md'), files.readmeSection, options.shortfalls);
+      process.stderr.write('README.md: bench section regenerated\n');
+    }
     return 0;
   }
   const started = Date.now();
   const log = (line: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
-  const result = await runBench(options, repoRoot, argv, log);
-  const files = writeReport(result, options.out, options.name);
+  const o = options;
+  // After every run the report so far is written, so a run stopped early still leaves one.
+  const checkpoint = (partial: Parameters<typeof writeReport>[0]) => {
+    writeReport(partial, o.out, o.name, repoRoot);
+    log(`report so far: ${path.join(o.out, `${o.name}.md`)}`);
+  };
+  const result = await runBench(options, repoRoot, argv, log, checkpoint);
+  const files = writeReport(result, options.out, options.name, repoRoot);
+  if (options.updateReadme) {
+    updateReadme(path.join(repoRoot, 'README.md'), files.readmeSection, options.shortfalls);
+    log('README.md: bench section regenerated');
+  }
   log(`report: ${files.md}, ${files.svg}, ${files.json}`);
   process.stdout.write(files.markdown.split('\n## Targets')[0] + '\n');
   const bad = result.records.filter((r) => r.contender.startsWith('flowsync') && (r.status === 'wrong' || r.status === 'failed'));

@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { Contender } from './contenders/types.js';
 import { changeFiles, type WorkTree } from './data/mutate.js';
 import type { CommandSpec } from './infra/measure.js';
-import type { Bench } from './run.js';
+import type { Bench } from './bench.js';
 import type { ProfileReport, ScenarioId } from './types.js';
 
 interface CpuProfile {

@@ -20,7 +20,9 @@ export interface ScenarioInfo {
   title: string;
   /** What the state is before, and what is timed. */
   detail: string;
-  /** Contenders this scenario is for (undefined: all). */
+  /** Only flowsync's own contenders that push (a stat cache is flowsync's). */
+  flowsyncOnly?: boolean;
+  /** Old results: contenders this scenario was for. */
   only?: string[];
 }
 
@@ -31,11 +33,16 @@ export const SCENARIOS: ScenarioInfo[] = [
     id: 'push-nochange-cold',
     title: 'no-change push, cold stat cache',
     detail: 'as above but flowsync starts with an empty stat cache (a new machine or CI runner): every file is hashed',
-    only: ['flowsync', 'flowsync-local'],
+    flowsyncOnly: true,
   },
   { id: 'push-change', title: 'push after 1 % changed', detail: '1 % of the files rewritten (half keep their size)' },
   { id: 'push-delete', title: 'push after 1 % deleted', detail: '1 % of the files deleted locally' },
-  { id: 'pull-fresh', title: 'fresh pull', detail: "each tool's own prefix (aligned to the same tree, untimed) pulled into an empty folder" },
+  {
+    id: 'pull-fresh',
+    title: 'fresh pull',
+    detail:
+      "each tool's own prefix (aligned to the same tree, untimed) pulled into an empty folder; flowsync with an empty cache, except its warm-cache contender, whose cache an untimed pull filled",
+  },
   { id: 'pull-change', title: 'incremental pull after 1 % changed', detail: '1 % changed and pushed by each tool (untimed), then pulled into the folder of the fresh pull' },
   { id: 'push-big', title: 'push of one large file', detail: 'a single file of --big-size (default 1 GiB) to an empty prefix' },
   { id: 'pull-big', title: 'pull of one large file', detail: 'that file pulled into an empty folder' },
@@ -54,6 +61,8 @@ export type Status =
 
 export interface RunRecord {
   run: number;
+  /** The network pass (NetworkInfo.id); absent in results written before there were passes: loopback. */
+  network?: string;
   scenario: ScenarioId;
   contender: string;
   status: Status;
@@ -70,7 +79,11 @@ export interface RunRecord {
 export interface ContenderInfo {
   id: string;
   label: string;
-  store: 's3' | 'local';
+  store: 's3' | 'azure' | 'local';
+  /** Absent in old results (then read from the id). */
+  kind?: 'flowsync' | 'anchor' | 'baseline';
+  tuned?: boolean;
+  pullOnly?: boolean;
   describe: string;
   available: boolean;
   version?: string;
@@ -90,6 +103,18 @@ export interface DataInfo {
   links: number;
   changeCount: number;
   deleteCount: number;
+  /** A `find DIR -printf '%s %T@\n'` walk of the whole tree (ignored folders included), warm page cache: the walk floor. */
+  findWalkMs?: number;
+}
+
+/** One pass of every scenario at one modelled network. */
+export interface NetworkInfo {
+  id: string;
+  label: string;
+  latencyMs: number;
+  bandwidthBps: number | null;
+  /** The contenders that ran in this pass. */
+  contenders: string[];
 }
 
 export interface BenchResult {
@@ -103,6 +128,8 @@ export interface BenchResult {
   /** Absent in results written before the harness calibrated the server. */
   calibration?: ServerCalibration;
   contenders: ContenderInfo[];
+  /** Absent in old results: one loopback pass with every contender. */
+  networks?: NetworkInfo[];
   scenarios: ScenarioInfo[];
   records: RunRecord[];
   notes: string[];
@@ -111,6 +138,7 @@ export interface BenchResult {
 
 export interface ProfileReport {
   scenario: ScenarioId;
+  network?: string;
   files: number;
   wallMs: number;
   /** user+sys CPU of the profiled process. */

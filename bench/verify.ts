@@ -1,15 +1,18 @@
 /**
  * Correctness checks after every scenario: a fast wrong answer is a failure.
- * - remote (S3): list the prefix; every expected file must be there with its size and MD5 (s3rver's
- *   ETag is the MD5 of the bytes it stored, multipart included) and nothing else may be (flowsync's
- *   own `.flowsync/` folder aside). A few objects are also read back and their SHA-256 compared,
- *   so the check does not rest on ETags alone.
+ * - remote (S3, Azure), mirror layout: list the prefix; every expected file must be there with its
+ *   size and MD5 (s3rver's ETag is the MD5 of the bytes it stored, multipart included; Azurite
+ *   lists the Content-MD5 the client set; an object whose listing has no MD5 is read back) and
+ *   nothing else may be (flowsync's own `.flowsync/` folder aside). A few objects are also read
+ *   back and their SHA-256 compared, so the check does not rest on listings alone.
+ * - remote, packed layout: nothing may be outside `.flowsync/`, and the tree must come back whole
+ *   from a pull into a scratch folder, every file hashed (checkPacked).
  * - remote (local store) and pulled folders: every file read and hashed.
  */
 import type { Location } from './contenders/types.js';
 import { describeDiff, diffFacts, diffIsEmpty, hashTree, listAll, type TreeDiff, type TreeFacts } from './data/tree.js';
 import { Rng } from './data/rng.js';
-import type { S3Admin } from './infra/s3-admin.js';
+import type { RemoteAdmin } from './infra/s3-admin.js';
 
 /** flowsync's reserved folder, at the top of a remote prefix and of a pulled folder. */
 export const RESERVED = '.flowsync';
@@ -22,13 +25,12 @@ export interface CheckResult {
   objects: number;
 }
 
-const MD5_HEX = /^[0-9a-f]{32}$/;
 const SPOT_CHECKS = 4;
 const SPOT_CHECK_MAX = 16 * 1024 * 1024;
 
-export async function checkRemote(admin: S3Admin | null, loc: Location, expected: TreeFacts, sampleSeed: string): Promise<CheckResult> {
+export async function checkRemote(admin: RemoteAdmin | null, loc: Location, expected: TreeFacts, sampleSeed: string): Promise<CheckResult> {
   if (loc.kind === 'local') return checkFolder(loc.dir, expected);
-  if (!admin) throw new Error('No S3 admin client for an S3 location.');
+  if (!admin) throw new Error(`No admin client for a ${loc.kind} location.`);
   const objects = await admin.list(loc.bucket, loc.prefix);
   const base = `${loc.prefix}/`;
   const actual = new Map<string, { size: number; md5?: string; sha256?: string }>();
@@ -36,7 +38,7 @@ export async function checkRemote(admin: S3Admin | null, loc: Location, expected
   for (const o of objects) {
     const rel = o.key.slice(base.length);
     if (rel === RESERVED || rel.startsWith(`${RESERVED}/`)) continue;
-    if (MD5_HEX.test(o.etag)) actual.set(rel, { size: o.size, md5: o.etag });
+    if (o.md5) actual.set(rel, { size: o.size, md5: o.md5 });
     else unhashable.push(o.key);
   }
   for (const key of unhashable) {
@@ -44,7 +46,7 @@ export async function checkRemote(admin: S3Admin | null, loc: Location, expected
     actual.set(key.slice(base.length), { size: f.size, md5: f.md5, sha256: f.sha256 });
   }
   // Read a few objects back in full: the bytes, not only what the listing says about them.
-  // Small ones only: s3rver computes a large object's ETag from the bytes it stored, and reading
+  // Small ones only: the listing's MD5 covers a large object, and reading
   // a 1 GiB object back would cost more than the push being checked.
   const present = [...actual.keys()].filter((p) => expected.has(p) && expected.get(p)!.size <= SPOT_CHECK_MAX).sort();
   for (const rel of new Rng(sampleSeed).sample(present, SPOT_CHECKS)) {
@@ -65,8 +67,31 @@ export async function checkFolder(dir: string, expected: TreeFacts): Promise<Che
   return { ok: diffIsEmpty(diff), diff, problems: describeDiff(diff), objects: actual.size };
 }
 
-/** The keys under an S3 location that are not expected (for aligning a prefix before pulls). */
-export async function extraKeys(admin: S3Admin, loc: { bucket: string; prefix: string }, expected: TreeFacts): Promise<string[]> {
+/**
+ * A packed remote: its objects are named by content, so the listing says nothing about paths.
+ * Nothing may be outside `.flowsync/` (§5.2), and `pullInto` (flowsync's own pull, untimed, into
+ * an empty scratch folder with an empty cache) must bring back exactly the expected tree.
+ * That rests on flowsync's reader; the pulls the bench times are checked the same way, and a
+ * packed push that lost or garbled a file fails here.
+ */
+export async function checkPacked(
+  admin: RemoteAdmin,
+  loc: { bucket: string; prefix: string },
+  expected: TreeFacts,
+  pullInto: () => Promise<{ dir: string } | { error: string }>,
+): Promise<CheckResult> {
+  const base = `${loc.prefix}/`;
+  const outside = (await admin.list(loc.bucket, loc.prefix)).map((o) => o.key.slice(base.length)).filter((rel) => !rel.startsWith(`${RESERVED}/`));
+  const pulled = await pullInto();
+  if ('error' in pulled) return { ok: false, diff: { missing: [], different: [], extra: [] }, problems: `pulling it back failed: ${pulled.error}`, objects: 0 };
+  const r = await checkFolder(pulled.dir, expected);
+  if (outside.length === 0) return r;
+  const problems = `${outside.length} object(s) outside ${RESERVED}/ (e.g. ${outside.slice(0, 3).join(', ')})${r.ok ? '' : `; ${r.problems}`}`;
+  return { ...r, ok: false, problems };
+}
+
+/** The keys under a remote location that are not expected (for aligning a prefix before pulls). */
+export async function extraKeys(admin: RemoteAdmin, loc: { bucket: string; prefix: string }, expected: TreeFacts): Promise<string[]> {
   const base = `${loc.prefix}/`;
   return (await admin.list(loc.bucket, loc.prefix))
     .map((o) => o.key)

@@ -1,13 +1,15 @@
 /**
- * The anchor tools, as users run them today, from Debian packages: rclone sync (default
- * size+modtime compare, and --checksum), aws s3 sync (/usr/bin/aws), s3cmd sync. Each gets the
+ * The anchor tools, from Debian packages, each at its defaults and at its best flags for the job:
+ * rclone sync (size+modtime compare, and --checksum; 4/8 or 16/16 transfers/checkers; on S3 and,
+ * through its azureblob backend, on Azurite), aws s3 sync (/usr/bin/aws; 10 or 32 requests in
+ * flight), s3cmd sync (one request at a time, no knob for more). Each gets the
  * .prefectignore lines as its own exclude flags and deletes remote files that are gone locally,
  * as flowsync does.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { firstLine } from '../infra/machine.js';
-import { baseEnv, s3Location, type Contender, type ContenderContext, type Detection } from './types.js';
+import { azureLocation, baseEnv, s3Location, type Contender, type ContenderContext, type Detection } from './types.js';
 
 function detectTool(cmd: string, args: string[]): Detection {
   if (cmd.startsWith('/') && !existsSync(cmd)) return { available: false, reason: `${cmd} not installed (apt-get install -y ${path.basename(cmd) === 'aws' ? 'awscli' : path.basename(cmd)})` };
@@ -16,13 +18,19 @@ function detectTool(cmd: string, args: string[]): Detection {
   return line === null ? { available: false, reason: `${cmd} not installed (apt-get install -y ${cmd === 'rclone' ? 'rclone' : cmd})` } : { available: true, version: line };
 }
 
-function rcloneEnv(ctx: ContenderContext): Record<string, string> {
+function rcloneEnv(ctx: ContenderContext, store: 's3' | 'azure'): Record<string, string> {
   const emptyConfig = path.join(ctx.home, 'rclone.conf');
   if (!existsSync(emptyConfig)) writeFileSync(emptyConfig, '');
   // AWS_CA_BUNDLE is left out on purpose (rclone fails on an unreadable one); baseEnv has none.
+  const env = { ...baseEnv(ctx), RCLONE_CONFIG: emptyConfig };
+  if (store === 'azure') {
+    if (!ctx.azure) throw new Error('rclone on Azure: no Azurite in this run.');
+    // rclone 1.60 takes `endpoint` as a DNS suffix and its emulator mode only knows port 10000, so
+    // it reaches Azurite on our port through an account SAS URL (the only form that takes a URL).
+    return { ...env, RCLONE_CONFIG_BENCH_TYPE: 'azureblob', RCLONE_CONFIG_BENCH_SAS_URL: `${ctx.azure.endpoint}?${ctx.azure.sasQuery}` };
+  }
   return {
-    ...baseEnv(ctx),
-    RCLONE_CONFIG: emptyConfig,
+    ...env,
     RCLONE_CONFIG_BENCH_TYPE: 's3',
     RCLONE_CONFIG_BENCH_PROVIDER: 'Other',
     RCLONE_CONFIG_BENCH_ENDPOINT: ctx.endpoint,
@@ -33,39 +41,51 @@ function rcloneEnv(ctx: ContenderContext): Record<string, string> {
   };
 }
 
+/** rclone's best flags for many small files (its docs: more transfers and checkers, one recursive listing). */
+const RCLONE_TUNED = ['--transfers', '16', '--checkers', '16'];
+
 /**
- * --fast-list: s3rver's delimiter listing drops "folders" that hold only folders (a key
- * `p/src/lib/x.py` with no key directly under `p/src/` never yields the common prefix `p/src/`),
- * so rclone's default per-folder listing sees half the remote missing and re-uploads it on
- * every run (and never deletes there). With --fast-list rclone lists the prefix recursively, in
- * 1,000-key pages, which s3rver answers correctly, and which is also what rclone's docs advise
- * for S3 (fewer requests). It is the one non-default flag the anchors get.
+ * --fast-list (every rclone contender): s3rver's delimiter listing drops "folders" that hold only
+ * folders (a key `p/src/lib/x.py` with no key directly under `p/src/` never yields the common
+ * prefix `p/src/`), so rclone's default per-folder listing sees half the remote missing and
+ * re-uploads it on every run (and never deletes there). With --fast-list rclone lists the prefix
+ * recursively, in 1,000-key pages, which s3rver answers correctly, and which is also what
+ * rclone's docs advise for S3 (fewer requests). The "defaults" contenders get only this flag.
  */
-function rclone(checksum: boolean): Contender {
-  const extra = [...(checksum ? ['--checksum'] : []), '--fast-list'];
+function rclone(store: 's3' | 'azure', tuned: boolean, checksum: boolean): Contender {
+  const extra = [...(checksum ? ['--checksum'] : []), '--fast-list', ...(tuned ? RCLONE_TUNED : [])];
+  const id = ['rclone', store === 'azure' ? 'az' : '', tuned && store === 's3' ? 'tuned' : '', checksum ? 'checksum' : ''].filter(Boolean).join('-');
+  const compare = checksum ? 'size+MD5 compare' : 'size+modtime compare';
+  const pace = tuned ? '16 transfers, 16 checkers' : '4 transfers, 8 checkers (defaults)';
   return {
-    id: checksum ? 'rclone-checksum' : 'rclone',
-    label: checksum ? 'rclone sync --checksum' : 'rclone sync',
-    store: 's3',
-    describe: `\`rclone sync <dir> bench:b/p${checksum ? ' --checksum' : ''} --fast-list --exclude …\` (${checksum ? 'size+MD5 compare' : 'size+modtime compare'}, 4 transfers, 8 checkers; --fast-list because s3rver's per-folder listing is broken, see notes)`,
+    id,
+    label: `rclone${store === 'azure' ? ' (Azure)' : ''}${tuned && store === 's3' ? ' tuned' : ''}${checksum ? ' -c' : ''}`,
+    store,
+    kind: 'anchor',
+    tuned,
+    describe: `\`rclone sync <dir> bench:b/p ${extra.join(' ')} --exclude …\` (${compare}, ${pace}${store === 'azure' ? ', azureblob backend' : ''})`,
     detect: () => detectTool('rclone', ['version']),
     push: (ctx, dir, to) => {
-      const { bucket, prefix } = s3Location(to);
+      const { bucket, prefix } = store === 'azure' ? azureLocation(to) : s3Location(to);
       const excludes = ctx.excludes.rclone.flatMap((e) => ['--exclude', e]);
-      return { argv: ['rclone', 'sync', dir, `bench:${bucket}/${prefix}`, ...extra, ...excludes], env: rcloneEnv(ctx), cwd: ctx.home };
+      return { argv: ['rclone', 'sync', dir, `bench:${bucket}/${prefix}`, ...extra, ...excludes], env: rcloneEnv(ctx, store), cwd: ctx.home };
     },
     pull: (ctx, from, dir) => {
-      const { bucket, prefix } = s3Location(from);
-      return { argv: ['rclone', 'sync', `bench:${bucket}/${prefix}`, dir, ...extra], env: rcloneEnv(ctx), cwd: ctx.home };
+      const { bucket, prefix } = store === 'azure' ? azureLocation(from) : s3Location(from);
+      return { argv: ['rclone', 'sync', `bench:${bucket}/${prefix}`, dir, ...extra], env: rcloneEnv(ctx, store), cwd: ctx.home };
     },
   };
 }
 
 const AWS = '/usr/bin/aws';
 
-function awsEnv(ctx: ContenderContext): Record<string, string> {
-  const config = path.join(ctx.home, 'aws-config');
-  if (!existsSync(config)) writeFileSync(config, `[default]\nregion = ${ctx.region}\ns3 =\n  addressing_style = path\n`);
+/** aws s3's transfer settings live in its config file; tuned: more requests in flight than its 10. */
+const AWS_TUNED_REQUESTS = 32;
+
+function awsEnv(ctx: ContenderContext, tuned: boolean): Record<string, string> {
+  const config = path.join(ctx.home, tuned ? 'aws-config-tuned' : 'aws-config');
+  const transfer = tuned ? `  max_concurrent_requests = ${AWS_TUNED_REQUESTS}\n` : '';
+  if (!existsSync(config)) writeFileSync(config, `[default]\nregion = ${ctx.region}\ns3 =\n  addressing_style = path\n${transfer}`);
   return {
     ...baseEnv(ctx),
     AWS_CONFIG_FILE: config,
@@ -78,30 +98,36 @@ function awsEnv(ctx: ContenderContext): Record<string, string> {
   };
 }
 
-const aws: Contender = {
-  id: 'aws',
-  label: 'aws s3 sync',
-  store: 's3',
-  describe: '`/usr/bin/aws s3 sync <dir> s3://b/p --delete --exclude …` (defaults: size+mtime compare, 10 requests in flight)',
-  detect: () => detectTool(AWS, ['--version']),
-  push: (ctx, dir, to) => {
-    const { bucket, prefix } = s3Location(to);
-    const excludes = ctx.excludes.aws.flatMap((e) => ['--exclude', e]);
-    return {
-      argv: [AWS, '--endpoint-url', ctx.endpoint, 's3', 'sync', dir, `s3://${bucket}/${prefix}`, '--delete', '--no-progress', '--only-show-errors', ...excludes],
-      env: awsEnv(ctx),
-      cwd: ctx.home,
-    };
-  },
-  pull: (ctx, from, dir) => {
-    const { bucket, prefix } = s3Location(from);
-    return {
-      argv: [AWS, '--endpoint-url', ctx.endpoint, 's3', 'sync', `s3://${bucket}/${prefix}`, dir, '--delete', '--no-progress', '--only-show-errors'],
-      env: awsEnv(ctx),
-      cwd: ctx.home,
-    };
-  },
-};
+function aws(tuned: boolean): Contender {
+  return {
+    id: tuned ? 'aws-tuned' : 'aws',
+    label: tuned ? 'aws s3 sync tuned' : 'aws s3 sync',
+    store: 's3',
+    kind: 'anchor',
+    tuned,
+    describe: tuned
+      ? `\`/usr/bin/aws s3 sync <dir> s3://b/p --delete --exclude …\` with \`s3.max_concurrent_requests = ${AWS_TUNED_REQUESTS}\` in its config file (size+mtime compare)`
+      : '`/usr/bin/aws s3 sync <dir> s3://b/p --delete --exclude …` (defaults: size+mtime compare, 10 requests in flight)',
+    detect: () => detectTool(AWS, ['--version']),
+    push: (ctx, dir, to) => {
+      const { bucket, prefix } = s3Location(to);
+      const excludes = ctx.excludes.aws.flatMap((e) => ['--exclude', e]);
+      return {
+        argv: [AWS, '--endpoint-url', ctx.endpoint, 's3', 'sync', dir, `s3://${bucket}/${prefix}`, '--delete', '--no-progress', '--only-show-errors', ...excludes],
+        env: awsEnv(ctx, tuned),
+        cwd: ctx.home,
+      };
+    },
+    pull: (ctx, from, dir) => {
+      const { bucket, prefix } = s3Location(from);
+      return {
+        argv: [AWS, '--endpoint-url', ctx.endpoint, 's3', 'sync', `s3://${bucket}/${prefix}`, dir, '--delete', '--no-progress', '--only-show-errors'],
+        env: awsEnv(ctx, tuned),
+        cwd: ctx.home,
+      };
+    },
+  };
+}
 
 function s3cmdConfig(ctx: ContenderContext): string {
   const file = path.join(ctx.home, 's3cmd.cfg');
@@ -127,6 +153,7 @@ const s3cmd: Contender = {
   id: 's3cmd',
   label: 's3cmd sync',
   store: 's3',
+  kind: 'anchor',
   describe: '`s3cmd sync <dir>/ s3://b/p/ --delete-removed --exclude …` (defaults: size+MD5 compare, one request at a time)',
   detect: () => detectTool('s3cmd', ['--version']),
   push: (ctx, dir, to) => {
@@ -148,4 +175,15 @@ const s3cmd: Contender = {
   },
 };
 
-export const anchorContenders: Contender[] = [rclone(false), rclone(true), aws, s3cmd];
+export const anchorContenders: Contender[] = [
+  rclone('s3', false, false),
+  rclone('s3', false, true),
+  rclone('s3', true, false),
+  rclone('s3', true, true),
+  aws(false),
+  aws(true),
+  s3cmd,
+];
+
+/** rclone's azureblob backend on Azurite, at its best flags. */
+export const azureAnchorContenders: Contender[] = [rclone('azure', true, false), rclone('azure', true, true)];

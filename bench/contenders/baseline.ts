@@ -31,6 +31,7 @@ export const baselineContender: Contender = {
   id: 'baseline',
   label: 'Prefect-style baseline',
   store: 's3',
+  kind: 'baseline',
   describe:
     "bench/baseline: what Prefect's push_to_s3 / pull_from_s3 do — walk everything, filter with .prefectignore, one object at a time (>8 MiB: multipart, 10 parts in flight, as boto3), never delete",
   detect: (repoRoot) =>

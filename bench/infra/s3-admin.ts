@@ -11,11 +11,22 @@ import type { FileFacts } from '../data/tree.js';
 export interface RemoteObject {
   key: string;
   size: number;
-  /** ETag without quotes. s3rver's is the MD5 of the stored bytes, multipart included. */
-  etag: string;
+  /** MD5 of the stored bytes in hex, when the listing tells it (s3rver's ETag; Azure's Content-MD5). */
+  md5?: string;
 }
 
-export class S3Admin {
+/** What the checks need from a store: S3 (s3rver) and Azure (Azurite) both provide it. */
+export interface RemoteAdmin {
+  list(bucket: string, prefix: string): Promise<RemoteObject[]>;
+  hashObject(bucket: string, key: string): Promise<FileFacts>;
+  deleteKeys(bucket: string, keys: string[]): Promise<void>;
+  deletePrefix(bucket: string, prefix: string): Promise<number>;
+  close(): void;
+}
+
+const MD5_HEX = /^[0-9a-f]{32}$/;
+
+export class S3Admin implements RemoteAdmin {
   readonly client: S3Client;
 
   constructor(endpoint: string, credentials: { accessKeyId: string; secretAccessKey: string }, region: string) {
@@ -36,7 +47,9 @@ export class S3Admin {
     do {
       const page = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/`, ContinuationToken: token }));
       for (const o of page.Contents ?? []) {
-        out.push({ key: o.Key!, size: o.Size ?? -1, etag: (o.ETag ?? '').replace(/"/g, '') });
+        // s3rver's ETag is the MD5 of the bytes it stored, multipart included (a real S3's is not, for multipart).
+        const etag = (o.ETag ?? '').replace(/"/g, '');
+        out.push({ key: o.Key!, size: o.Size ?? -1, ...(MD5_HEX.test(etag) ? { md5: etag } : {}) });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

@@ -1,6 +1,6 @@
 /** The human report: what ran where, the scenario × contender table, targets, details, profile. */
-import { SCENARIOS, type BenchResult } from '../types.js';
-import { cellOf, median, type Cell } from './stats.js';
+import { SCENARIOS, type BenchResult, type ContenderInfo, type NetworkInfo } from '../types.js';
+import { appliesTo, bestAnchor, cellOf, kindOf, median, networksOf, type Cell } from './stats.js';
 import type { TargetRow } from './targets.js';
 
 const SCENARIO_TITLES: Record<string, string> = Object.fromEntries(SCENARIOS.map((s) => [s.id, s.title]));
@@ -30,7 +30,7 @@ const MARK: Record<Cell['status'], string> = {
   wrong: ' ✗ WRONG',
   failed: ' ✗ FAILED',
   skipped: ' skipped',
-  missing: 'missing',
+  missing: 'not available',
   'n/a': '—',
 };
 
@@ -45,12 +45,63 @@ function mainCell(c: Cell | undefined): string {
   return parts.join(' · ') + MARK[c.status];
 }
 
+/** New connections a contender opened (median over runs): a client without keep-alive pays a handshake each. */
+function connections(result: BenchResult, network: string, scenario: string, contender: string): string {
+  const n = result.records
+    .filter((r) => (r.network ?? 'loopback') === network && r.scenario === scenario && r.contender === contender && typeof r.requests?.connections === 'number')
+    .map((r) => r.requests!.connections);
+  return n.length ? fmtInt(median(n)) : '—';
+}
+
 function methods(m: Record<string, number> | null): string {
   if (!m) return '—';
   return Object.entries(m)
     .sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `${k} ${v.toLocaleString('en-US')}`)
     .join(', ');
+}
+
+const STORE_NAME: Record<ContenderInfo['store'], string> = { s3: 'S3 (s3rver)', azure: 'Azure (Azurite)', local: 'local store' };
+
+/**
+ * flowsync (each layout and mode, each store) against the best anchor of its store, one column
+ * group per network pass: the table the README shows.
+ */
+export function renderSummary(result: BenchResult, cells: Cell[]): string[] {
+  const nets = networksOf(result);
+  const flowsyncs = result.contenders.filter((c) => kindOf(c) === 'flowsync' && c.store !== 'local' && c.available);
+  const lines: string[] = [];
+  lines.push(`| scenario | flowsync as | ${nets.map((n) => `${n.label}: flowsync | best anchor | ×`).join(' | ')} |`);
+  lines.push(`|---|---|${nets.map(() => '---|---|---').join('|')}|`);
+  for (const s of result.scenarios) {
+    for (const f of flowsyncs) {
+      if (!appliesTo(s, f)) continue;
+      const groups = nets.map((n) => {
+        const cell = cellOf(cells, s.id, f.id, n.id);
+        if (!cell) return '— | — | —';
+        const best = bestAnchor(result, cells, s.id, f.store, n.id);
+        const mine = cell.medianMs === null ? MARK[cell.status].trim() || '—' : `${fmtMs(cell.medianMs)}${MARK[cell.status]}`;
+        const req = cell.medianRequests !== null ? ` (${fmtInt(cell.medianRequests)} req)` : '';
+        const theirs = best ? `${fmtMs(best.medianMs)} ${best.contender}` : '—';
+        const x = best && cell.status === 'ok' && cell.medianMs ? (best.medianMs! / cell.medianMs).toFixed(2) : '—';
+        return `${mine}${req} | ${theirs} | ${x === '—' ? x : `**${x}×**`}`;
+      });
+      lines.push(`| ${s.title} | ${f.label} | ${groups.join(' | ')} |`);
+    }
+  }
+  return lines;
+}
+
+function resultTable(result: BenchResult, cells: Cell[], net: NetworkInfo, store: ContenderInfo['store']): string[] {
+  const contenders = result.contenders.filter((c) => c.store === store && cells.some((x) => x.network === net.id && x.contender === c.id));
+  if (contenders.length === 0) return [];
+  const lines = [`**${STORE_NAME[store]}**`, '', `| scenario | ${contenders.map((c) => c.label).join(' | ')} |`, `|---|${contenders.map(() => '---').join('|')}|`];
+  for (const s of result.scenarios) {
+    if (!contenders.some((c) => cellOf(cells, s.id, c.id, net.id))) continue;
+    lines.push(`| ${s.title} | ${contenders.map((c) => mainCell(cellOf(cells, s.id, c.id, net.id))).join(' | ')} |`);
+  }
+  lines.push('');
+  return lines;
 }
 
 export function renderMarkdown(result: BenchResult, cells: Cell[], targets: TargetRow[], svgName: string): string {
@@ -92,54 +143,75 @@ export function renderMarkdown(result: BenchResult, cells: Cell[], targets: Targ
       'Loopback has no WAN latency: over a real network every request costs a round trip, so the request counts matter at least as much as these times.',
   );
   lines.push('');
-  lines.push('## Results');
-  lines.push('');
+  const nets = networksOf(result);
   lines.push(
-    `Each cell: **median wall time** over ${runs} run${runs === 1 ? '' : 's'}, ×N = this tool's time ÷ flowsync's time in the same run, the median of those per-run ratios ` +
-      '(above 1: flowsync was faster; when runs vary a lot it can disagree with the ratio of the two medians shown), ' +
-      'median CPU time (user+sys: less sensitive than wall time to other load on this shared machine), median peak RSS of the whole process, requests seen by the proxy. Every result is checked (remote listing with MD5s plus objects read back; pulled folders hashed file by file): ' +
-      '✗ WRONG = finished but the tree is not the source tree; ⚠ stale = the remote keeps files deleted locally (Prefect\'s steps never delete: by design, but a pull then brings them back).',
+    `**Networks:** ${nets.map((n) => `${n.label}${n.latencyMs > 0 ? ` (${n.contenders.length} contenders: ${n.contenders.join(', ')})` : ''}`).join('; ')}. ` +
+      'A pass with latency runs every scenario again through the same proxies, which then hold each request half a round trip each way (the first request on a new connection one round trip more, for the handshake).' +
+      (d.findWalkMs ? ` A \`find -printf '%s %T@'\` walk of the whole source tree takes ${fmtMs(d.findWalkMs)} (the walk floor).` : ''),
   );
   lines.push('');
-  lines.push(`| scenario | ${contenders.map((c) => c.label).join(' | ')} |`);
-  lines.push(`|---|${contenders.map(() => '---').join('|')}|`);
-  for (const s of result.scenarios) {
-    lines.push(`| ${s.title} | ${contenders.map((c) => mainCell(cellOf(cells, s.id, c.id))).join(' | ')} |`);
-  }
+  lines.push('## Summary: flowsync against the best anchor');
+  lines.push('');
+  lines.push(
+    '"Best anchor" = the fastest anchor with a correct result on the same store in the same scenario and pass, all flag sets counted (rclone and aws at their defaults and tuned, s3cmd; rclone on Azure). ' +
+      '× = best anchor\'s time ÷ flowsync\'s (above 1: flowsync faster). Requests: as seen by the proxy.',
+  );
+  lines.push('');
+  lines.push(...renderSummary(result, cells));
   lines.push('');
   lines.push(`![bench chart](${svgName})`);
   lines.push('');
-  lines.push('## Targets (issue 5)');
+  lines.push('## Targets (issues 5 and 15)');
   lines.push('');
-  lines.push('Reported, not asserted. "Best anchor" = the fastest of rclone (both modes), aws s3 sync and s3cmd with a correct result.');
+  lines.push('Reported, not asserted; one column per network pass.');
   lines.push('');
-  lines.push('| target | measured | verdict |');
-  lines.push('|---|---|---|');
-  for (const t of targets) lines.push(`| ${t.target} | ${t.measured} | ${t.verdict === 'met' ? '✓ met' : t.verdict === 'not met' ? '✗ **not met**' : 'not measured here'} |`);
+  const verdict = (t: TargetRow | undefined) =>
+    !t ? '—' : `${t.verdict === 'met' ? '✓' : t.verdict === 'not met' ? '✗' : ''} ${t.measured}${t.verdict === 'not met' ? ' **(not met)**' : ''}`.trim();
+  const targetNames = [...new Set(targets.map((t) => t.target))];
+  const netsWithTargets = nets.filter((n) => targets.some((t) => t.network === n.id));
+  lines.push(`| target | ${netsWithTargets.map((n) => n.label).join(' | ')} |`);
+  lines.push(`|---|${netsWithTargets.map(() => '---').join('|')}|`);
+  for (const name of targetNames) lines.push(`| ${name} | ${netsWithTargets.map((n) => verdict(targets.find((t) => t.target === name && t.network === n.id))).join(' | ')} |`);
   lines.push('');
+  for (const net of nets) {
+    lines.push(`## Results: ${net.label}`);
+    lines.push('');
+    lines.push(
+      `Each cell: **median wall time** over ${runs} run${runs === 1 ? '' : 's'}, ×N = this tool's time ÷ flowsync's (mirror layout, same store) in the same run, the median of those per-run ratios ` +
+        '(above 1: flowsync was faster), median CPU time (user+sys: less sensitive than wall time to other load on this shared machine), median peak RSS of the whole process, requests seen by the proxy. ' +
+        'Every result is checked (remote listing with MD5s plus objects read back, or for the packed layout a pull back; pulled folders hashed file by file): ' +
+        "✗ WRONG = finished but the tree is not the source tree; ⚠ stale = the remote keeps files deleted locally (Prefect's steps never delete: by design, but a pull then brings them back).",
+    );
+    lines.push('');
+    for (const store of ['s3', 'azure', 'local'] as const) lines.push(...resultTable(result, cells, net, store));
+  }
   lines.push('## Details');
   lines.push('');
-  for (const s of result.scenarios) {
-    lines.push(`### ${s.title}`);
-    lines.push('');
-    lines.push(s.detail + '.');
-    lines.push('');
-    lines.push('| contender | median (min–max) | ×flowsync | CPU user+sys | peak RSS (max) | requests (by method) | check |');
-    lines.push('|---|---|---|---|---|---|---|');
-    for (const c of contenders) {
-      const cell = cellOf(cells, s.id, c.id);
-      if (!cell) continue;
-      if (cell.status === 'missing') {
-        lines.push(`| ${c.label} | missing | | | | | ${c.reason ?? ''} |`);
-        continue;
+  for (const net of nets) {
+    for (const s of result.scenarios) {
+      const here = contenders.filter((c) => cellOf(cells, s.id, c.id, net.id));
+      if (here.length === 0) continue;
+      lines.push(`### ${s.title} (${net.label})`);
+      lines.push('');
+      lines.push(s.detail + '.');
+      lines.push('');
+      lines.push('| contender | median (min–max) | ×flowsync | CPU user+sys | peak RSS (max) | requests (by method) | connections | check |');
+      lines.push('|---|---|---|---|---|---|---|---|');
+      for (const c of here) {
+        const cell = cellOf(cells, s.id, c.id, net.id)!;
+        if (cell.status === 'missing') {
+          lines.push(`| ${c.label} | not available | | | | | | ${c.reason ?? ''} |`);
+          continue;
+        }
+        const spread = cell.minMs !== null && cell.runs > 1 ? ` (${fmtMs(cell.minMs)}–${fmtMs(cell.maxMs)})` : '';
+        const rss = cell.medianRssMiB !== null ? `${cell.medianRssMiB.toFixed(0)} MiB (${cell.maxRssMiB!.toFixed(0)})` : '—';
+        const req = cell.medianRequests !== null ? `${fmtInt(cell.medianRequests)} (${methods(cell.requestsByMethod)})` : c.store !== 'local' ? '—' : 'n/a (no network)';
+        const conns = connections(result, net.id, s.id, c.id);
+        const check = cell.status === 'ok' ? `✓ ${cell.runs}/${cell.runs}` : `${MARK[cell.status].trim()}${cell.problems.length ? `: ${cell.problems.slice(0, 2).join('; ').replace(/\|/g, '\\|')}` : ''}`;
+        lines.push(`| ${c.label} | ${fmtMs(cell.medianMs)}${spread} | ${fmtRatio(cell.ratio) || '—'} | ${fmtMs(cell.medianCpuMs)} | ${rss} | ${req} | ${conns} | ${check} |`);
       }
-      const spread = cell.minMs !== null && cell.runs > 1 ? ` (${fmtMs(cell.minMs)}–${fmtMs(cell.maxMs)})` : '';
-      const rss = cell.medianRssMiB !== null ? `${cell.medianRssMiB.toFixed(0)} MiB (${cell.maxRssMiB!.toFixed(0)})` : '—';
-      const req = cell.medianRequests !== null ? `${fmtInt(cell.medianRequests)} (${methods(cell.requestsByMethod)})` : c.store === 's3' ? '—' : 'n/a (no network)';
-      const check = cell.status === 'ok' ? `✓ ${cell.runs}/${cell.runs}` : `${MARK[cell.status].trim()}${cell.problems.length ? `: ${cell.problems.slice(0, 2).join('; ').replace(/\|/g, '\\|')}` : ''}`;
-      lines.push(`| ${c.label} | ${fmtMs(cell.medianMs)}${spread} | ${fmtRatio(cell.ratio) || '—'} | ${fmtMs(cell.medianCpuMs)} | ${rss} | ${req} | ${check} |`);
+      lines.push('');
     }
-    lines.push('');
   }
   lines.push('## Contenders');
   lines.push('');

@@ -4,7 +4,7 @@
  * flowsync. Each panel has its own scale, so small and large scenarios are both readable.
  */
 import type { BenchResult } from '../types.js';
-import { cellOf } from './stats.js';
+import { cellOf, networksOf } from './stats.js';
 import type { Cell } from './stats.js';
 import { fmtMs } from './markdown.js';
 
@@ -14,7 +14,15 @@ const COLORS: Record<string, string> = {
   baseline: '#8c564b',
   rclone: '#2ca02c',
   'rclone-checksum': '#98df8a',
+  'rclone-tuned': '#1a7a1a',
+  'rclone-tuned-checksum': '#5cc85c',
+  'flowsync-packed': '#17becf',
+  'flowsync-cached': '#3b5bdb',
+  'flowsync-az': '#0b4f8a',
+  'rclone-az': '#2ca02c',
+  'rclone-az-checksum': '#98df8a',
   aws: '#ff7f0e',
+  'aws-tuned': '#c45f00',
   s3cmd: '#9467bd',
 };
 
@@ -29,17 +37,19 @@ export function renderSvg(result: BenchResult, cells: Cell[]): string {
   const rowH = 20;
   const out: string[] = [];
   let y = 44;
+  const nets = networksOf(result);
+  for (const net of nets)
   for (const s of result.scenarios) {
-    const rows = result.contenders.map((c) => ({ c, cell: cellOf(cells, s.id, c.id) })).filter((r) => r.cell);
+    const rows = result.contenders.map((c) => ({ c, cell: cellOf(cells, s.id, c.id, net.id) })).filter((r) => r.cell);
     if (rows.length === 0) continue;
     const max = Math.max(1, ...rows.map((r) => r.cell!.maxMs ?? r.cell!.medianMs ?? 0));
-    out.push(`<text x="10" y="${y}" font-size="14" font-weight="bold">${esc(s.title)}</text>`);
+    out.push(`<text x="10" y="${y}" font-size="14" font-weight="bold">${esc(nets.length > 1 ? `${s.title} — ${net.label}` : s.title)}</text>`);
     y += 8;
     for (const { c, cell } of rows) {
       const cy = y + rowH / 2;
       out.push(`<text x="${labelW - 8}" y="${cy + 4}" font-size="12" text-anchor="end">${esc(c.label)}</text>`);
       if (!cell || cell.medianMs === null) {
-        const why = cell?.status === 'missing' ? 'missing (not installed)' : cell?.status === 'skipped' ? 'skipped' : cell?.status === 'failed' ? '✗ FAILED' : '—';
+        const why = cell?.status === 'missing' ? 'not available' : cell?.status === 'skipped' ? 'skipped' : cell?.status === 'failed' ? '✗ FAILED' : '—';
         out.push(`<text x="${labelW + 4}" y="${cy + 4}" font-size="12" fill="${cell?.status === 'failed' ? '#d62728' : '#777'}">${esc(why)}</text>`);
         y += rowH;
         continue;
@@ -65,7 +75,7 @@ export function renderSvg(result: BenchResult, cells: Cell[]): string {
     y += 18;
   }
   const height = y + 24;
-  const title = `flowsync bench — ${result.data.files.toLocaleString('en-US')} files, ${result.machine.cores} cores, s3rver on loopback, median of ${String(result.options.runs)} run(s); ×N = time ÷ flowsync's (higher: flowsync faster)`;
+  const title = `flowsync bench — ${result.data.files.toLocaleString('en-US')} files, ${result.machine.cores} cores, s3rver${result.contenders.some((c) => c.store === 'azure') ? ' and Azurite' : ''}, ${nets.map((n) => n.label).join(' and ')}, median of ${String(result.options.runs)} run(s); ×N = time ÷ flowsync mirror's on the same store (higher: flowsync faster)`;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Arial, Helvetica, sans-serif">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,

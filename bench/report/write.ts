@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from 'node:path';
 import type { BenchResult } from '../types.js';
 import { renderMarkdown } from './markdown.js';
+import { renderReadmeSection } from './readme.js';
 import { computeCells } from './stats.js';
 import { renderSvg } from './svg.js';
 import { evaluateTargets, type LargeRun } from './targets.js';
@@ -21,7 +22,15 @@ function findCompanion(outDir: string, name: string): LargeRun | undefined {
   return undefined;
 }
 
-export function writeReport(result: BenchResult, outDir: string, name: string): { md: string; svg: string; json: string; markdown: string } {
+export interface Written {
+  md: string;
+  svg: string;
+  json: string;
+  markdown: string;
+  readmeSection: string;
+}
+
+export function writeReport(result: BenchResult, outDir: string, name: string, repoRoot?: string): Written {
   mkdirSync(outDir, { recursive: true });
   const cells = computeCells(result);
   const targets = evaluateTargets(result, cells, findCompanion(outDir, name));
@@ -30,11 +39,12 @@ export function writeReport(result: BenchResult, outDir: string, name: string): 
   writeFileSync(files.md, markdown);
   writeFileSync(files.svg, renderSvg(result, cells));
   writeFileSync(files.json, JSON.stringify({ ...result, cells, targets }, null, 2) + '\n');
-  return { ...files, markdown };
+  const reportPath = repoRoot ? path.relative(repoRoot, files.md) : files.md;
+  return { ...files, markdown, readmeSection: renderReadmeSection(result, cells, targets, reportPath) };
 }
 
 /** Render the report again from a JSON written earlier (report changes without re-running). */
-export function rewriteReport(jsonFile: string): { md: string; svg: string; json: string; markdown: string } {
+export function rewriteReport(jsonFile: string, repoRoot?: string): Written {
   const { cells: _cells, targets: _targets, ...result } = JSON.parse(readFileSync(jsonFile, 'utf8')) as BenchResult & { cells?: unknown; targets?: unknown };
-  return writeReport(result as BenchResult, path.dirname(jsonFile), path.basename(jsonFile, '.json'));
+  return writeReport(result as BenchResult, path.dirname(jsonFile), path.basename(jsonFile, '.json'), repoRoot);
 }

@@ -5,15 +5,19 @@
  * - small objects are gathered in memory and written with one synchronous call (for many small
  *   files the promise API's per-call cost dominates);
  * - medium objects stream to disk;
- * - big objects, where the backend reads ranges, come down as parallel ranges streamed straight
- *   to their offsets (no part buffers, so memory stays flat); each finished run of ranges is
- *   read back in order from the page cache and hashed while later ranges still download.
+ * - big objects, where the backend reads ranges, start as one stream of the whole object, hashed
+ *   as it comes. If that stream is fast over its first part (ONE_STREAM_RATE: a near server) it
+ *   carries on to the end; if not (S3's per-connection cap, a WAN), it stops there and the rest
+ *   comes down as parallel ranges streamed straight to their offsets (no part buffers, so memory
+ *   stays flat); each finished run of ranges is read back in order from the page cache and
+ *   hashed while later ranges still download. Issue 15 measured 1 GiB from s3rver on loopback:
+ *   s3cmd's one stream 4.9 s, flowsync's 16 MiB ranges 9.2 s.
  */
 import { createHash, type Hash } from 'node:crypto';
 import fs, { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { FlowsyncError, fsError } from '../errors.js';
-import type { TransferContext } from './context.js';
+import { ONE_STREAM_RATE, type TransferContext } from './context.js';
 import { choosePartSize } from './part-size.js';
 import { runPool } from '../util/pool.js';
 import { collect } from '../util/streams.js';
@@ -40,7 +44,7 @@ export async function downloadFile(ctx: TransferContext, key: string, file: stri
   let received = 0;
   try {
     if (target.size <= SMALL_OBJECT) received = await downloadSmall(ctx, key, file, hash, signal);
-    else if (usesRangedDownload(target.size, ctx)) received = await downloadRanges(ctx, key, file, target, hash, signal);
+    else if (usesRangedDownload(target.size, ctx)) received = await downloadLarge(ctx, key, file, target, hash, signal, (n) => (received = n));
     else received = await downloadStream(ctx, key, file, hash, signal);
   } catch (err) {
     ctx.progress.rewind(received);
@@ -112,10 +116,84 @@ async function streamTo(stream: Readable, handle: fsp.FileHandle, position: numb
   return written;
 }
 
-async function downloadRanges(ctx: TransferContext, key: string, file: string, target: DownloadTarget, hash: Hash, signal: AbortSignal): Promise<number> {
+/** One stream while it is fast enough, then parallel ranges for the rest (see the header). */
+async function downloadLarge(
+  ctx: TransferContext,
+  key: string,
+  file: string,
+  target: DownloadTarget,
+  hash: Hash,
+  signal: AbortSignal,
+  report: (received: number) => void,
+): Promise<number> {
   const partSize = choosePartSize(target.size, ctx.backend, ctx.partSize);
-  const count = Math.ceil(target.size / partSize);
   const handle = await open(file, 'w+');
+  try {
+    const streamed = await streamWhileFast(ctx, key, handle, target, partSize, hash, signal);
+    report(streamed);
+    if (streamed === target.size) return streamed;
+    return streamed + (await downloadRanges(ctx, key, handle, target, partSize, streamed, hash, signal));
+  } finally {
+    await handle.close().catch(() => {});
+  }
+}
+
+/**
+ * Stream the whole object from byte 0, hashing in order; after the first part, stop if the rate
+ * since the headers is below the one-stream rate and more than a part is left. Returns the bytes
+ * written (all of them, or where it stopped).
+ */
+async function streamWhileFast(
+  ctx: TransferContext,
+  key: string,
+  handle: fsp.FileHandle,
+  target: DownloadTarget,
+  partSize: number,
+  hash: Hash,
+  signal: AbortSignal,
+): Promise<number> {
+  const stream = await ctx.backend.read(key, { signal, ...(ctx.onRetry ? { onRetry: ctx.onRetry } : {}) });
+  const started = performance.now();
+  const minRate = ctx.oneStreamRate ?? ONE_STREAM_RATE;
+  let written = 0;
+  let decided = false;
+  const onAbort = () => stream.destroy();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    // Leaving the loop early (break or throw) destroys the stream.
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (written + chunk.length > target.size) throw new FlowsyncError('CHECKSUM_MISMATCH', `${target.path}: the object is longer than the manifest says (${target.size} B). It changed during the pull; re-run it.`);
+      hash.update(chunk);
+      for (let off = 0; off < chunk.length; ) off += (await handle.write(chunk, off, chunk.length - off, written + off)).bytesWritten;
+      written += chunk.length;
+      ctx.progress.advance(chunk.length);
+      if (!decided && written >= partSize) {
+        decided = true;
+        const rate = written / Math.max(1e-3, (performance.now() - started) / 1000);
+        if (rate < minRate && target.size - written > partSize) break;
+      }
+    }
+  } catch (err) {
+    ctx.progress.rewind(written);
+    throw err;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  return written;
+}
+
+/** Bytes [from, size) as parallel ranges of partSize, hashed in order after what came before. */
+async function downloadRanges(
+  ctx: TransferContext,
+  key: string,
+  handle: fsp.FileHandle,
+  target: DownloadTarget,
+  partSize: number,
+  from: number,
+  hash: Hash,
+  signal: AbortSignal,
+): Promise<number> {
+  const count = Math.ceil((target.size - from) / partSize);
   const done = new Set<number>();
   let nextToHash = 0;
   let hashing = Promise.resolve();
@@ -123,7 +201,7 @@ async function downloadRanges(ctx: TransferContext, key: string, file: string, t
   // Hash finished ranges in order, reading them back from the file (the page cache).
   const hashReady = async () => {
     while (done.has(nextToHash)) {
-      const start = nextToHash * partSize;
+      const start = from + nextToHash * partSize;
       const end = Math.min(target.size, start + partSize);
       for (let pos = start; pos < end; ) {
         const { bytesRead } = await handle.read(readBack, 0, Math.min(readBack.length, end - pos), pos);
@@ -140,7 +218,7 @@ async function downloadRanges(ctx: TransferContext, key: string, file: string, t
       Array.from({ length: count }, (_, i) => i),
       ctx.partConcurrency,
       async (i, partSignal) => {
-        const start = i * partSize;
+        const start = from + i * partSize;
         const end = Math.min(target.size, start + partSize);
         let got = 0;
         // No retry loop here: the retry decorator retries the read and resumes a cut body from
@@ -171,8 +249,6 @@ async function downloadRanges(ctx: TransferContext, key: string, file: string, t
     ctx.progress.rewind(received);
     received = 0;
     throw err;
-  } finally {
-    await handle.close().catch(() => {});
   }
   return received;
 }

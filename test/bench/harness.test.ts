@@ -1,21 +1,27 @@
 /**
  * The bench harness must not rot: run `node dist/bench/main.js` once in a tiny mode against a
- * real s3rver with flowsync, the Prefect-style baseline and whichever anchor tools are
- * installed, and check the report it writes. Also check that the harness's own checks can fail
- * (a corrupted or incomplete tree is reported), that the counting proxy counts, and that the
- * generator is deterministic. Timings are never asserted.
+ * real s3rver and Azurite with flowsync (each layout and mode the build has), the Prefect-style
+ * baseline and whichever anchor tools are installed, on loopback and through the delaying proxy,
+ * and check the report it writes. Also check that the harness's own checks can fail (a corrupted
+ * or incomplete tree is reported), that the counting proxy counts and delays, and that the
+ * generator is deterministic. Flowsync's timings are never asserted; the proxy's added delay is
+ * (as a lower bound: the proxy is the bench's instrument).
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateTree, planTree } from '../../bench/data/generate.js';
 import { hashTree, listTaken, loadPrefectignore } from '../../bench/data/tree.js';
+import { parseLatencies } from '../../bench/options.js';
 import { startCountingProxy } from '../../bench/infra/proxy.js';
+import { renderReadmeSection, updateReadme } from '../../bench/report/readme.js';
+import { computeCells } from '../../bench/report/stats.js';
 import type { BenchResult, RunRecord } from '../../bench/types.js';
-import { checkFolder } from '../../bench/verify.js';
+import type { RemoteAdmin } from '../../bench/infra/s3-admin.js';
+import { checkFolder, checkPacked } from '../../bench/verify.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'flowsync-bench-test-'));
@@ -44,11 +50,15 @@ describe('bench harness, end to end', () => {
       const main = path.join(repoRoot, 'dist', 'bench', 'main.js');
       expect(existsSync(main), 'dist/bench/main.js is missing: run `npm run build` first (npm test does)').toBe(true);
       const out = path.join(scratch, 'results');
-      // rclone --checksum is the same code path as rclone, and the local store has its own tests: left out to stay fast.
-      const contenders = 'flowsync,baseline,rclone,aws,s3cmd';
+      // Left out to stay fast: the anchors at their defaults (the same commands with fewer flags), rclone --checksum,
+      // s3cmd (one request at a time: slow, and its command is unchanged), the local store (its own tests).
+      const contenders = 'flowsync,flowsync-packed,flowsync-cached,baseline,rclone-tuned,aws-tuned,flowsync-az,rclone-az';
       const r = await run(
-        [main, '--quick', '--files', '40', '--runs', '1', '--contenders', contenders, '--scenarios', 'push-initial,push-delete,pull-change', '--out', out, '--name', 't'],
-        110_000,
+        [
+          main, '--quick', '--files', '40', '--runs', '1', '--contenders', contenders, '--scenarios', 'push-initial,push-delete,pull-change',
+          '--latency', '0,10ms', '--latency-contenders', 'flowsync', '--out', out, '--name', 't',
+        ],
+        140_000,
       );
       expect(r.code, `bench exited ${r.code}\n${r.stderr.slice(-3000)}`).toBe(0);
 
@@ -56,14 +66,36 @@ describe('bench harness, end to end', () => {
       const rec = (scenario: string, contender: string): RunRecord | undefined => result.records.find((x) => x.scenario === scenario && x.contender === contender);
       expect(result.data.files).toBe(40);
       expect(result.scenarios.map((s) => s.id)).toEqual(['push-initial', 'push-delete', 'pull-change']);
+      expect(result.networks!.map((n) => [n.id, n.latencyMs])).toEqual([['loopback', 0], ['10ms', 10]]);
+      expect(result.networks![1]!.contenders).toEqual(['flowsync']);
+      const at = (network: string, scenario: string, contender: string) =>
+        result.records.find((x) => (x.network ?? 'loopback') === network && x.scenario === scenario && x.contender === contender);
 
-      // flowsync: correct everywhere, measured, counted.
-      for (const s of ['push-initial', 'push-delete', 'pull-change']) {
-        const f = rec(s, 'flowsync');
-        expect(f?.status, `${s}: ${f?.problems}`).toBe('ok');
-        expect(f!.measurement!.wallMs).toBeGreaterThan(0);
-        expect(f!.measurement!.maxRssKb).toBeGreaterThan(10_000);
-        expect(f!.requests!.total).toBeGreaterThan(0);
+      // flowsync on S3 (both passes) and on Azure: correct everywhere, measured, counted.
+      for (const [network, ids] of [['loopback', ['flowsync', 'flowsync-az']], ['10ms', ['flowsync']]] as const) {
+        for (const id of ids) {
+          for (const s of ['push-initial', 'push-delete', 'pull-change']) {
+            const f = at(network, s, id);
+            expect(f?.status, `${network} ${id} ${s}: ${f?.problems}`).toBe('ok');
+            expect(f!.measurement!.wallMs).toBeGreaterThan(0);
+            expect(f!.measurement!.maxRssKb).toBeGreaterThan(10_000);
+            expect(f!.requests!.total).toBeGreaterThan(0);
+            expect(f!.requests!.connections).toBeGreaterThan(0);
+          }
+        }
+      }
+      // Only the chosen contenders ran with latency.
+      expect([...new Set(result.records.filter((x) => x.network === '10ms').map((x) => x.contender))]).toEqual(['flowsync']);
+      // A layout or mode the build lacks is reported as such and never run; one it has is checked like the rest.
+      for (const id of ['flowsync-packed', 'flowsync-cached']) {
+        const info = result.contenders.find((c) => c.id === id)!;
+        if (!info.available) {
+          expect(info.reason).toMatch(/not available in this build/);
+          expect(result.records.some((x) => x.contender === id)).toBe(false);
+        } else {
+          const steps = id === 'flowsync-cached' ? ['pull-change'] : ['push-initial', 'push-delete', 'pull-change'];
+          for (const s of steps) expect(at('loopback', s, id)?.status, `${id} ${s}: ${at('loopback', s, id)?.problems}`).toBe('ok');
+        }
       }
       // A no-change-ish step moves only what changed: the delete push sends far fewer requests than files.
       expect(rec('push-delete', 'flowsync')!.requests!.total).toBeLessThan(20);
@@ -76,7 +108,7 @@ describe('bench harness, end to end', () => {
       expect(rec('pull-change', 'baseline')?.status).toBe('ok');
 
       // Anchors: installed ones ran (no "failed": their commands and configs work); missing ones are reported.
-      for (const id of ['rclone', 'aws', 's3cmd']) {
+      for (const id of ['rclone-tuned', 'aws-tuned', 'rclone-az']) {
         const info = result.contenders.find((c) => c.id === id)!;
         expect(info, id).toBeDefined();
         if (!info.available) {
@@ -87,12 +119,15 @@ describe('bench harness, end to end', () => {
         expect(rec('push-initial', id)?.status, `${id} push-initial: ${rec('push-initial', id)?.problems}`).toBe('ok');
         expect(rec('push-delete', id)?.status, `${id} push-delete: ${rec('push-delete', id)?.problems}`).toBe('ok');
         // aws s3 sync's download skips same-size changes (documented): wrong is a legitimate outcome there.
-        const allowed = id === 'aws' ? ['ok', 'wrong'] : ['ok'];
+        const allowed = id.startsWith('aws') ? ['ok', 'wrong'] : ['ok'];
         expect(allowed, `${id} pull-change: ${rec('pull-change', id)?.problems}`).toContain(rec('pull-change', id)?.status);
       }
 
       const md = readFileSync(path.join(out, 't.md'), 'utf8');
-      expect(md).toContain('| scenario | flowsync |');
+      expect(md).toContain('## Summary: flowsync against the best anchor');
+      expect(md).toContain('| scenario | flowsync as | loopback: flowsync | best anchor | × | 10 ms round trip: flowsync |');
+      expect(md).toContain('## Results: 10 ms round trip');
+      expect(md).toContain('**Azure (Azurite)**');
       expect(md).toContain('## Targets');
       expect(md).toMatch(/\*\*Machine:\*\* \d+ cores/);
       const svg = readFileSync(path.join(out, 't.svg'), 'utf8');
@@ -100,8 +135,23 @@ describe('bench harness, end to end', () => {
       expect(svg).toContain('initial push');
       expect(svg).not.toContain('<script');
       expect(result.cells.length).toBeGreaterThan(0);
+
+      // The README's bench section is regenerated from the same file, between its markers only.
+      const readme = path.join(scratch, 'README.md');
+      writeFileSync(readme, '# x\n\nbefore\n<!-- bench:start -->\nold table\n<!-- bench:end -->\nafter\n');
+      const { cells: _c, targets: _t, ...raw } = result as BenchResult & { cells: unknown; targets: unknown };
+      updateReadme(readme, renderReadmeSection(raw, computeCells(raw), [], 'bench/results/t.md'), 'flowsync is slow at X.');
+      const text = readFileSync(readme, 'utf8');
+      expect(text.startsWith('# x\n\nbefore\n<!-- bench:start -->\nLatest run — ')).toBe(true);
+      expect(text).not.toContain('old table');
+      expect(text).toContain('| scenario | flowsync as | loopback: flowsync | best anchor | × | 10 ms round trip: flowsync |');
+      expect(text).toMatch(/\*\*Machine:\*\* \d+ cores/);
+      expect(text).toContain('Where flowsync still falls short:\n\nflowsync is slow at X.');
+      expect(text.endsWith('<!-- bench:end -->\nafter\n')).toBe(true);
+      writeFileSync(readme, 'no markers');
+      expect(() => updateReadme(readme, 'x', '')).toThrow(/bench:start/);
     },
-    120_000,
+    150_000,
   );
 });
 
@@ -128,6 +178,33 @@ describe('bench harness parts', () => {
     expect(bad.diff.extra).toEqual(['stray.txt']);
   });
 
+  it('checks a packed remote by its pull and by what lies outside .flowsync/', async () => {
+    const src = path.join(scratch, 'packed-src');
+    await generateTree(src, 10, 'packed');
+    const { matcher } = loadPrefectignore(src);
+    const facts = await hashTree(src, listTaken(src, matcher).paths);
+    const pulled = path.join(scratch, 'packed-pulled');
+    for (const p of facts.keys()) cpSync(path.join(src, p), path.join(pulled, p));
+    const admin = (keys: string[]): RemoteAdmin => ({
+      list: async () => keys.map((key) => ({ key, size: 1 })),
+      hashObject: async () => ({ size: 0, md5: '', sha256: '' }),
+      deleteKeys: async () => {},
+      deletePrefix: async () => 0,
+      close: () => {},
+    });
+    const loc = { bucket: 'b', prefix: 'p' };
+    const packed = ['p/.flowsync/manifest.json', 'p/.flowsync/packs/ab.tar'];
+    expect((await checkPacked(admin(packed), loc, facts, async () => ({ dir: pulled }))).ok).toBe(true);
+    const stray = await checkPacked(admin([...packed, 'p/src/x.py']), loc, facts, async () => ({ dir: pulled }));
+    expect(stray.ok).toBe(false);
+    expect(stray.problems).toContain('outside .flowsync/ (e.g. src/x.py)');
+    const failed = await checkPacked(admin(packed), loc, facts, async () => ({ error: 'exit 1' }));
+    expect(failed.ok).toBe(false);
+    expect(failed.problems).toContain('pulling it back failed: exit 1');
+    unlinkSync(path.join(pulled, [...facts.keys()][0]!));
+    expect((await checkPacked(admin(packed), loc, facts, async () => ({ dir: pulled }))).diff.missing.length).toBe(1);
+  });
+
   it('generates the same tree from the same seed and another from another seed', () => {
     const a = planTree(500, 'one');
     const b = planTree(500, 'one');
@@ -143,6 +220,52 @@ describe('bench harness parts', () => {
     expect(a.files.some((f) => f.role === 'large')).toBe(true);
     expect(a.files.some((f) => f.path.startsWith('node_modules/'))).toBe(true);
     expect(a.files.some((f) => f.path.startsWith('.venv/'))).toBe(true);
+  });
+
+  it('reads --latency lists and refuses what is not a round trip', () => {
+    expect(parseLatencies('0,20ms')).toEqual([0, 20]);
+    expect(parseLatencies('20, 0, 20')).toEqual([20, 0]);
+    expect(() => parseLatencies('fast')).toThrow(/not a round trip/);
+    expect(() => parseLatencies('5s')).toThrow(/not a round trip/);
+  });
+
+  it('adds the modelled round trip to each request, one more on a new connection, and caps bandwidth', async () => {
+    const upstream = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.end(req.method === 'GET' ? Buffer.alloc(200_000) : 'ok'));
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const port = (upstream.address() as { port: number }).port;
+    const proxy = await startCountingProxy(port);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const send = (method: string) =>
+      new Promise<{ ms: number; bytes: number }>((resolve, reject) => {
+        const t0 = performance.now();
+        const req = http.request(`${proxy.endpoint}/b/k`, { method, agent }, (res) => {
+          let bytes = 0;
+          res.on('data', (c: Buffer) => (bytes += c.length));
+          res.on('end', () => resolve({ ms: performance.now() - t0, bytes }));
+        });
+        req.on('error', reject);
+        req.end(method === 'PUT' ? 'x' : undefined);
+      });
+    try {
+      proxy.setNetwork({ latencyMs: 60, bandwidthBps: null });
+      const first = await send('PUT');
+      const second = await send('PUT');
+      // Lower bounds only: a loaded machine can only make it slower.
+      expect(first.ms).toBeGreaterThanOrEqual(115);
+      expect(second.ms).toBeGreaterThanOrEqual(58);
+      expect(proxy.snapshot().connections).toBe(1);
+      proxy.setNetwork({ latencyMs: 0, bandwidthBps: 1_000_000 });
+      const big = await send('GET');
+      expect(big.bytes).toBe(200_000);
+      expect(big.ms).toBeGreaterThanOrEqual(150);
+    } finally {
+      agent.destroy();
+      await proxy.close();
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    }
   });
 
   it('counts the requests that pass through the proxy, by method', async () => {
