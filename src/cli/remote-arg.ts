@@ -20,7 +20,8 @@ export function checkRemoteArg(remote: string): string {
   const m = URL_LIKE.exec(remote);
   if (!m) return remote;
   const [, scheme = '', slashes = '', rest = ''] = m;
-  if ((SUPPORTED as readonly string[]).includes(scheme) && slashes === '//') return remote;
+  // file:///abs/path: the URL's own two slashes, then the path's leading one.
+  if ((SUPPORTED as readonly string[]).includes(scheme) && slashes === (scheme === 'file' ? '///' : '//')) return remote;
   const lower = scheme.toLowerCase();
   // A Windows drive letter (C:\flows, C:/flows) is a local path.
   if (process.platform === 'win32' && scheme.length === 1 && slashes !== '') return remote;

@@ -60,6 +60,14 @@ describe('remotes that look like URLs but are not supported', () => {
     expect(fs.existsSync(dest)).toBe(false);
   });
 
+  it('file:///abs/path is a remote (the local store), not a typo', async () => {
+    const src = makeTree({ 'a.txt': 'a' });
+    const store = fresh('file-store');
+    const r = await cli(['push', src, `file://${store}`, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(store, 'a.txt'), 'utf8')).toBe('a');
+  });
+
   it('a local folder whose name starts that way is written ./s3:/x', async () => {
     const src = makeTree({ 'a.txt': 'a' });
     const cwd = fresh('cwd');
