@@ -5,12 +5,13 @@
  */
 import { manifestKey } from '../backends/keys.js';
 import type { Remote } from '../backends/open.js';
-import { FlowsyncError, isFlowsyncError } from '../errors.js';
+import { FlowsyncError } from '../errors.js';
 import { manifestId } from '../manifest/codec.js';
 import { looksPacked, parsePackedManifest, parseVersionHead, type PackedManifest, type VersionHead } from '../manifest/packed.js';
 import { versionIdOf, versionKey, versionsFolder } from '../pack/layout.js';
 import type { ListedVersion } from '../plan/gc-plan.js';
 import { collect } from '../util/streams.js';
+import { readBoundedDocument } from './remote-manifest.js';
 
 /** A manifest bigger than this is refused unread (100k files take about 15 MB). */
 export const MAX_DOCUMENT_BYTES = 512 * 1024 * 1024;
@@ -24,19 +25,9 @@ export interface Document {
 
 /** A document's bytes and tag, or null when it does not exist. */
 export async function readDocument(remote: Remote, key: string, signal?: AbortSignal): Promise<Document | null> {
-  // Each request is retried by the remote's retry decorator.
-  const info = await remote.backend.stat(key, { signal });
-  if (!info) return null;
-  if (info.size > MAX_DOCUMENT_BYTES) {
-    throw new FlowsyncError('BAD_MANIFEST', `${remote.url}: ${key} is ${info.size} B, more than any flowsync manifest (${MAX_DOCUMENT_BYTES} B). It was not written by flowsync; push again to replace it.`);
-  }
-  try {
-    const bytes = await collect(await remote.backend.read(key, { signal }), signal);
-    return { bytes, ...(info.etag ? { etag: info.etag } : {}) };
-  } catch (err) {
-    if (isFlowsyncError(err, 'NOT_FOUND')) return null; // deleted between stat and read
-    throw err;
-  }
+  const limit = { what: `${key} at ${remote.url}`, maxBytes: MAX_DOCUMENT_BYTES, fix: 'It was not written by flowsync; push again to replace it.' };
+  const found = await readBoundedDocument(remote, key, limit, signal);
+  return found?.bytes ? { bytes: found.bytes, ...(found.etag ? { etag: found.etag } : {}) } : null;
 }
 
 export interface CurrentVersion {

@@ -19,15 +19,23 @@ export interface RemoteManifest {
   etag?: string;
 }
 
-/** The manifest's bytes and tag; with `knownEtag`, only the tag when it is that one (nothing read). */
-async function fetchManifestBytes(remote: Remote, signal?: AbortSignal, knownEtag?: string): Promise<{ bytes: Buffer | null; etag?: string } | null> {
-  // Each request is retried by the remote's retry decorator, not here.
-  const key = manifestKey(remote.prefix);
+/**
+ * A flowsync document's bytes and tag, or null when it does not exist: its size is checked against
+ * `maxBytes` before a byte is read (a hostile store could otherwise hand us gigabytes); with
+ * `knownEtag`, only the tag when it is that one (nothing read). Each request is retried by the
+ * remote's retry decorator, not here.
+ */
+export async function readBoundedDocument(
+  remote: Remote,
+  key: string,
+  limit: { maxBytes: number; what: string; fix: string },
+  signal?: AbortSignal,
+  knownEtag?: string,
+): Promise<{ bytes: Buffer | null; etag?: string } | null> {
   const info = await remote.backend.stat(key, { signal });
   if (!info) return null;
   if (knownEtag !== undefined && info.etag === knownEtag) return { bytes: null, etag: knownEtag };
-  // Refused before a byte is read: a hostile store could otherwise hand us gigabytes.
-  assertJsonSize(info.size, { what: `the manifest at ${remote.url} (${key})`, maxBytes: MANIFEST_MAX_BYTES, code: 'BAD_MANIFEST', fix: 'Push again from the source folder to replace it.' });
+  assertJsonSize(info.size, { ...limit, code: 'BAD_MANIFEST' });
   try {
     const bytes = await collect(await remote.backend.read(key, { signal }), signal);
     return { bytes, ...(info.etag ? { etag: info.etag } : {}) };
@@ -35,6 +43,12 @@ async function fetchManifestBytes(remote: Remote, signal?: AbortSignal, knownEta
     if (isFlowsyncError(err, 'NOT_FOUND')) return null; // deleted between stat and read
     throw err;
   }
+}
+
+function fetchManifestBytes(remote: Remote, signal?: AbortSignal, knownEtag?: string): Promise<{ bytes: Buffer | null; etag?: string } | null> {
+  const key = manifestKey(remote.prefix);
+  const limit = { what: `the manifest at ${remote.url} (${key})`, maxBytes: MANIFEST_MAX_BYTES, fix: 'Push again from the source folder to replace it.' };
+  return readBoundedDocument(remote, key, limit, signal, knownEtag);
 }
 
 /** The bytes of a packed layout's manifest: read by the packed layout's own code (sync/packed-*). */
