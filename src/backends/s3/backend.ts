@@ -24,7 +24,9 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { abortError, FlowsyncError, throwIfAborted } from '../../errors.js';
-import { buildS3Client, resolveEndpoint, resolveRegion } from './credentials.js';
+import { buildS3Client, resolveEndpoint, resolveRegion, s3Agents } from './credentials.js';
+import { LeanGet } from './lean-get.js';
+import { answerStart, guardStream } from './read-body.js';
 import { s3Error } from './errors.js';
 import type { S3BackendOptions } from './options.js';
 import {
@@ -70,53 +72,6 @@ function withPayloadHash<C extends { middlewareStack: { add: (m: never, o: { ste
   return command;
 }
 
-/**
- * The body of a GET as the caller's stream: errors become FlowsyncErrors, the signal aborts it,
- * and exactly `length` bytes come out (when known). Some S3-compatible servers answer a range
- * with more than was asked (s3rver: "bytes=0-0" returns the whole object); the rest is cut off.
- */
-function guardStream(body: Readable, length: number | undefined, map: (err: unknown) => FlowsyncError, signal?: AbortSignal): Readable {
-  const out = Readable.from(
-    (async function* () {
-      let left = length ?? Infinity;
-      try {
-        for await (const chunk of body) {
-          const buf = chunk as Buffer;
-          if (buf.length >= left) {
-            if (left > 0) yield buf.subarray(0, left);
-            left = 0;
-            break;
-          }
-          left -= buf.length;
-          yield buf;
-        }
-      } catch (err) {
-        throw map(err);
-      }
-      if (left > 0 && left !== Infinity) throw map(Object.assign(new Error(`the body ended ${left} bytes short of ${length}`), { code: 'ECONNRESET' }));
-    })(),
-    { objectMode: false },
-  );
-  const cleanup = () => body.destroy();
-  if (signal) {
-    const onAbort = () => out.destroy(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    out.once('close', () => {
-      signal.removeEventListener('abort', onAbort);
-      cleanup();
-    });
-  } else {
-    out.once('close', cleanup);
-  }
-  return out;
-}
-
-/** First byte offset of a GET answer: from Content-Range, or 0 for a whole-object answer. */
-function answerStart(contentRange: string | undefined): number {
-  const m = contentRange ? /^bytes (\d+)-/.exec(contentRange) : null;
-  return m ? Number(m[1]) : 0;
-}
-
 export function createS3Backend(options: S3BackendOptions): Backend {
   const { bucket } = options;
   if (!bucket) throw new FlowsyncError('USAGE', 'No S3 bucket given: write s3://<bucket>/<folder>.');
@@ -126,7 +81,15 @@ export function createS3Backend(options: S3BackendOptions): Backend {
 
   let client: S3Client | undefined = options.client;
   const ownsClient = !options.client;
-  const getClient = (): S3Client => (client ??= buildS3Client(options, endpoint, region));
+  // A client of the caller's may carry middleware of its own: then every GET goes through it.
+  let lean: LeanGet | undefined;
+  const getClient = (): S3Client => {
+    if (client) return client;
+    const agents = s3Agents(options);
+    const built = buildS3Client(options, endpoint, region, agents);
+    lean = new LeanGet(agents, () => built.config.credentials);
+    return (client = built);
+  };
   // Once any request on the bucket succeeds, a 404 from HEAD means "no such key".
   let bucketSeen = false;
 
@@ -174,6 +137,33 @@ export function createS3Backend(options: S3BackendOptions): Backend {
     // The GET found an object the HEAD did not (created in between): at HEAD time it was missing.
     if (headError.code === 'NOT_FOUND') return null;
     throw headError;
+  }
+
+  interface Answer {
+    body: Readable;
+    contentRange: string | undefined;
+    contentLength: number | undefined;
+  }
+
+  /** A GET on the lean path (lean-get.ts); null until the SDK's first GET showed the way, or when the SDK should answer. */
+  async function leanRead(key: string, range: [number, number] | undefined, signal?: AbortSignal): Promise<Answer | null> {
+    if (!lean?.ready) return null;
+    throwIfAborted(signal);
+    const answer = await lean.get(key, range, signal);
+    if (answer) bucketSeen = true;
+    return answer;
+  }
+
+  async function sdkRead(key: string, range: [number, number] | undefined, signal?: AbortSignal): Promise<Answer> {
+    const command = new GetObjectCommand({ Bucket: bucket, Key: key, ...(range ? { Range: `bytes=${range[0]}-${range[1] - 1}` } : {}) });
+    getClient(); // builds `lean` with the client
+    if (lean && !lean.ready) {
+      const r = lean.recorder(key);
+      command.middlewareStack.add(r.middleware as never, r.options);
+    }
+    const out = await send((cl, h) => cl.send(command, h), 'read', key, signal);
+    if (!(out.Body instanceof Readable)) throw new FlowsyncError('INTERNAL', `S3 returned no readable body for s3://${bucket}/${key}.`);
+    return { body: out.Body, contentRange: out.ContentRange, contentLength: out.ContentLength };
   }
 
   async function stat(key: string, o?: Op): Promise<ObjectInfo | null> {
@@ -252,17 +242,15 @@ export function createS3Backend(options: S3BackendOptions): Backend {
         if (!(await stat(key, o))) throw new FlowsyncError('NOT_FOUND', `No object at s3://${bucket}/${key}.`);
         return Readable.from([]);
       }
-      const command = new GetObjectCommand({ Bucket: bucket, Key: key, ...(range ? { Range: `bytes=${range[0]}-${range[1] - 1}` } : {}) });
-      const out = await send((c, h) => c.send(command, h), 'read', key, o?.signal);
-      const body = out.Body;
-      if (!(body instanceof Readable)) throw new FlowsyncError('INTERNAL', `S3 returned no readable body for s3://${bucket}/${key}.`);
+      const answer = (await leanRead(key, range, o?.signal)) ?? (await sdkRead(key, range, o?.signal));
+      const body = answer.body;
       const start = range ? range[0] : 0;
-      if (answerStart(out.ContentRange) !== start) {
+      if (answerStart(answer.contentRange) !== start) {
         body.destroy();
-        throw new FlowsyncError('UNSUPPORTED', `${endpointLabel} answered a read of s3://${bucket}/${key} from byte ${start} with bytes from ${answerStart(out.ContentRange)} (${out.ContentRange ?? 'the whole object'}); this server does not support range reads.`);
+        throw new FlowsyncError('UNSUPPORTED', `${endpointLabel} answered a read of s3://${bucket}/${key} from byte ${start} with bytes from ${answerStart(answer.contentRange)} (${answer.contentRange ?? 'the whole object'}); this server does not support range reads.`);
       }
       // A range past the end yields what there is, as a file read would.
-      const length = range ? Math.min(range[1] - range[0], out.ContentLength ?? Infinity) : out.ContentLength;
+      const length = range ? Math.min(range[1] - range[0], answer.contentLength ?? Infinity) : answer.contentLength;
       return guardStream(body, length, (err) => fail(err, 'read', key, o?.signal), o?.signal);
     },
 

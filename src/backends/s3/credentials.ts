@@ -7,7 +7,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { FlowsyncError } from '../../errors.js';
 import { registerSecret } from '../../secrets.js';
-import { createAgents } from '../../util/http.js';
+import { createAgents, type Agents } from '../../util/http.js';
 import { withoutNodeVersionWarning } from './node-version-warning.js';
 import type { S3Options } from './options.js';
 
@@ -39,8 +39,12 @@ export function resolveRegion(explicit: string | undefined, endpoint: string | u
   return explicit ?? env('AWS_REGION') ?? env('AWS_DEFAULT_REGION') ?? (endpoint ? 'us-east-1' : undefined);
 }
 
-export function buildS3Client(o: S3Options, endpoint: string | undefined, region: string | undefined): S3Client {
-  const agents = createAgents({ caFile: o.tls?.caFile ?? env('AWS_CA_BUNDLE'), caFileSource: 'tls.caFile / AWS_CA_BUNDLE', rejectUnauthorized: o.tls?.rejectUnauthorized, maxSockets: o.maxSockets });
+/** The keep-alive agents of one client (TLS trust from the options or AWS_CA_BUNDLE). */
+export function s3Agents(o: S3Options): Agents {
+  return createAgents({ caFile: o.tls?.caFile ?? env('AWS_CA_BUNDLE'), caFileSource: 'tls.caFile / AWS_CA_BUNDLE', rejectUnauthorized: o.tls?.rejectUnauthorized, maxSockets: o.maxSockets });
+}
+
+export function buildS3Client(o: S3Options, endpoint: string | undefined, region: string | undefined, agents: Agents = s3Agents(o)): S3Client {
   const credentials = o.credentials;
   if (credentials && typeof credentials !== 'function') {
     // Static credentials are resolved already: this is their one registration.
