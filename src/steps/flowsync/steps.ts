@@ -1,7 +1,7 @@
 /**
  * flowsync's own prefect.yaml steps (DESIGN §7): `flowsync.push` and `flowsync.pull` take a
  * `remote` URL (s3://, az://, gs://, file:// or a path) and the CLI's options — `layout` and
- * `message` for push, `version` for pull — so a prefect.yaml gets the whole engine, the packed
+ * `message` for push; `version`, `directory`, `switch`, `keep` and `cache` for pull — so a prefect.yaml gets the whole engine, the packed
  * layout included. Credentials: an optional `credentials` mapping of the cloud's Prefect block
  * (as the storage steps take it), else the steps' environment.
  *
@@ -84,12 +84,26 @@ export const flowsyncPushStep: StepDefinition = {
 
 export const flowsyncPullStep: StepDefinition = {
   name: 'flowsync.pull',
-  params: { ...common, version: { kind: 'string' }, force: { kind: 'boolean' } },
+  params: {
+    ...common,
+    version: { kind: 'string' },
+    force: { kind: 'boolean' },
+    directory: { kind: 'string' },
+    switch: { kind: 'boolean' },
+    keep: { kind: 'string' },
+    cache: { kind: 'boolean' },
+  },
   async run(args, ctx): Promise<StepResult> {
     const remote = remoteOf(args, ctx);
     const version = typeof args['version'] === 'string' && args['version'] !== '' ? args['version'] : undefined;
+    const dir = typeof args['directory'] === 'string' && args['directory'] !== '' ? path.resolve(ctx.cwd, args['directory']) : ctx.cwd;
+    const keep = args['keep'] === undefined || args['keep'] === null ? undefined : Number(args['keep']);
+    if (keep !== undefined && !(Number.isInteger(keep) && keep >= 1)) {
+      throw new FlowsyncError('INVALID_INPUT', `${ctx.label}: keep must be a whole number of versions, at least 1, got ${JSON.stringify(args['keep'])}.`);
+    }
+    if (keep !== undefined && args['switch'] !== true) throw new FlowsyncError('INVALID_INPUT', `${ctx.label}: keep counts the version folders of switch: true; add switch: true or drop keep.`);
     const sync = await pull({
-      dir: ctx.cwd,
+      dir,
       remote,
       remoteOptions: await remoteOptions(remote, args, ctx),
       log: logFor(ctx),
@@ -99,8 +113,12 @@ export const flowsyncPullStep: StepDefinition = {
       ...(version ? { version } : {}),
       ...(args['force'] === true ? { force: true } : {}),
       ...(args['delete'] === false ? { delete: false } : {}),
+      ...(args['switch'] === true ? { switch: true } : {}),
+      ...(keep !== undefined ? { keep } : {}),
+      ...(args['cache'] === false ? { cacheDir: false as const } : {}),
     });
-    return { outputs: { remote: args['remote'], version: sync.manifest, directory: ctx.cwd }, sync };
+    // With switch, the version folder the link now names: a flow run started there keeps its files.
+    return { outputs: { remote: args['remote'], version: sync.manifest, directory: sync.directory ?? dir }, sync };
   },
 };
 
