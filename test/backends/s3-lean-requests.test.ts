@@ -1,10 +1,11 @@
 /**
- * The S3 backend's lean GET path (src/backends/s3/lean-get.ts), on s3rver behind a recording
- * pass-through proxy. s3rver does not check signatures, so each lean GET's Authorization header
+ * The S3 backend's lean GET and PUT path (src/backends/s3/lean-requests.ts), on s3rver behind a
+ * recording pass-through proxy. s3rver does not check signatures, so each lean request's Authorization header
  * is recomputed by botocore (Python's AWS SDK, an independent SigV4 implementation) from the
  * request exactly as it reached the proxy: a wrong canonical path, header or scope would differ.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +28,8 @@ let server: S3rverServer;
 let proxy: http.Server;
 let proxyEndpoint: string;
 const seen: Seen[] = [];
+/** The lean requests of the first test, for the signature check. */
+const leanRequests: Seen[] = [];
 let backend: Backend;
 
 const botocore = (() => {
@@ -85,26 +88,48 @@ afterAll(async () => {
   await server?.stop();
 });
 
-describe('s3 backend: GETs after the first skip the SDK', () => {
+describe('s3 backend: requests after the first skip the SDK', () => {
   const names = ['first.txt', "dir one/a b+c=d&e/ü~!'()*;,$@.txt", 'deep/x/y/z.bin', '%41 literally.txt'];
   const body = (name: string) => Buffer.from(`content of ${name}\n`.repeat(50));
+  const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();
 
-  it('reads whole objects and ranges, byte for byte, on the lean path after one SDK GET', async () => {
-    for (const n of names) await backend.write(n, body(n), { size: body(n).length });
+  it('writes and reads objects and ranges, byte for byte, on the lean path after one SDK request', async () => {
+    for (const n of names) {
+      const b = body(n);
+      await backend.write(n, b, { size: b.length, sha256: sha256(b).toString('hex'), digest: sha256(b), contentType: 'text/plain' });
+    }
+    const puts = seen.filter((r) => r.method === 'PUT');
+    expect(puts).toHaveLength(names.length);
+    expect(isLean(puts[0]!)).toBe(false); // the SDK's PUT, which showed the way
+    expect(puts.slice(1).every(isLean)).toBe(true);
+    expect(puts[1]!.headers['x-amz-checksum-sha256']).toBe(sha256(body(names[1]!)).toString('base64'));
     seen.length = 0;
     for (const n of names) expect(Buffer.from(await collect(await backend.read(n)))).toEqual(body(n));
     const ranged = Buffer.from(await collect(await backend.read(names[1]!, { range: [7, 40] })));
     expect(ranged).toEqual(body(names[1]!).subarray(7, 40));
     const gets = seen.filter((r) => r.method === 'GET');
     expect(gets).toHaveLength(names.length + 1);
-    expect(isLean(gets[0]!)).toBe(false); // the SDK's GET, which showed the way
-    expect(gets.slice(1).every(isLean)).toBe(true);
+    expect(gets.every(isLean)).toBe(true);
     expect(gets.at(-1)!.headers['range']).toBe('bytes=7-39');
+    // What a lean PUT stored: the engine's sha256 as metadata, the content type.
+    const info = await backend.stat(names[2]!);
+    expect(info?.sha256).toBe(sha256(body(names[2]!)).toString('hex'));
+    leanRequests.push(...puts.slice(1), ...gets);
   });
 
-  it.skipIf(!botocore)('signs each lean GET exactly as botocore does (python3-botocore missing: skipped, saying so)', () => {
-    const lean = seen.filter((r) => r.method === 'GET' && isLean(r));
-    expect(lean.length).toBeGreaterThanOrEqual(4);
+  it('a conditional write goes through the SDK', async () => {
+    seen.length = 0;
+    const b = Buffer.from('pointer');
+    await backend.write('pointer.json', b, { size: b.length, sha256: sha256(b).toString('hex'), digest: sha256(b), ifNoneMatch: '*' });
+    const puts = seen.filter((r) => r.method === 'PUT');
+    expect(puts.map(isLean)).toEqual([false]);
+    expect(puts[0]!.headers['if-none-match']).toBe('*');
+  });
+
+  it.skipIf(!botocore)('signs each lean GET and PUT exactly as botocore does (python3-botocore missing: skipped, saying so)', () => {
+    const lean = leanRequests;
+    expect(lean.length).toBeGreaterThanOrEqual(8);
+    expect(new Set(lean.map((r) => r.method))).toEqual(new Set(['GET', 'PUT']));
     const expected = botocoreSignatures(lean);
     const got = lean.map((r) => /Signature=([0-9a-f]{64})/.exec(r.headers['authorization'] ?? '')?.[1]);
     expect(got).toEqual(expected);
