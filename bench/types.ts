@@ -105,6 +105,8 @@ export interface DataInfo {
   deleteCount: number;
   /** A `find DIR -printf '%s %T@\n'` walk of the whole tree (ignored folders included), warm page cache: the walk floor. */
   findWalkMs?: number;
+  /** `cp -r` of the tree a pull places (the warm-cache pull's floor), fastest of the runs. */
+  copyTreeMs?: number;
 }
 
 /** One pass of every scenario at one modelled network. */

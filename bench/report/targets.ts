@@ -1,5 +1,5 @@
 /**
- * The performance targets (issues 5 and 15), checked against the measured medians in every
+ * The performance targets (issues 5, 11, 12 and 15), checked against the measured medians in every
  * network pass. Reported, never asserted: a target not met is written down as such.
  */
 import type { BenchResult, ScenarioId } from '../types.js';
@@ -80,6 +80,17 @@ function largeTargets(large: LargeRun | undefined): TargetRow[] {
   return rows;
 }
 
+/** Issue 12: a fresh pull with a warm worker cache ≥ 20× the best anchor and within 1.5× of `cp -r` of the same tree. */
+function warmCacheTargets(result: BenchResult, cells: Cell[]): TargetRow[] {
+  const rows = networksOf(result).map((net) => speedup(result, cells, net.id, 'pull-fresh', 'fresh pull with a warm worker cache', 20, 5000, 'flowsync-cached'));
+  const target = 'fresh pull with a warm worker cache within 1.5× of `cp -r` of the same tree';
+  const f = cellOf(cells, 'pull-fresh', 'flowsync-cached', LOOPBACK_ID);
+  const cp = result.data.copyTreeMs;
+  if (!f || f.status !== 'ok' || f.medianMs === null || !cp) return [...rows, notMeasured(target, LOOPBACK_ID)];
+  const x = f.medianMs / cp;
+  return [...rows, { target, network: LOOPBACK_ID, measured: `${x.toFixed(2)}× — ${fmtS(f.medianMs)} vs cp -r ${fmtS(cp)}`, verdict: x <= 1.5 ? 'met' : 'not met' }];
+}
+
 export function evaluateTargets(result: BenchResult, cells: Cell[], companion?: LargeRun): TargetRow[] {
   const rows: TargetRow[] = [];
   const big = result.bigFileBytes ? `${Math.round(result.bigFileBytes / 2 ** 20)} MiB` : 'large';
@@ -92,8 +103,13 @@ export function evaluateTargets(result: BenchResult, cells: Cell[], companion?: 
       speedup(result, cells, n, 'push-change', 'push after 1 % changed', 5, 5000),
       speedup(result, cells, n, 'pull-big', `pull of one ${big} file`, 1, null),
       speedup(result, cells, n, 'push-big', `push of one ${big} file`, 1, null),
+      // Issue 11: the packed layout.
+      speedup(result, cells, n, 'push-initial', 'packed initial push', 5, 5000, 'flowsync-packed'),
+      speedup(result, cells, n, 'pull-fresh', 'packed fresh pull', n === LOOPBACK_ID ? 4 : 30, 5000, 'flowsync-packed'),
+      speedup(result, cells, n, 'push-change', 'packed push after 1 % changed', 5, 5000, 'flowsync-packed'),
     );
   }
+  rows.push(...warmCacheTargets(result, cells));
   const large: LargeRun | undefined = result.data.files >= 100_000 ? { name: 'this run', result, cells } : companion;
   rows.push(...largeTargets(large));
   return rows;
