@@ -3,6 +3,7 @@
  * its own prefix prepared the same way, every result checked. The stores and the data are shared
  * by all passes; a pass only changes what the proxies add (latency, bandwidth) and who runs.
  */
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -96,6 +97,9 @@ export class Bench {
     const logs = path.join(this.tmp, 'logs');
     mkdirSync(logs, { recursive: true });
     const n = ++this.seq;
+    // Flush the dirty pages earlier commands left (a pull writes hundreds of MB): otherwise the
+    // kernel's write-back of one contender's files slows whichever contender is timed next.
+    execFileSync('sync');
     this.stores.reset();
     const run = await measure(cmd, { stdout: path.join(logs, `${n}.out`), stderr: path.join(logs, `${n}.err`) }, this.o.timeoutSec);
     return { run, requests: store === 'local' ? null : this.stores.counts(store) };
@@ -281,6 +285,7 @@ export class Bench {
   private async timeCopy(tree: string): Promise<void> {
     const copy = `${tree}-cp`;
     rmSync(copy, { recursive: true, force: true });
+    execFileSync('sync');
     const m = await measure({ argv: ['cp', '-r', tree, copy], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' }, cwd: this.tmp }, { stdout: '/dev/null', stderr: '/dev/null' }, this.o.timeoutSec);
     rmSync(copy, { recursive: true, force: true });
     if (m.exitCode !== 0) return;

@@ -87,7 +87,7 @@ export function createS3Backend(options: S3BackendOptions): Backend {
     if (client) return client;
     const agents = s3Agents(options);
     const built = buildS3Client(options, endpoint, region, agents);
-    lean = new LeanS3(bucket, agents, () => built.config.credentials);
+    lean = new LeanS3(bucket, agents, () => built.config.credentials, () => built.config.systemClockOffset ?? 0);
     lean.install(built);
     return (client = built);
   };

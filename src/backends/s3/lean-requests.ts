@@ -112,6 +112,8 @@ export class LeanS3 {
     private readonly bucket: string,
     private readonly agents: Agents,
     private readonly credentials: () => CredentialProvider,
+    /** The SDK's correction for this machine's clock (set after a RequestTimeTooSkewed answer), in ms. */
+    private readonly clockOffsetMs: () => number = () => 0,
   ) {}
 
   get ready(): boolean {
@@ -199,7 +201,7 @@ export class LeanS3 {
     if (!t) return null;
     const host = t.port === undefined ? t.hostname : `${t.hostname}:${t.port}`;
     const request = { method, protocol: t.protocol, hostname: t.hostname, ...(t.port !== undefined ? { port: t.port } : {}), path: t.prefix + encodeKeyPath(key), query: {}, headers: { host, ...extra } };
-    const signed = await t.signer.sign(request);
+    const signed = await t.signer.sign(request, { signingDate: new Date(Date.now() + this.clockOffsetMs()) });
     if (signal?.aborted) throw abortError(signal);
     return new Promise((resolve, reject) => {
       const transport = t.protocol === 'https:' ? https : http;
