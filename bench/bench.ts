@@ -127,6 +127,8 @@ export class Bench {
       if (!r.ok) problems = r.problems;
     }
     const summary = parseSummary(m.stdout);
+    // A pull names the folder it filled: keep it relative, no machine's paths in the results.
+    if (typeof summary?.['directory'] === 'string') summary['directory'] = path.relative(this.tmp, summary['directory']);
     const rec: RunRecord = {
       run,
       network: this.network.id,
