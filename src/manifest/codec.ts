@@ -13,6 +13,7 @@ import {
   type FileEntry,
   type FileMode,
   type Layout,
+  type LinkEntry,
   type Manifest,
   type ManifestEntry,
 } from './types.js';
@@ -139,7 +140,16 @@ export function parseManifest(bytes: Uint8Array | string, where = 'the remote'):
   return m;
 }
 
-function parseEntry(item: unknown, i: number, where: string): ManifestEntry {
+/**
+ * The fields every manifest entry has, whatever the layout: a checked link entry, or a checked
+ * file entry plus the raw object (for the layout's own fields). `bad` words the error.
+ */
+export function parseEntryFields(
+  item: unknown,
+  i: number,
+  where: string,
+  bad: (where: string, why: string) => FlowsyncError,
+): { link: LinkEntry } | { file: FileEntry; raw: Record<string, unknown> } {
   if (typeof item !== 'object' || item === null) throw bad(where, `files[${i}] is not an object`);
   const e = item as Record<string, unknown>;
   if (typeof e.path !== 'string') throw bad(where, `files[${i}].path is not a string`);
@@ -147,14 +157,20 @@ function parseEntry(item: unknown, i: number, where: string): ManifestEntry {
   if (isReserved(e.path)) throw bad(where, `path ${JSON.stringify(e.path)} is inside flowsync's reserved ".flowsync/" folder`);
   if ('link' in e) {
     if (typeof e.link !== 'string' || e.link === '' || e.link.includes('\0')) throw bad(where, `files[${i}].link is not a non-empty string`);
-    return { path: e.path, link: e.link };
+    return { link: { path: e.path, link: e.link } };
   }
   if (typeof e.size !== 'number' || !Number.isSafeInteger(e.size) || e.size < 0) throw bad(where, `files[${i}].size is not a non-negative integer`);
-  const tooBig = validFileSize(e.size);
-  if (tooBig !== null) throw bad(where, `files[${i}].size ${tooBig}`);
   if (e.mode !== 0o644 && e.mode !== 0o755) throw bad(where, `files[${i}].mode is ${JSON.stringify(e.mode)}, expected 420 or 493`);
   if (typeof e.sha256 !== 'string' || !SHA256_HEX.test(e.sha256)) throw bad(where, `files[${i}].sha256 is not 64 lower-case hex digits`);
-  const entry: FileEntry = { path: e.path, size: e.size, mode: e.mode as FileMode, sha256: e.sha256 };
+  return { file: { path: e.path, size: e.size, mode: e.mode as FileMode, sha256: e.sha256 }, raw: e };
+}
+
+function parseEntry(item: unknown, i: number, where: string): ManifestEntry {
+  const parsed = parseEntryFields(item, i, where, bad);
+  if ('link' in parsed) return parsed.link;
+  const { file: entry, raw: e } = parsed;
+  const tooBig = validFileSize(entry.size);
+  if (tooBig !== null) throw bad(where, `files[${i}].size ${tooBig}`);
   // The mirror layout's committed object tag (DESIGN §5.1): optional, manifests from before it have none.
   if ('tag' in e) {
     const tag = parseCommittedTag(e.tag);

@@ -12,9 +12,9 @@
  * tar, or, without `pack`, lives in `blobs/<sha256>`; an empty file needs no object at all.
  */
 import { FlowsyncError } from '../errors.js';
-import { sortEntries } from './codec.js';
-import { assertSafePath, fileFolderClash, isReserved, unsafeLinkReason } from './paths.js';
-import { MANIFEST_FORMAT, type FileEntry, type FileMode, type LinkEntry } from './types.js';
+import { parseEntryFields, sortEntries } from './codec.js';
+import { fileFolderClash, unsafeLinkReason } from './paths.js';
+import { MANIFEST_FORMAT, type FileEntry, type LinkEntry } from './types.js';
 
 export const PACKED_MANIFEST_VERSION = 2;
 export const PACKED_LAYOUT = 'packed';
@@ -222,25 +222,16 @@ export function parsePackedManifest(bytes: Uint8Array, where = 'the remote'): Pa
 }
 
 function parsePackedEntry(item: unknown, i: number, where: string, packs: PackRef[]): PackedEntry {
-  if (typeof item !== 'object' || item === null) throw bad(where, `files[${i}] is not an object`);
-  const e = item as Record<string, unknown>;
-  if (typeof e.path !== 'string') throw bad(where, `files[${i}].path is not a string`);
-  assertSafePath(e.path, `the manifest at ${where}`);
-  if (isReserved(e.path)) throw bad(where, `path ${JSON.stringify(e.path)} is inside flowsync's reserved ".flowsync/" folder`);
-  if ('link' in e) {
-    if (typeof e.link !== 'string' || e.link === '' || e.link.includes('\0')) throw bad(where, `files[${i}].link is not a non-empty string`);
-    return { path: e.path, link: e.link };
-  }
-  if (!isCount(e.size)) throw bad(where, `files[${i}].size is not a non-negative integer`);
-  if (e.mode !== 0o644 && e.mode !== 0o755) throw bad(where, `files[${i}].mode is ${JSON.stringify(e.mode)}, expected 420 or 493`);
-  if (typeof e.sha256 !== 'string' || !SHA256_HEX.test(e.sha256)) throw bad(where, `files[${i}].sha256 is not 64 lower-case hex digits`);
-  const entry: PackedFileEntry = { path: e.path, size: e.size, mode: e.mode as FileMode, sha256: e.sha256 };
+  const parsed = parseEntryFields(item, i, where, bad);
+  if ('link' in parsed) return parsed.link;
+  const { file, raw: e } = parsed;
+  const entry: PackedFileEntry = file;
   if (e.pack === undefined && e.offset === undefined) return entry;
   if (typeof e.pack !== 'number' || !Number.isInteger(e.pack) || e.pack < 0 || e.pack >= packs.length) throw bad(where, `files[${i}].pack is not one of the ${packs.length} listed packs`);
   const pack = packs[e.pack]!;
   // A member's data starts after its header, on a block boundary, and ends before the two end blocks.
-  if (!isCount(e.offset) || e.offset < TAR_BLOCK || e.offset % TAR_BLOCK !== 0 || e.offset + e.size > pack.size - 2 * TAR_BLOCK) {
-    throw bad(where, `files[${i}] (${JSON.stringify(e.path)}) lies outside its pack (offset ${JSON.stringify(e.offset)}, ${e.size} B, pack of ${pack.size} B)`);
+  if (!isCount(e.offset) || e.offset < TAR_BLOCK || e.offset % TAR_BLOCK !== 0 || e.offset + entry.size > pack.size - 2 * TAR_BLOCK) {
+    throw bad(where, `files[${i}] (${JSON.stringify(entry.path)}) lies outside its pack (offset ${JSON.stringify(e.offset)}, ${entry.size} B, pack of ${pack.size} B)`);
   }
   return { ...entry, pack: e.pack, offset: e.offset };
 }
