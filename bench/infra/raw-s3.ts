@@ -3,36 +3,10 @@
  * node:http on keep-alive sockets, no middleware. It costs well under 1 ms of CPU per small
  * request, where the AWS SDK v3 costs about 3 ms (bench/experiments/sdk-overhead.ts).
  */
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
-
-type Bytes = string | ArrayBuffer | ArrayBufferView;
-
-function toBuffer(d: Bytes): Buffer {
-  if (typeof d === 'string') return Buffer.from(d);
-  if (d instanceof ArrayBuffer) return Buffer.from(d);
-  return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
-}
-
-/** node:crypto behind the hash interface the signer expects. */
-class Sha256 {
-  private h!: Hash | Hmac;
-  private readonly secret: Buffer | undefined;
-  constructor(secret?: Bytes) {
-    this.secret = secret === undefined ? undefined : toBuffer(secret);
-    this.reset();
-  }
-  update(d: Bytes): void {
-    this.h.update(toBuffer(d));
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.h.digest());
-  }
-  reset(): void {
-    this.h = this.secret ? createHmac('sha256', this.secret) : createHash('sha256');
-  }
-}
+import { NodeSha256 } from '../../src/backends/s3/lean-requests.js';
 
 export interface RawS3 {
   get(bucket: string, key: string): Promise<Buffer>;
@@ -41,7 +15,7 @@ export interface RawS3 {
 }
 
 export function rawS3(endpoint: string, credentials: { accessKeyId: string; secretAccessKey: string }, region: string, maxSockets = 16): RawS3 {
-  const signer = new SignatureV4({ service: 's3', region, credentials, sha256: Sha256, uriEscapePath: false, applyChecksum: false });
+  const signer = new SignatureV4({ service: 's3', region, credentials, sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
   const agent = new http.Agent({ keepAlive: true, maxSockets });
   const u = new URL(endpoint);
   const send = async (method: string, bucket: string, key: string, body?: Buffer): Promise<Buffer> => {

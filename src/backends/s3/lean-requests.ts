@@ -52,8 +52,8 @@ function toBuffer(d: Bytes): Buffer {
   return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
 }
 
-/** node:crypto behind the hash interface the signer takes. */
-class NodeSha256 {
+/** node:crypto behind the hash interface the SDK's signer takes (also the bench's raw client's). */
+export class NodeSha256 {
   private h!: Hash | Hmac;
   private readonly secret: Buffer | undefined;
   constructor(secret?: Bytes) {

@@ -47,6 +47,18 @@ function remoteOf(args: Record<string, unknown>, ctx: StepContext): string {
   return parseRemote(remote).scheme === 'file' && !remote.startsWith('file://') ? path.resolve(ctx.cwd, remote) : remote;
 }
 
+/** What push and pull take alike from a step: the remote, its options, logging, abort, progress, concurrency. */
+async function engineOptions(remote: string, args: Record<string, unknown>, ctx: StepContext) {
+  return {
+    remote,
+    remoteOptions: await remoteOptions(remote, args, ctx),
+    log: logFor(ctx),
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+    ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+    ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
+  };
+}
+
 const common: Record<string, ParamSpec> = {
   remote: { kind: 'string', required: true },
   credentials: { kind: 'mapping' },
@@ -66,12 +78,7 @@ export const flowsyncPushStep: StepDefinition = {
     }
     const sync = await push({
       dir: ctx.cwd,
-      remote,
-      remoteOptions: await remoteOptions(remote, args, ctx),
-      log: logFor(ctx),
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-      ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
-      ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
+      ...(await engineOptions(remote, args, ctx)),
       ...(layout ? { layout: layout as 'mirror' | 'packed' } : {}),
       ...(typeof args['message'] === 'string' ? { message: args['message'] } : {}),
       ...(typeof args['ignore_file'] === 'string' ? { ignoreFile: path.resolve(ctx.cwd, args['ignore_file']) } : {}),
@@ -104,12 +111,7 @@ export const flowsyncPullStep: StepDefinition = {
     if (keep !== undefined && args['switch'] !== true) throw new FlowsyncError('INVALID_INPUT', `${ctx.label}: keep counts the version folders of switch: true; add switch: true or drop keep.`);
     const sync = await pull({
       dir,
-      remote,
-      remoteOptions: await remoteOptions(remote, args, ctx),
-      log: logFor(ctx),
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-      ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
-      ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
+      ...(await engineOptions(remote, args, ctx)),
       ...(version ? { version } : {}),
       ...(args['force'] === true ? { force: true } : {}),
       ...(args['delete'] === false ? { delete: false } : {}),
