@@ -13,6 +13,7 @@ import { createS3Backend } from '../../src/backends/s3/backend.js';
 import type { Backend } from '../../src/backends/types.js';
 import { FlowsyncError } from '../../src/errors.js';
 import { collect } from '../../src/util/streams.js';
+import { rejection } from '../helpers/rejection.js';
 import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, startS3rver, type S3rverServer } from '../servers/s3rver.js';
 
 const BUCKET = 'flowsync-lean-get';
@@ -126,7 +127,7 @@ describe('s3 backend: requests after the first skip the SDK', () => {
     expect(puts[0]!.headers['if-none-match']).toBe('*');
   });
 
-  it.skipIf(!botocore)('signs each lean GET and PUT exactly as botocore does (python3-botocore missing: skipped, saying so)', () => {
+  it.skipIf(!botocore)('signs each lean GET and PUT exactly as botocore does (without python3-botocore: skipped, saying so)', () => {
     const lean = leanRequests;
     expect(lean.length).toBeGreaterThanOrEqual(8);
     expect(new Set(lean.map((r) => r.method))).toEqual(new Set(['GET', 'PUT']));
@@ -138,10 +139,7 @@ describe('s3 backend: requests after the first skip the SDK', () => {
 
   it('a missing key on the lean path is asked of the SDK again, and is NOT_FOUND as before', async () => {
     seen.length = 0;
-    const err = await backend.read('no/such/key.txt').then(
-      () => null,
-      (e: unknown) => e,
-    );
+    const err = await rejection(backend.read('no/such/key.txt'));
     expect(err).toBeInstanceOf(FlowsyncError);
     expect((err as FlowsyncError).code).toBe('NOT_FOUND');
     expect((err as FlowsyncError).message).toContain('no/such/key.txt');
@@ -152,10 +150,7 @@ describe('s3 backend: requests after the first skip the SDK', () => {
   it('an aborted signal stops a lean GET with ABORTED', async () => {
     const ac = new AbortController();
     ac.abort();
-    const err = await backend.read(names[0]!, { signal: ac.signal }).then(
-      () => null,
-      (e: unknown) => e,
-    );
+    const err = await rejection(backend.read(names[0]!, { signal: ac.signal }));
     expect((err as FlowsyncError).code).toBe('ABORTED');
   });
 });

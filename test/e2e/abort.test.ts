@@ -15,6 +15,7 @@ import { pull, push } from '../../src/index.js';
 import { collect } from '../../src/util/streams.js';
 import { compareTrees, excludeFlowsyncState, generateTree, readTree, tempFiles } from '../helpers/tree.js';
 import { removeDir, tempDir } from './support.js';
+import { rejection } from '../helpers/rejection.js';
 
 let work = '';
 beforeAll(() => {
@@ -87,14 +88,6 @@ function stall(inner: Backend, op: 'read' | 'write', slow: (key: string) => bool
   return { backend, stalled, completed: () => done };
 }
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the operation to fail');
-}
 
 describe('pull stopped mid-transfer', () => {
   it('leaves no temp file, keeps what it placed on record, and a re-run converges', async () => {

@@ -20,6 +20,7 @@ import { savePullState } from '../../src/sync/pull-state.js';
 import { push } from '../../src/sync/push.js';
 import { snapshot, tempFiles } from '../helpers/tree.js';
 import { isRoot, removeDir, tempDir } from './support.js';
+import { rejection } from '../helpers/rejection.js';
 
 let work = '';
 beforeAll(() => {
@@ -38,14 +39,6 @@ function storeWith(name: string, files: unknown[], top: Record<string, unknown> 
   return store;
 }
 
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 const logs = () => {
   const warnings: string[] = [];

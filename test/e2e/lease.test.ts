@@ -23,6 +23,7 @@ import { compareTrees, excludeFlowsyncState, snapshot } from '../helpers/tree.js
 import { startAzurite, type AzuriteServer } from '../servers/azurite.js';
 import { startGcs, type GcsEmulator } from '../servers/gcs.js';
 import { cliEnv, removeDir, requireBuiltCli, runCli, tempDir } from './support.js';
+import { rejection } from '../helpers/rejection.js';
 
 const CONTAINER = 'leases';
 let work = '';
@@ -83,14 +84,6 @@ function source(name: string, files: Record<string, string>): string {
   return dir;
 }
 
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 function leaseOf(t: Target, folder: string) {
   return { key: (folder && t.name !== 'local' ? `${folder}/` : '') + '.flowsync/lease.json' };

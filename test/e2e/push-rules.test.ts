@@ -19,6 +19,7 @@ import type { ProgressEvent } from '../../src/sync/types.js';
 import { collect } from '../../src/util/streams.js';
 import { compareTrees, excludeFlowsyncState, generateTree, snapshot } from '../helpers/tree.js';
 import { progressRecorder, removeDir, tempDir } from './support.js';
+import { rejection } from '../helpers/rejection.js';
 
 /**
  * A whole-object body that trickles (64 KiB every 4 ms, far under the engine's one-stream
@@ -47,14 +48,6 @@ beforeAll(() => {
 afterAll(() => removeDir(work));
 const dir = (label: string) => path.join(work, `${label}-${n++}`);
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the operation to fail');
-}
 
 /** Every object the stored manifest names hashes to the manifest's sha256. */
 async function storeIsConsistent(storeDir: string): Promise<void> {

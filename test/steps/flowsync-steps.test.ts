@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runSteps } from '../../src/steps/index.js';
+import { rejection } from '../helpers/rejection.js';
 import { startS3rver, type S3rverServer } from '../servers/s3rver.js';
 
 let s3: S3rverServer;
@@ -100,9 +101,6 @@ it('flowsync.pull with switch: true pulls each version into its own folder, link
   expect(existsSync(folders[0]!)).toBe(false); // beyond keep: 2
   expect(existsSync(folders[1]!) && existsSync(folders[2]!)).toBe(true);
 
-  const bad = await runSteps({ section: 'pull', cwd: worker, file, env: { ...env, KEEP: 'two' } }).then(
-    () => null,
-    (e: unknown) => e as Error,
-  );
-  expect(bad?.message).toMatch(/keep must be a whole number of versions/);
+  const bad = await rejection(runSteps({ section: 'pull', cwd: worker, file, env: { ...env, KEEP: 'two' } }));
+  expect(bad.message).toMatch(/keep must be a whole number of versions/);
 });
