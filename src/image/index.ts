@@ -8,7 +8,7 @@ import type { ProgressEvent } from '../util/progress.js';
 import { parsePlatform, resolveBase } from './base.js';
 import { buildCodeImage } from './code-image.js';
 import { defaultLayoutDir, ImageLayout } from './layout.js';
-import { pushImage } from './push.js';
+import { pushImage, type PushImageResult } from './push.js';
 import { formatRef, parseImageRef } from './reference.js';
 import { RegistryClient, type RegistryClientOptions } from './registry/client.js';
 import { closeAgents } from './registry/http.js';
@@ -40,20 +40,11 @@ export interface ImagePushOptions {
   onProgress?: (e: ProgressEvent) => void;
 }
 
-export interface ImagePushSummary {
+/** What `image push` did: the registry push's counts (its config digest named as Docker names it) and the build's. */
+export interface ImagePushSummary extends Omit<PushImageResult, 'configDigest'> {
   command: 'image push';
-  image: string;
-  images: string[];
-  digest: string;
   /** The config digest (Docker's image id). */
   imageId: string;
-  /** Blobs sent. */
-  uploaded: number;
-  bytes: number;
-  mounted: number;
-  present: number;
-  requests: number;
-  requestsByMethod: Record<string, number>;
   /** The flowsync manifest id carried in the image's label. */
   manifest: string;
   layers: number;
@@ -115,18 +106,12 @@ export async function imagePush(o: ImagePushOptions): Promise<ImagePushSummary> 
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     });
+    const { configDigest, ...counts } = pushed;
     return {
       command: 'image push',
-      image: pushed.image,
-      images: pushed.images,
-      digest: pushed.digest,
-      imageId: pushed.configDigest,
-      uploaded: pushed.uploaded,
-      bytes: pushed.bytes,
-      mounted: pushed.mounted,
-      present: pushed.present,
+      ...counts,
+      imageId: configDigest,
       requests: pushed.requests + (targetClient === baseClient ? 0 : baseClient.stats.requests),
-      requestsByMethod: pushed.requestsByMethod,
       manifest: built.manifestId,
       layers: built.newLayers,
       files: built.files,
