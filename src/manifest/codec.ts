@@ -52,20 +52,33 @@ export function serializeManifest(m: Manifest): Uint8Array {
 
 function entryLine(e: ManifestEntry): string {
   if ('link' in e || e.tag === undefined) return contentLine(e);
-  return JSON.stringify({ path: e.path, size: e.size, mode: e.mode, sha256: e.sha256, tag: e.tag });
+  return `${contentLine(e).slice(0, -1)},"tag":${JSON.stringify(e.tag)}}`;
 }
 
-/** An entry's content alone (no committed tag): what two scans of the same tree agree on. */
+/**
+ * An entry's content alone (no committed tag): what two scans of the same tree agree on. The
+ * same bytes as JSON.stringify of `{path, size, mode, sha256}` (or `{path, link}`), put together
+ * by hand: stringifying one object per entry was most of the cost of a 100k-file digest.
+ */
 function contentLine(e: ManifestEntry): string {
-  return JSON.stringify('link' in e ? { path: e.path, link: e.link } : { path: e.path, size: e.size, mode: e.mode, sha256: e.sha256 });
+  const path = JSON.stringify(e.path);
+  if ('link' in e) return `{"path":${path},"link":${JSON.stringify(e.link)}}`;
+  return `{"path":${path},"size":${e.size},"mode":${e.mode},"sha256":${JSON.stringify(e.sha256)}}`;
 }
 
-/** sha256 of a manifest's file list alone (not createdAt): equal for manifests of the same tree. */
 export function filesDigest(m: Manifest): string {
   const h = createHash('sha256');
-  // A Manifest's files are sorted (createManifest and parseManifest both sort them).
-  for (const e of m.files) h.update(contentLine(e) + '\n');
-  return h.digest('hex');
+  // A Manifest's files are sorted (createManifest and parseManifest both sort them). The lines
+  // go to the hash in batches: one update per entry cost more than the hashing.
+  let batch = '';
+  for (const e of m.files) {
+    batch += contentLine(e) + '\n';
+    if (batch.length > 1 << 16) {
+      h.update(batch);
+      batch = '';
+    }
+  }
+  return h.update(batch).digest('hex');
 }
 
 /** The manifest's id: sha256 of its bytes, so equal manifests have equal ids. */
@@ -108,8 +121,8 @@ export function parseManifest(bytes: Uint8Array | string, where = 'the remote'):
 
   const files: ManifestEntry[] = [];
   const seen = new Set<string>();
-  for (const [i, item] of obj.files.entries()) {
-    const e = parseEntry(item, i, where);
+  for (let i = 0; i < obj.files.length; i++) {
+    const e = parseEntry(obj.files[i], i, where);
     if (seen.has(e.path)) throw bad(where, `path ${JSON.stringify(e.path)} is listed twice`);
     seen.add(e.path);
     files.push(e);

@@ -9,7 +9,7 @@ import { FlowsyncError } from '../errors.js';
 /** Files flowsync keeps for itself, at the root of the remote prefix and of a pulled directory. */
 export const RESERVED_DIR = '.flowsync';
 
-/** Why `path` is unsafe, or null when it is fine. */
+/** Why `path` is unsafe, or null when it is fine. (Substring tests, not a split: it runs for every manifest entry.) */
 export function unsafePathReason(path: string): string | null {
   if (typeof path !== 'string') return 'it is not a string';
   if (path.length === 0) return 'it is empty';
@@ -17,9 +17,9 @@ export function unsafePathReason(path: string): string | null {
   if (path.includes('\\')) return 'it contains a backslash (only "/" separates folders)';
   if (path.startsWith('/')) return 'it is absolute';
   if (/^[A-Za-z]:/.test(path)) return 'it starts with a drive letter';
-  for (const segment of path.split('/')) {
-    if (segment === '') return 'it has an empty segment ("//" or a trailing "/")';
-    if (segment === '.' || segment === '..') return `it has a "${segment}" segment`;
+  if (path.includes('//') || path.endsWith('/')) return 'it has an empty segment ("//" or a trailing "/")';
+  for (const dots of ['.', '..']) {
+    if (path === dots || path.startsWith(dots + '/') || path.endsWith('/' + dots) || path.includes('/' + dots + '/')) return `it has a "${dots}" segment`;
   }
   return null;
 }
@@ -60,12 +60,16 @@ export function resolveLinkTarget(linkPath: string, target: string): string | nu
 /** Compare two paths by the bytes of their UTF-8 encoding (the manifest's sort order). */
 export function compareUtf8(a: string, b: string): number {
   if (a === b) return 0;
-  // For strings without surrogates, UTF-16 code unit order equals UTF-8 byte order, and
-  // that covers nearly all paths; fall back to Buffer comparison for the rest.
-  if (!/[\uD800-\uDFFF]/.test(a) && !/[\uD800-\uDFFF]/.test(b)) {
-    return a < b ? -1 : 1;
-  }
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (i === n) return a.length < b.length ? -1 : 1;
+  const x = a.charCodeAt(i);
+  const y = b.charCodeAt(i);
+  // UTF-16 unit order is code point (so UTF-8 byte) order except for a surrogate, which stands for
+  // a code point above U+FFFF, against a unit of U+E000..U+FFFF: there the order flips.
+  if (x >= 0xd800 && y >= 0xd800 && x <= 0xdfff !== y <= 0xdfff) return x <= 0xdfff ? 1 : -1;
+  return x < y ? -1 : 1;
 }
 
 /**
@@ -87,10 +91,16 @@ export function unsafeLinkReason(linkPath: string, target: string, linkPaths: Re
 
 /** A path that is listed both as a file and as a folder of another path ("a" and "a/b"), or null. */
 export function fileFolderClash(paths: ReadonlySet<string>): [file: string, inside: string] | null {
+  // Each folder is looked at once (the first path inside it adds it and its parents), not once per
+  // path and level: a 100k-entry manifest has some 8k folders.
+  const folders = new Map<string, string>();
   for (const p of paths) {
-    for (let i = p.indexOf('/'); i !== -1; i = p.indexOf('/', i + 1)) {
-      if (paths.has(p.slice(0, i))) return [p.slice(0, i), p];
+    for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) {
+      const folder = p.slice(0, i);
+      if (folders.has(folder)) break;
+      folders.set(folder, p);
     }
   }
+  for (const [folder, inside] of folders) if (paths.has(folder)) return [folder, inside];
   return null;
 }

@@ -2,7 +2,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isFlowsyncError } from '../../src/errors.js';
-import { createManifest, manifestId, parseManifest, serializeManifest } from '../../src/manifest/codec.js';
+import { createHash } from 'node:crypto';
+import { createManifest, filesDigest, manifestId, parseManifest, serializeManifest } from '../../src/manifest/codec.js';
 import { compareUtf8, resolveLinkTarget, unsafePathReason } from '../../src/manifest/paths.js';
 import type { Manifest, ManifestEntry } from '../../src/manifest/types.js';
 
@@ -100,6 +101,26 @@ describe('serialise', () => {
         expect(Buffer.from(serializeManifest(back)).equals(Buffer.from(bytes))).toBe(true);
       }),
       { numRuns: 200 },
+    );
+  });
+  it('writes each entry as JSON.stringify would, and digests the files as before (property)', () => {
+    // The lines are put together by hand for speed; JSON.stringify is the oracle, and the files
+    // digest must stay what earlier versions stored in their memos.
+    const text = fc.string({ unit: 'binary', minLength: 1, maxLength: 8 });
+    const entry = fc.oneof(
+      fc.record({ path: text, size: fc.nat(), mode: fc.constantFrom(420 as const, 493 as const), sha256: fc.stringMatching(/^[0-9a-f]{64}$/), tag: fc.option(text, { nil: undefined }) }),
+      fc.record({ path: text, link: text }),
+    );
+    fc.assert(
+      fc.property(fc.uniqueArray(entry, { selector: (e) => e.path, maxLength: 20 }), (entries) => {
+        const m = createManifest(entries.map((e) => ('tag' in e && e.tag === undefined ? { path: e.path, size: e.size, mode: e.mode, sha256: e.sha256 } : e)) as ManifestEntry[], DATE);
+        const lines = m.files.map((e) => JSON.stringify(e));
+        const want = `{"format":"flowsync-manifest","version":1,"createdAt":"${DATE.toISOString()}","layout":"mirror","files":[${lines.length ? '\n' + lines.join(',\n') + '\n' : ''}]}\n`;
+        expect(Buffer.from(serializeManifest(m)).toString('utf8')).toBe(want);
+        const content = m.files.map((e) => JSON.stringify('link' in e ? { path: e.path, link: e.link } : { path: e.path, size: e.size, mode: e.mode, sha256: e.sha256 }) + '\n');
+        expect(filesDigest(m)).toBe(createHash('sha256').update(content.join('')).digest('hex'));
+      }),
+      { numRuns: 300 },
     );
   });
 });

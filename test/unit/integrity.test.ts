@@ -3,6 +3,7 @@
  * manifest, and the pure drift comparison of a manifest with a listing.
  */
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isFlowsyncError } from '../../src/errors.js';
 import { createManifest, filesDigest, parseManifest, serializeManifest } from '../../src/manifest/codec.js';
@@ -27,6 +28,34 @@ describe('bounded JSON', () => {
     expect(jsonDepth('{"a":"[[[[{{{{\\"[[["}')).toBe(1);
     expect(jsonDepth('"\\\\"')).toBe(0);
     expect(jsonDepth('[]')).toBe(1);
+  });
+
+  it('finds the same depth as a character-by-character scan on arbitrary JSON (property)', () => {
+    // The reader jumps from quote to closing quote; the plain scan is the oracle.
+    const reference = (text: string): number => {
+      let depth = 0;
+      let deepest = 0;
+      let inString = false;
+      for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        if (inString) {
+          if (c === '\\') i++;
+          else if (c === '"') inString = false;
+        } else if (c === '"') inString = true;
+        else if (c === '{' || c === '[') deepest = Math.max(deepest, ++depth);
+        else if (c === '}' || c === ']') depth--;
+      }
+      return deepest;
+    };
+    const tricky = fc.constantFrom('"', '\\', '[', ']', '{', '}', 'a', '\\"', '\\\\"');
+    const key = fc.array(tricky, { maxLength: 6 }).map((p) => p.join(''));
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), key, (value, k) => {
+        const text = JSON.stringify({ [k]: value, v: [k, { [k]: k }] });
+        expect(jsonDepth(text)).toBe(reference(text));
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('refuses too deep and too big documents with the code, the cause and the fix; never overflows the stack', () => {
