@@ -13,6 +13,11 @@ export function formatBytes(n: number): string {
   return `${u === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${UNITS[u]}`;
 }
 
+/** 12345 → "12,345". By hand: the first toLocaleString() call loads ICU data, ~20 ms of every command's start. */
+export function groupThousands(n: number): string {
+  return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
 export function formatDuration(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 }

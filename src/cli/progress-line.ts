@@ -9,7 +9,7 @@
  * keep the line moving instead of sitting at 96 %.
  */
 import type { ProgressEvent } from '../sync/types.js';
-import { formatBytes } from './format.js';
+import { formatBytes, groupThousands } from './format.js';
 
 export const FILE_WEIGHT = 192 * 1024;
 
@@ -29,7 +29,7 @@ export function clock(seconds: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
 }
 
-const count = (n: number): string => n.toLocaleString('en-US');
+const count = groupThousands;
 
 export interface LineParts {
   phase: string;

@@ -43,7 +43,16 @@ export interface LeaseOptions {
   breakLease?: boolean;
   warn?: (message: string) => void;
   signal?: AbortSignal;
+  /**
+   * When a look of the caller's found no lease (a push looks beside its manifest request). A
+   * write within RECENT_LOOK_MS of it skips its own look: on a store that enforces
+   * create-if-absent the write is the check anyway, and elsewhere that look only narrowed the
+   * window by one round trip.
+   */
+  absentSince?: number;
 }
+
+const RECENT_LOOK_MS = 1000;
 
 export interface HeldLease {
   holder: LeaseHolder;
@@ -154,8 +163,9 @@ export async function acquireLease(remote: Remote, o: LeaseOptions = {}): Promis
   const conditional = remote.backend.features.conditionalWrite;
   let tookOver: FoundLease | null = null;
   let etag: string | undefined;
+  const looked = o.absentSince !== undefined && Date.now() - o.absentSince < RECENT_LOOK_MS;
   for (let attempt = 0; ; attempt++) {
-    const found = await readLease(remote, o.signal);
+    const found = attempt === 0 && looked ? null : await readLease(remote, o.signal);
     if (found) {
       const reason = whyNotLive(found);
       if (reason === null && !o.breakLease) throw heldError(remote, found.holder!);
@@ -234,9 +244,13 @@ function startRenewal(remote: Remote, holder: LeaseHolder, firstEtag: string | u
     async release() {
       await stop();
       // Remove it only while it is still ours (the store has no conditional delete: the gap
-      // between this read and the delete is the only window, and it is milliseconds).
-      const now = await readLease(remote).catch(() => null);
-      if (now?.holder?.token === holder.token) await remote.backend.delete([leaseKey(remote.prefix)]);
+      // between this look and the delete is the only window, and it is milliseconds). The tag of
+      // our own last write says so without reading the lease back.
+      const key = leaseKey(remote.prefix);
+      const info = await remote.backend.stat(key).catch(() => null);
+      if (!info) return;
+      const ours = etag !== undefined && info.etag === etag ? true : (await readLease(remote).catch(() => null))?.holder?.token === holder.token;
+      if (ours) await remote.backend.delete([key]);
     },
     async abandon() {
       await stop();

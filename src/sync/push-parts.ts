@@ -67,7 +67,7 @@ export async function scanAndResolve(
   remote: Remote,
   progress: Progress,
   cacheDir: string | null,
-): Promise<{ scan: ScanDetail; state: RemoteState; lease: FoundLease | null }> {
+): Promise<{ scan: ScanDetail; state: RemoteState; lease: FoundLease | null; leaseLookedAt: number }> {
   const scanStop = new AbortController();
   const onAbort = () => scanStop.abort(o.signal?.reason);
   if (o.signal?.aborted) onAbort();
@@ -79,6 +79,7 @@ export async function scanAndResolve(
     };
     // The lease is looked at alongside the manifest tag: a push that finds one (another push
     // runs, or one was interrupted) must not take the no-change shortcut.
+    const leaseLookedAt = Date.now();
     const [scan, state, lease] = await Promise.allSettled([
       scanTree({ ...o, signal: scanStop.signal }, progress),
       resolveRemoteState(remote, { cacheDir, ...(o.signal ? { signal: o.signal } : {}) }).catch(stopScan),
@@ -87,7 +88,7 @@ export async function scanAndResolve(
     if (state.status === 'rejected') throw state.reason;
     if (lease.status === 'rejected') throw lease.reason;
     if (scan.status === 'rejected') throw scan.reason;
-    return { scan: scan.value, state: state.value, lease: lease.value };
+    return { scan: scan.value, state: state.value, lease: lease.value, leaseLookedAt };
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
   }

@@ -45,7 +45,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
   try {
     await refuseStoreInsideTree(o, remote);
     const cacheDir = o.cacheDir === false ? null : (o.cacheDir ?? defaultCacheDir());
-    const { scan, state, lease: leftLease } = await scanAndResolve(o, remote, progress, cacheDir);
+    const { scan, state, lease: leftLease, leaseLookedAt } = await scanAndResolve(o, remote, progress, cacheDir);
     const digest = filesDigest(scan.manifest);
     // A lease left in place means a push runs or was interrupted: objects may disagree, so look.
     const heal = o.repair === true || leftLease !== null;
@@ -108,7 +108,13 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     }
 
     // Writing starts: one writer at a time. Fails fast (nothing written) when another push holds it.
-    const lease = await acquireLease(remote, { ...(o.leaseTtlMs ? { ttlMs: o.leaseTtlMs } : {}), breakLease: o.breakLease === true, warn, ...(o.signal ? { signal: o.signal } : {}) });
+    const lease = await acquireLease(remote, {
+      ...(o.leaseTtlMs ? { ttlMs: o.leaseTtlMs } : {}),
+      breakLease: o.breakLease === true,
+      warn,
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(leftLease === null ? { absentSince: leaseLookedAt } : {}),
+    });
     const signal = o.signal ? AbortSignal.any([o.signal, lease.lost]) : lease.lost;
     let touched = false;
     try {

@@ -1,6 +1,7 @@
 /** The progress line's arithmetic and layout (the terminal itself is tested in test/e2e/progress-tty.test.ts). */
 import { describe, expect, it } from 'vitest';
 import { clock, FILE_WEIGHT, lineParts, renderLine, workDone } from '../../src/cli/progress-line.js';
+import { groupThousands } from '../../src/cli/format.js';
 import type { ProgressEvent } from '../../src/sync/types.js';
 
 const ev = (o: Partial<ProgressEvent>): ProgressEvent => ({ phase: 'upload', loaded: 0, total: 0, files: 0, filesTotal: 0, ...o });
@@ -56,5 +57,11 @@ describe('renderLine', () => {
 
   it('clock', () => {
     expect([clock(0), clock(75), clock(3725)]).toEqual(['0:00', '1:15', '1:02:05']);
+  });
+});
+
+describe('groupThousands (counts in progress lines, without the ICU start-up of toLocaleString)', () => {
+  it('groups like en-US toLocaleString for counts of every size', () => {
+    for (const n of [0, 7, 999, 1000, 9999, 12345, 100000, 1234567, 2 ** 40]) expect(groupThousands(n)).toBe(n.toLocaleString('en-US'));
   });
 });

@@ -93,6 +93,15 @@ export function createS3Backend(options: S3BackendOptions): Backend {
   };
   // Once any request on the bucket succeeds, a 404 from HEAD means "no such key".
   let bucketSeen = false;
+  // SDK calls in flight, and who waits for one of them to settle (see explainHeadFailure).
+  let inFlight = 0;
+  let onSettle: (() => void)[] = [];
+  const settled = () => {
+    inFlight--;
+    const waiting = onSettle;
+    onSettle = [];
+    for (const wake of waiting) wake();
+  };
 
   const fail = (err: unknown, action: string, key?: string, signal?: AbortSignal): FlowsyncError =>
     s3Error(err, {
@@ -109,12 +118,15 @@ export function createS3Backend(options: S3BackendOptions): Backend {
   /** One SDK call: errors mapped, and a success proves the bucket exists. */
   async function send<T>(call: Call<T>, action: string, key: string | undefined, signal?: AbortSignal): Promise<T> {
     throwIfAborted(signal);
+    inFlight++;
     try {
       const out = await call(getClient(), signal ? { abortSignal: signal } : {});
       bucketSeen = true;
       return out;
     } catch (err) {
       throw fail(err, action, key, signal);
+    } finally {
+      settled();
     }
   }
 
@@ -123,7 +135,18 @@ export function createS3Backend(options: S3BackendOptions): Backend {
    * key or a missing permission, 301 hides the right region. A tiny GET tells which.
    */
   async function explainHeadFailure(key: string, headError: FlowsyncError, signal?: AbortSignal): Promise<null> {
+    // A push asks for its lease and its manifest at once: when the lease's HEAD answers 404 first,
+    // the manifest's answer usually proves the bucket a moment later, for free. Wait for what is in
+    // flight before spending a round trip on a probe.
+    while (headError.code === 'NOT_FOUND' && !bucketSeen && inFlight > 0 && !signal?.aborted) {
+      await new Promise<void>((wake) => {
+        onSettle.push(wake);
+        signal?.addEventListener('abort', () => wake(), { once: true });
+      });
+    }
+    throwIfAborted(signal);
     if (headError.code === 'NOT_FOUND' && bucketSeen) return null;
+    inFlight++; // a second 404 meanwhile waits for this probe's answer instead of sending its own
     try {
       const probe = await getClient().send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=0-0' }), signal ? { abortSignal: signal } : {});
       (probe.Body as Readable | undefined)?.destroy();
@@ -134,6 +157,8 @@ export function createS3Backend(options: S3BackendOptions): Backend {
         return null;
       }
       throw precise;
+    } finally {
+      settled();
     }
     // The GET found an object the HEAD did not (created in between): at HEAD time it was missing.
     if (headError.code === 'NOT_FOUND') return null;
