@@ -157,7 +157,9 @@ async function resumableRead(backend: Backend, key: string, o: ReadOptions | und
 
   // The body is piped (no per-chunk await or promise): the only extra cost over handing the
   // SDK stream out is one buffer hand-off, and a 'data' counter tells where to resume from.
-  const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+  // Object mode hands each chunk on as it came: a byte stream would give a reader several
+  // buffered chunks copied into one (a copy of every byte, and garbage at 1 GiB).
+  const out = new PassThrough({ objectMode: true, highWaterMark: 16 });
   let delivered = 0;
   let current: Readable = first;
   out.once('close', () => current.destroy());

@@ -353,7 +353,8 @@ function writtenInfo(key: string, size: number, w: Pick<WriteInfo, 'metadata' | 
 
 /** Pass the body through, turning SDK and socket errors (and an abort) into FlowsyncErrors. */
 function mapStreamErrors(body: Readable, c: AzureErrorContext, signal: AbortSignal | undefined): Readable {
-  const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+  // Object mode: chunks go on as they came, never copied together (see retrying.ts).
+  const out = new PassThrough({ objectMode: true, highWaterMark: 16 });
   body.on('error', (err) => out.destroy(azureError(err, c)));
   const onAbort = () => out.destroy(abortError(signal));
   signal?.addEventListener('abort', onAbort, { once: true });

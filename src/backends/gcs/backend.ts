@@ -258,7 +258,8 @@ function validatedStream(
     const ok = md5 ? md5.digest('base64') === hashes.md5 : crc ? crc.toString() === hashes.crc32c : true;
     if (!ok) throw new FlowsyncError('CHECKSUM_MISMATCH', `Cannot ${c.action}: the downloaded bytes do not match the object's ${md5 ? 'md5' : 'crc32c'}. A retry usually succeeds; if it persists, check proxies or the network.`);
   }
-  const out = Readable.from(pump(), { objectMode: false });
+  // Object mode: chunks go on as they came, never copied together (see retrying.ts).
+  const out = Readable.from(pump(), { objectMode: true });
   const onAbort = () => out.destroy(abortError(signal));
   signal?.addEventListener('abort', onAbort, { once: true });
   out.on('close', () => {
