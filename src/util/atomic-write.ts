@@ -70,8 +70,11 @@ export function placeTempSync(tmp: string, file: string): void {
   }
 }
 
-/** Write `body` to `file` through a temporary file (the folder must exist). */
-export async function writeFileAtomic(file: string, body: Uint8Array, o: { signal?: AbortSignal } = {}): Promise<void> {
+/**
+ * Write `body` to `file` through a temporary file (the folder must exist). A body given as
+ * pieces (an iterable of strings) is written piece by piece, never held whole.
+ */
+export async function writeFileAtomic(file: string, body: Uint8Array | Iterable<string>, o: { signal?: AbortSignal } = {}): Promise<void> {
   const tmp = tempNameFor(file);
   try {
     await fsp.writeFile(tmp, body, o.signal ? { signal: o.signal } : {});
