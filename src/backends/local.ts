@@ -49,6 +49,17 @@ async function withFileLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * A live writer touches its temporary file as it writes (a multipart upload with every part), so
+ * one untouched for a day was left by a killed writer: a listing (gc's, verify's) removes it.
+ */
+const ABANDONED_TEMP_MS = 24 * 60 * 60 * 1000;
+
+async function sweepIfAbandoned(file: string): Promise<void> {
+  const st = await fsp.stat(file).catch(() => null);
+  if (st && Date.now() - st.mtimeMs > ABANDONED_TEMP_MS) await fsp.rm(file, { force: true });
+}
+
 function etagOf(st: Stats): string {
   return `${st.size.toString(16)}-${Math.round(st.mtimeMs * 1000).toString(16)}-${st.ino.toString(16)}`;
 }
@@ -114,7 +125,10 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
     }
     for (const d of entries) {
       throwIfAborted(signal);
-      if (d.name.startsWith(TEMP_MARKER)) continue;
+      if (d.name.startsWith(TEMP_MARKER)) {
+        if (d.isFile()) await sweepIfAbandoned(path.join(dir, d.name));
+        continue;
+      }
       const key = relDir ? `${relDir}/${d.name}` : d.name;
       if (d.isDirectory()) {
         // Descend only where keys can still match the prefix.

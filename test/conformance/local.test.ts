@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { createLocalBackend, TEMP_MARKER } from '../../src/backends/local.js';
 import { runConformance } from './suite.js';
 
@@ -26,4 +27,27 @@ runConformance({
       teardown: () => fsp.rm(root, { recursive: true, force: true }),
     };
   },
+});
+
+describe('the local store sweeps what killed writers left', () => {
+  it('a listing removes temporary files untouched for a day, and leaves fresh ones (a write in progress)', async () => {
+    const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'flowsync-local-sweep-'));
+    try {
+      const backend = createLocalBackend({ root });
+      await backend.write('p/packs/ab/pack1', Buffer.from('pack'), { size: 4 });
+      const folder = path.join(root, 'p', 'packs', 'ab');
+      const stale = path.join(folder, `${TEMP_MARKER}dead-pack2`);
+      const fresh = path.join(folder, `${TEMP_MARKER}live-pack3`);
+      await fsp.writeFile(stale, 'half a pack');
+      await fsp.writeFile(fresh, 'being written');
+      const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+      await fsp.utimes(stale, twoDaysAgo, twoDaysAgo);
+      const keys: string[] = [];
+      for await (const o of backend.list('p/packs/')) keys.push(o.key);
+      expect(keys).toEqual(['p/packs/ab/pack1']);
+      expect((await fsp.readdir(folder)).sort()).toEqual([path.basename(fresh), 'pack1'].sort());
+    } finally {
+      await fsp.rm(root, { recursive: true, force: true });
+    }
+  });
 });
