@@ -5,14 +5,16 @@
  *   lists the Content-MD5 the client set; an object whose listing has no MD5 is read back) and
  *   nothing else may be (flowsync's own `.flowsync/` folder aside). A few objects are also read
  *   back and their SHA-256 compared, so the check does not rest on listings alone.
- * - remote, packed layout: nothing may be outside `.flowsync/`, and the tree must come back whole
- *   from a pull into a scratch folder, every file hashed (checkPacked).
+ * - remote, packed layout: nothing may be outside `.flowsync/`, the tree must come back whole
+ *   from a pull into a scratch folder, every file hashed, and the stored packs must hold it as
+ *   tar itself reads them (checkPacked; verify-packed.ts).
  * - remote (local store) and pulled folders: every file read and hashed.
  */
 import type { Location } from './contenders/types.js';
 import { describeDiff, diffFacts, diffIsEmpty, hashTree, listAll, type TreeDiff, type TreeFacts } from './data/tree.js';
 import { Rng } from './data/rng.js';
 import type { RemoteAdmin } from './infra/s3-admin.js';
+import { packedStoreProblems } from './verify-packed.js';
 
 /** flowsync's reserved folder, at the top of a remote prefix and of a pulled folder. */
 export const RESERVED = '.flowsync';
@@ -69,10 +71,10 @@ export async function checkFolder(dir: string, expected: TreeFacts): Promise<Che
 
 /**
  * A packed remote: its objects are named by content, so the listing says nothing about paths.
- * Nothing may be outside `.flowsync/` (§5.2), and `pullInto` (flowsync's own pull, untimed, into
- * an empty scratch folder with an empty cache) must bring back exactly the expected tree.
- * That rests on flowsync's reader; the pulls the bench times are checked the same way, and a
- * packed push that lost or garbled a file fails here.
+ * Nothing may be outside `.flowsync/` (§5.2); `pullInto` (flowsync's own pull, untimed, into
+ * an empty scratch folder with an empty cache) must bring back exactly the expected tree; and
+ * read without flowsync (JSON.parse, GNU tar, offsets, blob hashes) the store must hold it too,
+ * so a bug flowsync's writer and reader share cannot pass.
  */
 export async function checkPacked(
   admin: RemoteAdmin,
@@ -85,9 +87,13 @@ export async function checkPacked(
   const pulled = await pullInto();
   if ('error' in pulled) return { ok: false, diff: { missing: [], different: [], extra: [] }, problems: `pulling it back failed: ${pulled.error}`, objects: 0 };
   const r = await checkFolder(pulled.dir, expected);
-  if (outside.length === 0) return r;
-  const problems = `${outside.length} object(s) outside ${RESERVED}/ (e.g. ${outside.slice(0, 3).join(', ')})${r.ok ? '' : `; ${r.problems}`}`;
-  return { ...r, ok: false, problems };
+  const stored = await packedStoreProblems(admin, loc, expected, loc.prefix);
+  const found = [
+    ...(outside.length > 0 ? [`${outside.length} object(s) outside ${RESERVED}/ (e.g. ${outside.slice(0, 3).join(', ')})`] : []),
+    ...(stored.length > 0 ? [`read without flowsync: ${stored.length} problem(s) (${stored.slice(0, 3).join('; ')})`] : []),
+    ...(r.ok ? [] : [r.problems]),
+  ];
+  return found.length === 0 ? r : { ...r, ok: false, problems: found.join('; ') };
 }
 
 /** The keys under a remote location that are not expected (for aligning a prefix before pulls). */

@@ -36,6 +36,10 @@ export class AzureAdmin implements RemoteAdmin {
     return { size, md5: md5.digest('hex'), sha256: sha.digest('hex') };
   }
 
+  async readObject(container: string, key: string): Promise<Buffer> {
+    return this.service.getContainerClient(container).getBlobClient(key).downloadToBuffer();
+  }
+
   async deleteKeys(container: string, keys: string[]): Promise<void> {
     const c = this.service.getContainerClient(container);
     // Azurite has no batch delete worth the trouble; 16 at a time is quick enough for a prefix.

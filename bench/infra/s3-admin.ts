@@ -19,6 +19,8 @@ export interface RemoteObject {
 export interface RemoteAdmin {
   list(bucket: string, prefix: string): Promise<RemoteObject[]>;
   hashObject(bucket: string, key: string): Promise<FileFacts>;
+  /** The whole object, in memory (packs and documents: megabytes, not gigabytes). */
+  readObject(bucket: string, key: string): Promise<Buffer>;
   deleteKeys(bucket: string, keys: string[]): Promise<void>;
   deletePrefix(bucket: string, prefix: string): Promise<number>;
   close(): void;
@@ -67,6 +69,13 @@ export class S3Admin implements RemoteAdmin {
       size += (chunk as Buffer).length;
     }
     return { size, md5: md5.digest('hex'), sha256: sha.digest('hex') };
+  }
+
+  async readObject(bucket: string, key: string): Promise<Buffer> {
+    const res = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const chunks: Buffer[] = [];
+    for await (const chunk of res.Body as Readable) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
   }
 
   async deleteKeys(bucket: string, keys: string[]): Promise<void> {

@@ -8,7 +8,8 @@
  * (as a lower bound: the proxy is the bench's instrument).
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +23,7 @@ import { computeCells } from '../../bench/report/stats.js';
 import type { BenchResult, RunRecord } from '../../bench/types.js';
 import type { RemoteAdmin } from '../../bench/infra/s3-admin.js';
 import { checkFolder, checkPacked } from '../../bench/verify.js';
+import { push } from '../../src/index.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'flowsync-bench-test-'));
@@ -178,31 +180,62 @@ describe('bench harness parts', () => {
     expect(bad.diff.extra).toEqual(['stray.txt']);
   });
 
-  it('checks a packed remote by its pull and by what lies outside .flowsync/', async () => {
+  it('checks a packed remote by its pull, by what lies outside .flowsync/, and read without flowsync (tar, offsets, blobs)', async () => {
     const src = path.join(scratch, 'packed-src');
-    await generateTree(src, 10, 'packed');
+    await generateTree(src, 40, 'packed');
     const { matcher } = loadPrefectignore(src);
     const facts = await hashTree(src, listTaken(src, matcher).paths);
-    const pulled = path.join(scratch, 'packed-pulled');
-    for (const p of facts.keys()) cpSync(path.join(src, p), path.join(pulled, p));
-    const admin = (keys: string[]): RemoteAdmin => ({
-      list: async () => keys.map((key) => ({ key, size: 1 })),
-      hashObject: async () => ({ size: 0, md5: '', sha256: '' }),
+    // A real packed remote: flowsync pushes into a local store, whose objects are files under its root.
+    const root = path.join(scratch, 'packed-store');
+    await push({ dir: src, remote: path.join(root, 'p'), layout: 'packed', cacheDir: false });
+    const file = (key: string) => path.join(root, ...key.split('/'));
+    const admin = (extra: string[] = []): RemoteAdmin => ({
+      list: async () => [
+        ...readdirSync(root, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => ({ key: path.relative(root, path.join(e.parentPath, e.name)).split(path.sep).join('/'), size: 1 })),
+        ...extra.map((key) => ({ key, size: 1 })),
+      ],
+      hashObject: async (_b, key) => {
+        const bytes = readFileSync(file(key));
+        return { size: bytes.length, md5: createHash('md5').update(bytes).digest('hex'), sha256: createHash('sha256').update(bytes).digest('hex') };
+      },
+      readObject: async (_b, key) => readFileSync(file(key)),
       deleteKeys: async () => {},
       deletePrefix: async () => 0,
       close: () => {},
     });
     const loc = { bucket: 'b', prefix: 'p' };
-    const packed = ['p/.flowsync/manifest.json', 'p/.flowsync/packs/ab.tar'];
-    expect((await checkPacked(admin(packed), loc, facts, async () => ({ dir: pulled }))).ok).toBe(true);
-    const stray = await checkPacked(admin([...packed, 'p/src/x.py']), loc, facts, async () => ({ dir: pulled }));
+    const pulled = path.join(scratch, 'packed-pulled');
+    for (const p of facts.keys()) cpSync(path.join(src, p), path.join(pulled, p));
+    const good = await checkPacked(admin(), loc, facts, async () => ({ dir: pulled }));
+    expect(good.problems).toBe('');
+    expect(good.ok).toBe(true);
+
+    const stray = await checkPacked(admin(['p/src/x.py']), loc, facts, async () => ({ dir: pulled }));
     expect(stray.ok).toBe(false);
     expect(stray.problems).toContain('outside .flowsync/ (e.g. src/x.py)');
-    const failed = await checkPacked(admin(packed), loc, facts, async () => ({ error: 'exit 1' }));
+    const failed = await checkPacked(admin(), loc, facts, async () => ({ error: 'exit 1' }));
     expect(failed.ok).toBe(false);
     expect(failed.problems).toContain('pulling it back failed: exit 1');
+
+    // What a bug shared by flowsync's writer and reader would look like: a pull back is fine, the store is not.
+    const manifestFile = file('p/.flowsync/manifest.json');
+    const original = readFileSync(manifestFile, 'utf8');
+    const doc = JSON.parse(original) as { files: { path: string; pack?: number; offset?: number }[] };
+    const member = doc.files.find((e) => e.pack !== undefined)!;
+    member.offset! += 512;
+    writeFileSync(manifestFile, JSON.stringify(doc));
+    const shifted = await checkPacked(admin(), loc, facts, async () => ({ dir: pulled }));
+    expect(shifted.ok).toBe(false);
+    expect(shifted.problems).toContain(`${member.path}: the bytes at offset`);
+    writeFileSync(manifestFile, original);
+    const packFile = file(`p/.flowsync/packs/${(JSON.parse(original) as { packs: { sha256: string }[] }).packs[0]!.sha256}.tar`);
+    const pack = readFileSync(packFile);
+    pack[600] = pack[600]! ^ 1;
+    writeFileSync(packFile, pack);
+    expect((await checkPacked(admin(), loc, facts, async () => ({ dir: pulled }))).problems).toContain('does not hash to its name');
+
     unlinkSync(path.join(pulled, [...facts.keys()][0]!));
-    expect((await checkPacked(admin(packed), loc, facts, async () => ({ dir: pulled }))).diff.missing.length).toBe(1);
+    expect((await checkPacked(admin(), loc, facts, async () => ({ dir: pulled }))).diff.missing.length).toBe(1);
   });
 
   it('generates the same tree from the same seed and another from another seed', () => {

@@ -8,8 +8,8 @@ import { abortError, type FlowsyncError } from '../../errors.js';
  * with more than was asked (s3rver: "bytes=0-0" returns the whole object); the rest is cut off.
  *
  * Chunks are handed on as they arrive (object mode: a reader gets each chunk, never a
- * concatenation of several). An async generator in between cost two copies of every byte and
- * a promise per chunk: at 1 GiB that was most of a pull's garbage collection.
+ * concatenation of several), with no async generator in between: that cost a promise per chunk,
+ * and as a byte stream it copied buffered chunks together on every read.
  */
 export function guardStream(body: Readable, length: number | undefined, map: (err: unknown) => FlowsyncError, signal?: AbortSignal): Readable {
   let left = length ?? Infinity;
