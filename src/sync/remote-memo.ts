@@ -6,7 +6,7 @@
  * still one HEAD request. Kept in the user cache folder beside the stat cache.
  */
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Remote } from '../backends/open.js';
 import { manifestId } from '../manifest/codec.js';
@@ -27,9 +27,14 @@ function memoFile(cacheDir: string, remote: Remote, suffix = '.json'): string {
 
 const COPY_SUFFIX = '.manifest';
 
-export async function loadMemo(cacheDir: string, remote: Remote): Promise<ManifestMemo | null> {
+/**
+ * Synchronous (a file of ~200 bytes): a push's manifest request then leaves in the same tick as
+ * its lease request, so a 404 for the lease finds the manifest's request in flight (see the S3
+ * backend's explainHeadFailure) instead of costing a probe.
+ */
+export function loadMemo(cacheDir: string, remote: Remote): ManifestMemo | null {
   try {
-    const m = JSON.parse(await fsp.readFile(memoFile(cacheDir, remote), 'utf8')) as Partial<ManifestMemo> & { format?: string };
+    const m = JSON.parse(fs.readFileSync(memoFile(cacheDir, remote), 'utf8')) as Partial<ManifestMemo> & { format?: string };
     if (m.format !== FORMAT || typeof m.etag !== 'string' || typeof m.id !== 'string' || typeof m.filesDigest !== 'string') return null;
     return { etag: m.etag, id: m.id, filesDigest: m.filesDigest };
   } catch {

@@ -18,7 +18,7 @@ export interface RemoteState {
 }
 
 export async function resolveRemoteState(remote: Remote, o: { cacheDir: string | null; signal?: AbortSignal }): Promise<RemoteState> {
-  const memo = o.cacheDir ? await loadMemo(o.cacheDir, remote) : null;
+  const memo = o.cacheDir ? loadMemo(o.cacheDir, remote) : null;
   const fetched = await fetchPushBase(remote, o.signal, memo?.etag);
   if (!fetched.unchanged || !memo || !o.cacheDir) {
     const base = fetched.unchanged ? fetchPushBase(remote, o.signal) : Promise.resolve(fetched);
