@@ -9,6 +9,9 @@ import { FlowsyncError } from '../errors.js';
 /** Files flowsync keeps for itself, at the root of the remote prefix and of a pulled directory. */
 export const RESERVED_DIR = '.flowsync';
 
+/** A whole "." or ".." segment. */
+const DOT_SEGMENT = /(?:^|\/)(\.\.?)(?:\/|$)/;
+
 /** Why `path` is unsafe, or null when it is fine. (Substring tests, not a split: it runs for every manifest entry.) */
 export function unsafePathReason(path: string): string | null {
   if (typeof path !== 'string') return 'it is not a string';
@@ -18,10 +21,8 @@ export function unsafePathReason(path: string): string | null {
   if (path.startsWith('/')) return 'it is absolute';
   if (/^[A-Za-z]:/.test(path)) return 'it starts with a drive letter';
   if (path.includes('//') || path.endsWith('/')) return 'it has an empty segment ("//" or a trailing "/")';
-  for (const dots of ['.', '..']) {
-    if (path === dots || path.startsWith(dots + '/') || path.endsWith('/' + dots) || path.includes('/' + dots + '/')) return `it has a "${dots}" segment`;
-  }
-  return null;
+  const dots = DOT_SEGMENT.exec(path);
+  return dots ? `it has a "${dots[1]}" segment` : null;
 }
 
 export function assertSafePath(path: string, where: string): void {

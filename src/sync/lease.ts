@@ -249,7 +249,7 @@ function startRenewal(remote: Remote, holder: LeaseHolder, firstEtag: string | u
       const key = leaseKey(remote.prefix);
       const info = await remote.backend.stat(key).catch(() => null);
       if (!info) return;
-      const ours = etag !== undefined && info.etag === etag ? true : (await readLease(remote).catch(() => null))?.holder?.token === holder.token;
+      const ours = (etag !== undefined && info.etag === etag) || (await readLease(remote).catch(() => null))?.holder?.token === holder.token;
       if (ours) await remote.backend.delete([key]);
     },
     async abandon() {

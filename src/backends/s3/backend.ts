@@ -25,6 +25,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { abortError, FlowsyncError, throwIfAborted } from '../../errors.js';
 import { buildS3Client, resolveEndpoint, resolveRegion, s3Agents } from './credentials.js';
+import { BucketProof } from './bucket-proof.js';
 import { LeanS3 } from './lean-requests.js';
 import { answerStart, guardStream } from './read-body.js';
 import { s3Error } from './errors.js';
@@ -91,17 +92,7 @@ export function createS3Backend(options: S3BackendOptions): Backend {
     lean.install(built);
     return (client = built);
   };
-  // Once any request on the bucket succeeds, a 404 from HEAD means "no such key".
-  let bucketSeen = false;
-  // SDK calls in flight, and who waits for one of them to settle (see explainHeadFailure).
-  let inFlight = 0;
-  let onSettle: (() => void)[] = [];
-  const settled = () => {
-    inFlight--;
-    const waiting = onSettle;
-    onSettle = [];
-    for (const wake of waiting) wake();
-  };
+  const proof = new BucketProof();
 
   const fail = (err: unknown, action: string, key?: string, signal?: AbortSignal): FlowsyncError =>
     s3Error(err, {
@@ -118,15 +109,10 @@ export function createS3Backend(options: S3BackendOptions): Backend {
   /** One SDK call: errors mapped, and a success proves the bucket exists. */
   async function send<T>(call: Call<T>, action: string, key: string | undefined, signal?: AbortSignal): Promise<T> {
     throwIfAborted(signal);
-    inFlight++;
     try {
-      const out = await call(getClient(), signal ? { abortSignal: signal } : {});
-      bucketSeen = true;
-      return out;
+      return await proof.track(() => call(getClient(), signal ? { abortSignal: signal } : {}));
     } catch (err) {
       throw fail(err, action, key, signal);
-    } finally {
-      settled();
     }
   }
 
@@ -135,30 +121,19 @@ export function createS3Backend(options: S3BackendOptions): Backend {
    * key or a missing permission, 301 hides the right region. A tiny GET tells which.
    */
   async function explainHeadFailure(key: string, headError: FlowsyncError, signal?: AbortSignal): Promise<null> {
-    // A push asks for its lease and its manifest at once: when the lease's HEAD answers 404 first,
-    // the manifest's answer usually proves the bucket a moment later, for free. Wait for what is in
-    // flight before spending a round trip on a probe.
-    while (headError.code === 'NOT_FOUND' && !bucketSeen && inFlight > 0 && !signal?.aborted) {
-      await new Promise<void>((wake) => {
-        onSettle.push(wake);
-        signal?.addEventListener('abort', () => wake(), { once: true });
-      });
-    }
+    if (headError.code === 'NOT_FOUND' && (await proof.settle(signal))) return null;
     throwIfAborted(signal);
-    if (headError.code === 'NOT_FOUND' && bucketSeen) return null;
-    inFlight++; // a second 404 meanwhile waits for this probe's answer instead of sending its own
     try {
-      const probe = await getClient().send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=0-0' }), signal ? { abortSignal: signal } : {});
+      // A second 404 meanwhile waits for this probe's answer instead of sending its own.
+      const probe = await proof.track(
+        () => getClient().send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=0-0' }), signal ? { abortSignal: signal } : {}),
+        (err) => fail(err, 'stat', key, signal).code === 'NOT_FOUND',
+      );
       (probe.Body as Readable | undefined)?.destroy();
     } catch (err) {
       const precise = fail(err, 'stat', key, signal);
-      if (precise.code === 'NOT_FOUND') {
-        bucketSeen = true;
-        return null;
-      }
+      if (precise.code === 'NOT_FOUND') return null;
       throw precise;
-    } finally {
-      settled();
     }
     // The GET found an object the HEAD did not (created in between): at HEAD time it was missing.
     if (headError.code === 'NOT_FOUND') return null;
@@ -176,7 +151,7 @@ export function createS3Backend(options: S3BackendOptions): Backend {
     if (!lean?.ready) return null;
     throwIfAborted(signal);
     const answer = await lean.get(key, range, signal);
-    if (answer) bucketSeen = true;
+    if (answer) proof.seen = true;
     return answer;
   }
 
@@ -221,7 +196,7 @@ export function createS3Backend(options: S3BackendOptions): Backend {
       const digest = Buffer.from(w.digest);
       const done = await lean.put(key, { body, payloadSha256: digest.toString('hex'), checksumSha256: digest.toString('base64'), metadata, contentType: w.contentType }, signal);
       if (done) {
-        bucketSeen = true;
+        proof.seen = true;
         const etag = quoteEtag(done.etag);
         return { key, size: body.length, ...(etag ? { etag } : {}), ...(w.sha256 ? { sha256: w.sha256 } : {}), metadata };
       }
