@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { scrubSecrets } from '../secrets.js';
 import { COMMON_HELP, COMMON_OPTIONS, type Command } from './command.js';
@@ -143,6 +144,16 @@ function reportError(err: unknown, command: string, json: boolean): number {
   if (json) process.stdout.write(JSON.stringify({ command, error: { code: fe?.code ?? 'INTERNAL', message } }) + '\n');
   return code;
 }
+
+/**
+ * The command line holds one entry per file (100k of them on big trees) while it sends thousands
+ * of requests whose short-lived objects the young generation promotes. V8 then lets the old
+ * generation grow to 3-4x what survived the last full collection before it collects again: a
+ * 100k-file pull from s3rver peaked at 530 MB RSS, 311 MB with the growth capped at 1.3x (V8's
+ * own factor for memory-constrained heaps). V8 reads this flag at every full collection, so it
+ * applies though set after start. Only the CLI sets it: a program using the library keeps its own.
+ */
+v8.setFlagsFromString('--heap-growing-percent=30');
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -126,7 +126,8 @@ export function locateEntries(
     const loc = where.get(e.sha256);
     // A content that is neither known nor uploaded is a bug in the caller, never a silent hole.
     if (!loc) throw new Error(`no location for ${e.path} (${e.sha256})`);
-    return loc.kind === 'pack' ? { ...plain, pack: index.get(loc.pack.sha256)!, offset: loc.offset } : plain;
+    // A literal, not a spread of plain: see withTag in manifest/types.ts.
+    return loc.kind === 'pack' ? { path: e.path, size: e.size, mode: e.mode, sha256: e.sha256, pack: index.get(loc.pack.sha256)!, offset: loc.offset } : plain;
   });
   return { files, packs };
 }

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isFlowsyncError } from '../../src/errors.js';
 import { createHash } from 'node:crypto';
-import { createManifest, filesDigest, manifestId, parseManifest, serializeManifest } from '../../src/manifest/codec.js';
+import { createManifest, filesDigest, manifestId, parseManifest, serializeManifest, sortEntries } from '../../src/manifest/codec.js';
 import { compareUtf8, resolveLinkTarget, unsafePathReason } from '../../src/manifest/paths.js';
 import type { Manifest, ManifestEntry } from '../../src/manifest/types.js';
 
@@ -63,6 +63,22 @@ describe('serialise', () => {
       fc.property(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'grapheme' }), (a, b) => {
         const want = Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
         expect(Math.sign(compareUtf8(a, b))).toBe(want);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('sortEntries gives UTF-8 byte order for input in UTF-16 order, byte order or none (property)', () => {
+    const byBytes = (paths: string[]) => [...paths].sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
+    const unit = fc.constantFrom('a', 'b', '/', '.', '\uFF5E', '\uE000', '\u{1F600}', '\u00E9');
+    const paths = fc.uniqueArray(fc.array(unit, { minLength: 1, maxLength: 4 }).map((u) => u.join('')), { maxLength: 12 });
+    fc.assert(
+      fc.property(paths, (list) => {
+        const want = byBytes(list);
+        // Already sorted as JS strings compare (the fast path's `<`), in byte order, and as given.
+        for (const input of [[...list].sort(), want, list]) {
+          expect(sortEntries(input.map((p) => file(p))).map((e) => e.path)).toEqual(want);
+        }
       }),
       { numRuns: 500 },
     );
