@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { inFolder } from '../util/fs-path.js';
 
 export interface Usage {
   bytes: number;
@@ -81,7 +82,7 @@ export function listEntries(root: string): CacheEntry[] {
       continue;
     }
     for (const name of names) {
-      const file = path.join(dir, name);
+      const file = inFolder(dir, name);
       try {
         const st = fs.statSync(file);
         if (st.isFile()) out.push({ file, sha256: name, size: st.size, mtimeMs: st.mtimeMs });

@@ -28,6 +28,7 @@ import path from 'node:path';
 import { fsError } from '../errors.js';
 import { hashFile } from '../hash/hash-file.js';
 import { defaultCacheDir } from '../hash/stat-cache.js';
+import { inFolder } from '../util/fs-path.js';
 import { readUsage, trimCache, writeUsage } from './cache-usage.js';
 
 export interface ContentCacheOptions {
@@ -75,6 +76,7 @@ export function defaultContentCacheDir(): string {
 
 export class ContentCache {
   readonly root: string;
+  private readonly objects: string;
   readonly maxBytes: number;
   readonly link: boolean;
   readonly stats: CacheStats = { hits: 0, hitBytes: 0, misses: 0, added: 0, addedBytes: 0, discarded: 0 };
@@ -89,13 +91,14 @@ export class ContentCache {
 
   constructor(o: ContentCacheOptions = {}) {
     this.root = path.resolve(o.root ?? defaultContentCacheDir());
+    this.objects = path.join(this.root, 'objects');
     this.maxBytes = o.maxBytes ?? DEFAULT_CACHE_BYTES;
     this.link = o.link ?? false;
     this.onWarn = o.onWarn ?? (() => {});
   }
 
   entryPath(sha256: string): string {
-    return path.join(this.root, 'objects', sha256.slice(0, 2), sha256);
+    return inFolder(inFolder(this.objects, sha256.slice(0, 2)), sha256);
   }
 
   /**

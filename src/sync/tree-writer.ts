@@ -13,6 +13,7 @@ import { RESERVED_DIR } from '../manifest/paths.js';
 import type { LinkEntry } from '../manifest/types.js';
 import type { PullFile } from '../plan/pull-plan.js';
 import { placeTempSync, removeEmptyParents, symlinkAtomic, tempNameFor } from '../util/atomic-write.js';
+import { underFolder } from '../util/fs-path.js';
 import type { PlacedFile } from './pull-state.js';
 
 /** Writes a file's bytes to `tmp` (verified) and returns its sha256 when one was checked. */
@@ -75,7 +76,7 @@ export class TreeWriter {
    * through the thread pool they were a visible share of a fresh pull from the content cache.
    */
   private async prepareParent(rel: string, action = 'write'): Promise<string> {
-    const full = path.join(this.dir, rel);
+    const full = underFolder(this.dir, rel);
     const parent = path.dirname(full);
     if (!this.checkedDirs.has(parent)) {
       try {
@@ -100,7 +101,7 @@ export class TreeWriter {
   // The per-file metadata calls below are synchronous on purpose: each takes microseconds, and
   // the promise API's overhead per call was several times that on pulls of many small files.
   record(rel: string, entry: Omit<PlacedFile, 'id'>): void {
-    const st = fs.lstatSync(path.join(this.dir, rel));
+    const st = fs.lstatSync(underFolder(this.dir, rel));
     // One shape for every row (absent fields undefined): spreads of entries that differ in their
     // fields gave 100k rows 100k hidden classes.
     this.placed.set(rel, { sha256: entry.sha256, link: entry.link, etag: entry.etag, id: identityOf(st) });

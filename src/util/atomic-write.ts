@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { FlowsyncError, fsError } from '../errors.js';
+import { inFolder } from './fs-path.js';
 
 /** Temporary files carry this marker so listings skip them and a later run can sweep them. */
 export const TEMP_MARKER = '.flowsync-tmp-';
@@ -21,7 +22,7 @@ let tempCounter = 0;
 
 /** A temporary name in the same folder as `file` (same filesystem, so the rename is atomic). */
 export function tempNameFor(file: string): string {
-  return path.join(path.dirname(file), `${TEMP_MARKER}${TEMP_PREFIX}${(tempCounter++).toString(36)}-${path.basename(file)}`.slice(0, 255));
+  return inFolder(path.dirname(file), `${TEMP_MARKER}${TEMP_PREFIX}${(tempCounter++).toString(36)}-${path.basename(file)}`.slice(0, 255));
 }
 
 export async function ensureFolder(folder: string): Promise<void> {
