@@ -7,6 +7,7 @@ import { FlowsyncError } from '../errors.js';
 import { parseBoundedJson } from '../util/bounded-json.js';
 import { MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, parseCommittedTag, validFileSize } from './limits.js';
 import { assertSafePath, compareUtf8, fileFolderClash, isReserved, unsafeLinkReason } from './paths.js';
+import { Utf8Pieces } from './utf8-pieces.js';
 import {
   MANIFEST_FORMAT,
   MANIFEST_VERSION,
@@ -58,10 +59,11 @@ export function serializeManifest(m: Manifest): Uint8Array {
     ...m.extra,
   };
   // One entry a line keeps large manifests diffable and cheap to produce.
-  const lines = sortEntries(m.files).map(entryLine);
-  const headJson = JSON.stringify(head);
-  const body = `${headJson.slice(0, -1)},"files":[${lines.length ? '\n' + lines.join(',\n') + '\n' : ''}]}\n`;
-  return Buffer.from(body, 'utf8');
+  const out = new Utf8Pieces();
+  out.add(`${JSON.stringify(head).slice(0, -1)},"files":[`);
+  out.addLines(sortEntries(m.files), entryLine);
+  out.add(']}\n');
+  return out.bytes();
 }
 
 function entryLine(e: ManifestEntry): string {

@@ -15,6 +15,7 @@ import { FlowsyncError } from '../errors.js';
 import { parseEntryFields, sortEntries } from './codec.js';
 import { fileFolderClash, unsafeLinkReason } from './paths.js';
 import { MANIFEST_FORMAT, type FileEntry, type LinkEntry } from './types.js';
+import { Utf8Pieces } from './utf8-pieces.js';
 
 export const PACKED_MANIFEST_VERSION = 2;
 export const PACKED_LAYOUT = 'packed';
@@ -101,11 +102,13 @@ export function serializePackedManifest(m: PackedManifest): Uint8Array {
     ...(m.message !== undefined ? { message: m.message } : {}),
     provenance: m.provenance,
   };
-  const packs = m.packs.map((p) => JSON.stringify({ sha256: p.sha256, size: p.size }));
-  const lines = (sortEntries(m.files) as PackedEntry[]).map(packedEntryLine);
-  const list = (items: string[]) => (items.length ? '\n' + items.join(',\n') + '\n' : '');
-  const text = `${JSON.stringify(head).slice(0, -1)},\n"packs":[${list(packs)}],\n"files":[${list(lines)}]}\n`;
-  return Buffer.from(text, 'utf8');
+  const out = new Utf8Pieces();
+  out.add(`${JSON.stringify(head).slice(0, -1)},\n"packs":[`);
+  out.addLines(m.packs, (p) => JSON.stringify({ sha256: p.sha256, size: p.size }));
+  out.add('],\n"files":[');
+  out.addLines(sortEntries(m.files) as PackedEntry[], packedEntryLine);
+  out.add(']}\n');
+  return out.bytes();
 }
 
 function packedEntryLine(e: PackedEntry): string {
