@@ -84,6 +84,17 @@ describe('serialise', () => {
     );
   });
 
+  it('encodes a manifest of several MB (written in ~1 MB pieces) to the bytes of the document as one string', () => {
+    const files = Array.from({ length: 20_000 }, (_, i) => file(`dossier-é/${String(i).padStart(6, '0')}-\u{1F600}.py`, SHA('b'), i));
+    const bytes = Buffer.from(serializeManifest(createManifest(files, DATE)));
+    // Over 2 Mi UTF-16 units, so at least two pieces are joined.
+    expect(bytes.toString('utf8').length).toBeGreaterThan(2 * 1024 * 1024);
+    const head = JSON.stringify({ format: 'flowsync-manifest', version: 1, createdAt: DATE.toISOString(), layout: 'mirror' });
+    const whole = `${head.slice(0, -1)},"files":[\n${files.map((e) => JSON.stringify(e)).join(',\n')}\n]}\n`;
+    expect(bytes.equals(Buffer.from(whole, 'utf8'))).toBe(true);
+    expect(parseManifest(bytes).files).toEqual(files);
+  });
+
   it('round-trips every entry kind and keeps unknown top-level fields', () => {
     const text = raw([file('x/y', SHA('c'), 7, 493), link('x/l', 'y')], { futureField: { a: [1, 2] }, note: 'kept' });
     const m = parseManifest(text);
