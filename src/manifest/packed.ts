@@ -236,6 +236,10 @@ function parsePackedEntry(item: unknown, i: number, where: string, packs: PackRe
   if (!isCount(e.offset) || e.offset < TAR_BLOCK || e.offset % TAR_BLOCK !== 0 || e.offset + entry.size > pack.size - 2 * TAR_BLOCK) {
     throw bad(where, `files[${i}] (${JSON.stringify(entry.path)}) lies outside its pack (offset ${JSON.stringify(e.offset)}, ${entry.size} B, pack of ${pack.size} B)`);
   }
-  // A literal, not a spread: see withTag in types.ts.
-  return { path: entry.path, size: entry.size, mode: entry.mode, sha256: entry.sha256, pack: e.pack, offset: e.offset };
+  return inPack(entry, e.pack, e.offset);
+}
+
+/** The file as a member of the manifest's pack number `pack`, at `offset`. A literal, not a spread: see withTag in types.ts. */
+export function inPack(e: FileEntry, pack: number, offset: number): PackedFileEntry {
+  return { path: e.path, size: e.size, mode: e.mode, sha256: e.sha256, pack, offset };
 }

@@ -7,7 +7,7 @@
  *   ranged GET, or the whole pack when most of it is needed.
  */
 import { isFile, sameContent, type FileEntry, type ManifestEntry } from '../manifest/types.js';
-import { TAR_BLOCK, type PackedEntry, type PackedManifest, type PackRef } from '../manifest/packed.js';
+import { inPack, TAR_BLOCK, type PackedEntry, type PackedManifest, type PackRef } from '../manifest/packed.js';
 
 const MiB = 1024 * 1024;
 
@@ -126,8 +126,7 @@ export function locateEntries(
     const loc = where.get(e.sha256);
     // A content that is neither known nor uploaded is a bug in the caller, never a silent hole.
     if (!loc) throw new Error(`no location for ${e.path} (${e.sha256})`);
-    // A literal, not a spread of plain: see withTag in manifest/types.ts.
-    return loc.kind === 'pack' ? { path: e.path, size: e.size, mode: e.mode, sha256: e.sha256, pack: index.get(loc.pack.sha256)!, offset: loc.offset } : plain;
+    return loc.kind === 'pack' ? inPack(e, index.get(loc.pack.sha256)!, loc.offset) : plain;
   });
   return { files, packs };
 }

@@ -39,7 +39,7 @@ export function settlePending(
   placed: Map<string, PlacedFile>,
   targets: Map<string, PullTarget>,
   local: Map<string, LocalState>,
-  record: (path: string, entry: Omit<PlacedFile, 'id'>) => void,
+  record: (path: string, entry: Pick<PlacedFile, 'sha256' | 'link' | 'etag'>) => void,
 ): void {
   for (const [p, e] of placed) {
     if (e.pending === undefined) continue;

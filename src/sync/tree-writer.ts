@@ -100,7 +100,7 @@ export class TreeWriter {
 
   // The per-file metadata calls below are synchronous on purpose: each takes microseconds, and
   // the promise API's overhead per call was several times that on pulls of many small files.
-  record(rel: string, entry: Omit<PlacedFile, 'id'>): void {
+  record(rel: string, entry: Pick<PlacedFile, 'sha256' | 'link' | 'etag'>): void {
     const st = fs.lstatSync(underFolder(this.dir, rel));
     // One shape for every row (absent fields undefined): spreads of entries that differ in their
     // fields gave 100k rows 100k hidden classes.
