@@ -15,6 +15,7 @@ import type { TreeFacts } from './data/tree.js';
 import { measure, type CommandSpec, type MeasuredRun } from './infra/measure.js';
 import type { RequestCounts } from './infra/proxy.js';
 import { azureProxyEndpoint, type Stores } from './infra/stores.js';
+import { Trash } from './infra/trash.js';
 import type { BenchOptions } from './options.js';
 import { SCENARIOS, type DataInfo, type NetworkInfo, type RunRecord, type ScenarioId, type Status } from './types.js';
 import { checkFolder, checkPacked, checkRemote, extraKeys, type CheckResult } from './verify.js';
@@ -64,6 +65,9 @@ export class Bench {
   /** The pass that runs now; its contenders are `contenders`. */
   network: NetworkInfo = { id: 'loopback', label: 'loopback', latencyMs: 0, bandwidthBps: null, contenders: [] };
   contenders: Contender[] = [];
+  /** Finished trees wait here (see infra/trash.ts), and finished prefixes below, until disk runs short or the bench ends. */
+  readonly trash: Trash;
+  private readonly retired: Location[] = [];
 
   constructor(
     readonly o: BenchOptions,
@@ -72,7 +76,21 @@ export class Bench {
     readonly prepared: Prepared,
     readonly stores: Stores,
     readonly log: Log,
-  ) {}
+  ) {
+    this.trash = new Trash(path.join(tmp, 'trash'), log);
+  }
+
+  /**
+   * Before a run: when the disk could not hold another run's trees beside what waits for
+   * deletion, delete it now (and wait, so the deletion does not tax the run that follows).
+   */
+  private async makeRoom(): Promise<void> {
+    const treeBytes = this.prepared.data.bytes;
+    const needed = treeBytes * (2 * this.contenders.length + 8) + 2 * 1024 ** 3;
+    if (this.trash.freeBytes() >= needed) return;
+    for (const l of this.retired.splice(0)) await this.clear(l);
+    await this.trash.empty(true);
+  }
 
   ctx(c: Contender, cacheDir: string): ContenderContext {
     const home = path.join(this.tmp, 'home', c.id);
@@ -168,7 +186,7 @@ export class Bench {
   }
 
   async clear(loc: Location): Promise<void> {
-    if (loc.kind === 'local') rmSync(loc.dir, { recursive: true, force: true });
+    if (loc.kind === 'local') this.trash.discard(loc.dir);
     else await this.stores.admin(loc.kind).deletePrefix(loc.bucket, loc.prefix);
   }
 
@@ -183,8 +201,8 @@ export class Bench {
       checkPacked(this.stores.admin(loc.kind), loc, facts, async () => {
         const dir = path.join(this.tmp, 'check', c.id);
         const cache = path.join(this.tmp, 'check-cache', c.id);
-        rmSync(dir, { recursive: true, force: true });
-        rmSync(cache, { recursive: true, force: true });
+        this.trash.discard(dir);
+        this.trash.discard(cache);
         const err = await this.untimed('pulling the packed remote back', c.pull(this.ctx(c, cache), loc, dir), c.store);
         return err ? { error: err } : { dir };
       });
@@ -199,8 +217,9 @@ export class Bench {
     const o = this.o;
     const last = Math.max(...SEQUENCE.map((s, i) => (this.selected(s) ? i : -1)));
     if (last < 0) return;
+    await this.makeRoom();
     const work = path.join(this.tmp, 'work', `r${run}`);
-    rmSync(work, { recursive: true, force: true });
+    this.trash.discard(work);
     cpSync(this.prepared.pristine, work, { recursive: true });
     const tree: WorkTree = { root: work, seed: o.seed, facts: new Map(this.prepared.facts), roles: new Map(this.prepared.roles), generation: 0 };
     const order = this.rotated(run);
@@ -234,7 +253,7 @@ export class Bench {
         if (s.startsWith('push-')) {
           if (c.pullOnly) continue;
           const cacheDir = s === 'push-nochange-cold' ? path.join(this.tmp, 'cache-cold', c.id, tag) : cache(c);
-          if (s === 'push-nochange-cold') rmSync(cacheDir, { recursive: true, force: true });
+          if (s === 'push-nochange-cold') this.trash.discard(cacheDir);
           const cmd = c.push(this.ctx(c, cacheDir), work, l);
           const check = this.remoteCheck(c, l, tree.facts, sample(s, c));
           if (timed) {
@@ -250,7 +269,7 @@ export class Bench {
         }
         // Pull scenarios.
         const dest = pulled(c);
-        if (s === 'pull-fresh') rmSync(dest, { recursive: true, force: true });
+        if (s === 'pull-fresh') this.trash.discard(dest);
         if (s === 'pull-change') {
           const err = await this.untimed('push of the change (preparation)', c.push(this.ctx(c, cache(c)), work, l), c.store);
           const r = err ? null : await this.remoteCheck(c, l, tree.facts, sample(s, c))();
@@ -271,13 +290,13 @@ export class Bench {
         }
       }
     }
-    // Free the disk: this run's prefixes, folders and caches.
+    // This run's prefixes, folders and caches are deleted later (makeRoom, or with the scratch folder).
     for (const c of order) {
-      await this.clear(loc.get(c.id)!);
-      rmSync(pulled(c), { recursive: true, force: true });
+      this.retired.push(loc.get(c.id)!);
+      this.trash.discard(pulled(c));
     }
-    rmSync(work, { recursive: true, force: true });
-    rmSync(path.join(this.tmp, 'cache-pull'), { recursive: true, force: true });
+    this.trash.discard(work);
+    this.trash.discard(path.join(this.tmp, 'cache-pull'));
   }
 
   /**
@@ -286,10 +305,10 @@ export class Bench {
    */
   private async timeCopy(tree: string): Promise<void> {
     const copy = `${tree}-cp`;
-    rmSync(copy, { recursive: true, force: true });
+    this.trash.discard(copy);
     execFileSync('sync');
     const m = await measure({ argv: ['cp', '-r', tree, copy], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' }, cwd: this.tmp }, { stdout: '/dev/null', stderr: '/dev/null' }, this.o.timeoutSec);
-    rmSync(copy, { recursive: true, force: true });
+    this.trash.discard(copy);
     if (m.exitCode !== 0) return;
     const data = this.prepared.data;
     data.copyTreeMs = Math.min(m.wallMs, data.copyTreeMs ?? Infinity);
@@ -323,15 +342,15 @@ export class Bench {
     for (const c of order) {
       if (broken.has(c.id)) continue;
       const l = loc.get(c.id)!;
-      rmSync(caches.pull(c), { recursive: true, force: true });
+      this.trash.discard(caches.pull(c));
       if (c.pullOnly) {
         const scratch = path.join(this.tmp, 'warm', c.id);
-        rmSync(scratch, { recursive: true, force: true });
+        this.trash.discard(scratch);
         const err =
           (await this.untimed('push of its prefix (preparation)', c.push(this.ctx(c, caches.push(c)), tree.root, l), c.store)) ??
           (await this.untimed('pull that warms its cache (preparation)', c.pull(this.ctx(c, caches.pull(c)), l, scratch), c.store));
         if (!err) await this.timeCopy(scratch);
-        rmSync(scratch, { recursive: true, force: true });
+        this.trash.discard(scratch);
         if (err) {
           broken.set(c.id, err);
           continue;
@@ -373,8 +392,10 @@ export class Bench {
         if (pushed) await this.timed(run, 'pull-big', c, c.pull(pullCtx, l, dest), () => checkFolder(dest, facts));
         else this.skip(run, 'pull-big', c, 'its push of the large file failed');
       }
+      // One large file each: deleting it frees a handful of inodes and the disk a run needs.
       await this.clear(l);
       rmSync(dest, { recursive: true, force: true });
+      rmSync(`${cacheDir}-pull`, { recursive: true, force: true });
       rmSync(path.join(this.tmp, 'check'), { recursive: true, force: true });
     }
   }

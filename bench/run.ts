@@ -57,6 +57,13 @@ const STANDING_NOTES: { when: (ids: string[]) => boolean; text: string }[] = [
       "Azure: Azurite (in memory) behind its own counting proxy; rclone's azureblob backend reaches it through an account SAS URL (rclone 1.60 takes `endpoint` as a DNS suffix and its emulator mode only knows port 10000).",
   },
   {
+    when: () => true,
+    text:
+      'Pulled folders, caches and prefixes a run is done with are deleted after the timed work (at the end, or before a run when disk runs short, then 65 s of waiting): ' +
+      "on an ext4 without a journal the kernel's inode allocator checks every inode freed in the last minute or so before it reuses one, so files created right after thousands were deleted " +
+      'cost several times more (a 5,000-file pull: 2.0 s vs 8–12 s here). Deleting between timed commands made each tool pay for the one before it.',
+  },
+  {
     when: (ids) => ids.includes('flowsync'),
     text:
       'flowsync keeps a stat cache (size, mtime, ctime, inode → SHA-256) per source folder; the no-change and 1 % rows use a warm cache, as the same deploy machine pushing again has. ' +
@@ -199,7 +206,7 @@ export async function runBench(o: BenchOptions, repoRoot: string, argv: string[]
   log(`s3rver on ${s3.server.endpoint}, counting proxy on ${s3.proxy.endpoint}${stores.azure ? `; Azurite on ${stores.azure.server.endpoint}, proxy on ${stores.azure.proxy.endpoint}` : ''}`);
   const credentials = { accessKeyId: s3.server.env.AWS_ACCESS_KEY_ID!, secretAccessKey: s3.server.env.AWS_SECRET_ACCESS_KEY! };
   const calibration = await calibrateServer({ direct: s3.server.endpoint, proxied: s3.proxy.endpoint }, credentials, s3.server.env.AWS_REGION!, BUCKET, o.quick ? 200 : 500);
-  await s3.admin.deletePrefix(BUCKET, 'calibrate');
+  // The calibration's objects stay (a few MB): deleting them now would slow the first run's file creation (infra/trash.ts).
   log(
     `server floor (8 KiB objects, 16 in flight): direct ${calibration.direct.putPerSec} PUT/s, ${calibration.direct.getPerSec} GET/s; ` +
       `through the proxy ${calibration.proxied.putPerSec} PUT/s, ${calibration.proxied.getPerSec} GET/s`,
@@ -282,6 +289,7 @@ export async function runBench(o: BenchOptions, repoRoot: string, argv: string[]
     }
   } finally {
     await stores.close();
+    if (!o.keep) await bench.trash.empty(false);
     if (!o.keep && !o.tmp) rmSync(tmp, { recursive: true, force: true });
   }
   return assemble(null);
