@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import v8 from 'node:v8';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { scrubSecrets } from '../secrets.js';
 import { COMMON_HELP, COMMON_OPTIONS, type Command } from './command.js';
@@ -16,6 +15,7 @@ import * as registered from './commands/index.js';
 import { createOutput } from './output.js';
 import { checkRemoteArg } from './remote-arg.js';
 import { describeParseError, usageLine } from './usage-errors.js';
+import { capHeapGrowthWhenLarge } from './heap-growth.js';
 
 /** The order `flowsync --help` lists commands in (DESIGN §7); a command not named here comes after them. */
 const HELP_ORDER = ['push', 'pull', 'status', 'scan', 'verify', 'log', 'rollback', 'gc', 'cache', 'image', 'init', 'steps'];
@@ -145,17 +145,8 @@ function reportError(err: unknown, command: string, json: boolean): number {
   return code;
 }
 
-/**
- * The command line holds one entry per file (100k of them on big trees) while it sends thousands
- * of requests whose short-lived objects the young generation promotes. V8 then lets the old
- * generation grow to 3-4x what survived the last full collection before it collects again (a
- * 100k-file pull from s3rver: ~95 MB live, heap up to 340 MB). Capped at 1.3x (V8's own factor
- * for memory-constrained heaps) that pull peaked at ~300 MB RSS instead of 530 MB, for a few
- * more full collections (at 20k files: ~0.3 s more GC pauses in a 20 s pull). V8 reads the flag
- * at every full collection, so it applies though set after start. Only the CLI sets it: a
- * program using the library keeps its own.
- */
-v8.setFlagsFromString('--heap-growing-percent=30');
+// Cap the old generation's growth once the heap is large (heap-growth.ts).
+capHeapGrowthWhenLarge();
 
 main(process.argv.slice(2)).then(
   (code) => {
