@@ -30,6 +30,7 @@ import { hashFile } from '../hash/hash-file.js';
 import { defaultCacheDir } from '../hash/stat-cache.js';
 import { inFolder } from '../util/fs-path.js';
 import { readUsage, trimCache, writeUsage } from './cache-usage.js';
+import { EntryWriter } from './entry-writer.js';
 
 export interface ContentCacheOptions {
   /** The cache folder (default `<user cache dir>/content`, see FLOWSYNC_CACHE_DIR). */
@@ -255,6 +256,59 @@ export class ContentCache {
       this.commit(tmp, entry, size);
     } catch (err) {
       this.addFailed(tmp, err);
+    }
+  }
+
+  /**
+   * An entry for bytes still coming (a download hands them over as they arrive), or null when
+   * the cache takes no entry of this content, or the content is small: a copy after the download
+   * (addFile, one synchronous call) costs less than a write on the thread pool per file.
+   * endEntry() then commits or drops it.
+   */
+  beginEntry(sha256: string, size: number): EntryWriter | null {
+    if (size <= SMALL_FILE || !this.accepts(sha256, size)) return null;
+    const tmp = this.tmpName();
+    try {
+      this.ensureDir(path.dirname(tmp));
+      return new EntryWriter(sha256, size, tmp, fs.openSync(tmp, 'wx', 0o444));
+    } catch (err) {
+      this.addFailed(tmp, err);
+      return null;
+    }
+  }
+
+  /**
+   * After the download: with `verified` (its bytes matched the manifest) and every byte written,
+   * the entry goes into the cache. True when the cache now holds the content; false when the
+   * entry was dropped (unverified, or incomplete: a download that went on in ranges, which the
+   * entry cannot follow; the caller may then add the file with addFile).
+   */
+  async endEntry(w: EntryWriter, verified: boolean): Promise<boolean> {
+    if (!verified) {
+      await w.abandon();
+      fs.rmSync(w.tmp, { force: true });
+      return false;
+    }
+    const complete = await w.finish();
+    if (w.failure !== null) {
+      this.addFailed(w.tmp, w.failure);
+      return false;
+    }
+    if (!complete) {
+      fs.rmSync(w.tmp, { force: true });
+      return false;
+    }
+    const entry = this.entryPath(w.sha256);
+    if (this.alreadyHeld(entry)) {
+      fs.rmSync(w.tmp, { force: true });
+      return true;
+    }
+    try {
+      this.commit(w.tmp, entry, w.size);
+      return true;
+    } catch (err) {
+      this.addFailed(w.tmp, err);
+      return false;
     }
   }
 

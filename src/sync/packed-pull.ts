@@ -77,7 +77,7 @@ export function packedFetch(ctx: TransferContext, source: { keys: Map<string, st
         return t.sha256;
       };
     }
-    return (tmp, signal) => downloadFile(ctx, source.keys.get(t.path)!, tmp, t, signal);
+    return (tmp, signal, copy) => downloadFile(ctx, source.keys.get(t.path)!, tmp, t, signal, copy);
   };
 }
 

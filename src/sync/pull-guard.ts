@@ -7,6 +7,7 @@ import path from 'node:path';
 import { ContentCache } from '../cache/content-cache.js';
 import { acquireLock } from '../cache/dest-lock.js';
 import { RESERVED_DIR } from '../manifest/paths.js';
+import type { FetchInto } from './tree-writer.js';
 import type { PullOptions } from './types.js';
 
 export interface DestinationGuard {
@@ -45,12 +46,10 @@ export async function guardDestination(dir: string, o: Pick<PullOptions, 'lockWa
   };
 }
 
-/** Writes one file's verified bytes to `tmp`; returns the sha256 checked. */
-export type FetchInto = (tmp: string, signal: AbortSignal) => Promise<string | undefined>;
-
 /**
  * The content cache in front of a file's download: a hit is copied (and verified) into `tmp`;
- * a miss is downloaded, and what the download verified against the manifest enters the cache.
+ * a miss is downloaded, and what the download verified against the manifest enters the cache:
+ * written alongside the download where it can be (entry-writer.ts), else copied from `tmp`.
  * Files without a manifest hash (a prefix pushed by Prefect) bypass the cache.
  */
 export function cachedFetch(cache: ContentCache | null, t: { sha256?: string; size: number; mode: number }, download: FetchInto, onHit: () => void): FetchInto {
@@ -61,8 +60,16 @@ export function cachedFetch(cache: ContentCache | null, t: { sha256?: string; si
       onHit();
       return sha256;
     }
-    const got = await download(tmp, signal);
-    if (got === sha256) await cache.addFile(sha256, tmp, t.size);
+    const entry = cache.beginEntry(sha256, t.size);
+    let got: string | undefined;
+    try {
+      got = await download(tmp, signal, entry ?? undefined);
+    } catch (err) {
+      if (entry) await cache.endEntry(entry, false);
+      throw err;
+    }
+    const cached = entry !== null && (await cache.endEntry(entry, got === sha256));
+    if (got === sha256 && !cached) await cache.addFile(sha256, tmp, t.size);
     return got;
   };
 }

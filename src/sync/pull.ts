@@ -198,11 +198,11 @@ async function pullOnce(o: PullOptions, remote: Remote): Promise<PullResult> {
  * gets a read of its own.
  */
 function remoteFetch(ctx: TransferContext, source: PullSource, files: PullFile[], cache: ContentCache | null): (t: PullFile) => FetchInto {
-  if (!source.packed) return (t) => (tmp, signal) => downloadFile(ctx, source.keys.get(t.path)!, tmp, t, signal);
+  if (!source.packed) return (t) => (tmp, signal, copy) => downloadFile(ctx, source.keys.get(t.path)!, tmp, t, signal, copy);
   const src = { keys: source.keys, packed: source.packed };
   const planned = new Set(files.filter((t) => !(cache && t.sha256 && cache.mayHave(t.sha256, t.size))));
   const fromPlan = packedFetch(ctx, src, [...planned]);
-  return (t) => (planned.has(t) ? fromPlan(t) : (tmp, signal) => packedFetch(ctx, src, [t])(t)(tmp, signal));
+  return (t) => (planned.has(t) ? fromPlan(t) : (tmp, signal, copy) => packedFetch(ctx, src, [t])(t)(tmp, signal, copy));
 }
 
 async function checkDestination(dir: string): Promise<void> {

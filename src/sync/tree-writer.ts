@@ -12,12 +12,16 @@ import { identityOf } from '../hash/identity.js';
 import { RESERVED_DIR } from '../manifest/paths.js';
 import type { LinkEntry } from '../manifest/types.js';
 import type { PullFile } from '../plan/pull-plan.js';
+import type { ByteCopy } from '../transfer/download.js';
 import { placeTempSync, removeEmptyParents, symlinkAtomic, tempNameFor } from '../util/atomic-write.js';
 import { underFolder } from '../util/fs-path.js';
 import type { PlacedFile } from './pull-state.js';
 
-/** Writes a file's bytes to `tmp` (verified) and returns its sha256 when one was checked. */
-export type FetchInto = (tmp: string, signal: AbortSignal) => Promise<string | undefined>;
+/**
+ * Writes a file's bytes to `tmp` (verified) and returns its sha256 when one was checked. A
+ * fetch that downloads may hand the bytes to `copy` too (the content cache's entry).
+ */
+export type FetchInto = (tmp: string, signal: AbortSignal, copy?: ByteCopy) => Promise<string | undefined>;
 
 /** Add x wherever r is set, as git does, so the umask still decides who may run it. */
 const withExec = (mode: number) => mode | ((mode & 0o444) >> 2);

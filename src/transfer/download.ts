@@ -12,6 +12,9 @@
  *   stays flat); each finished run of ranges is read back in order from the page cache and
  *   hashed while later ranges still download. Issue 15 measured 1 GiB from s3rver on loopback:
  *   s3cmd's one stream 4.9 s, flowsync's 16 MiB ranges 9.2 s.
+ * A `copy` (the content cache's entry) gets every byte of a stream as it is written; small
+ * objects are not copied (the cache copies those itself, in one call), and ranges arrive out of
+ * order, so a download that goes on in ranges leaves its copy incomplete.
  */
 import { createHash, type Hash } from 'node:crypto';
 import fs, { promises as fsp } from 'node:fs';
@@ -21,6 +24,11 @@ import { ONE_STREAM_RATE, type TransferContext } from './context.js';
 import { choosePartSize } from './part-size.js';
 import { runPool } from '../util/pool.js';
 import { collect } from '../util/streams.js';
+
+/** A second destination for a download's bytes, in order from the first: write() returns a promise when the download should wait for it. */
+export interface ByteCopy {
+  write(chunk: Uint8Array): Promise<void> | undefined;
+}
 
 export interface DownloadTarget {
   path: string;
@@ -39,13 +47,13 @@ function usesRangedDownload(size: number, ctx: TransferContext): boolean {
 }
 
 /** Returns the sha256 (hex) of the bytes written. */
-export async function downloadFile(ctx: TransferContext, key: string, file: string, target: DownloadTarget, signal: AbortSignal): Promise<string> {
+export async function downloadFile(ctx: TransferContext, key: string, file: string, target: DownloadTarget, signal: AbortSignal, copy?: ByteCopy): Promise<string> {
   const hash = createHash('sha256');
   let received = 0;
   try {
     if (target.size <= SMALL_OBJECT) received = await downloadSmall(ctx, key, file, hash, signal);
-    else if (usesRangedDownload(target.size, ctx)) received = await downloadLarge(ctx, key, file, target, hash, signal, (n) => (received = n));
-    else received = await downloadStream(ctx, key, file, hash, signal);
+    else if (usesRangedDownload(target.size, ctx)) received = await downloadLarge(ctx, key, file, target, hash, signal, (n) => (received = n), copy);
+    else received = await downloadStream(ctx, key, file, hash, signal, copy);
   } catch (err) {
     ctx.progress.rewind(received);
     throw err;
@@ -74,13 +82,13 @@ async function downloadSmall(ctx: TransferContext, key: string, file: string, ha
   return data.length;
 }
 
-async function downloadStream(ctx: TransferContext, key: string, file: string, hash: Hash, signal: AbortSignal): Promise<number> {
+async function downloadStream(ctx: TransferContext, key: string, file: string, hash: Hash, signal: AbortSignal, copy: ByteCopy | undefined): Promise<number> {
   const handle = await open(file);
   try {
     return await streamTo(await ctx.backend.read(key, { signal }), handle, 0, signal, (chunk) => {
       hash.update(chunk);
       ctx.progress.advance(chunk.length);
-    });
+    }, copy);
   } finally {
     await handle.close().catch(() => {});
   }
@@ -105,8 +113,8 @@ function writeAt(fd: number, chunk: Buffer, position: number): void {
   for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off, chunk.length - off, position + off);
 }
 
-/** Write a stream at `position` onwards; returns the bytes written. */
-async function streamTo(stream: Readable, handle: fsp.FileHandle, position: number, signal: AbortSignal, onChunk: (chunk: Buffer) => void): Promise<number> {
+/** Write a stream at `position` onwards (and to `copy`); returns the bytes written. */
+async function streamTo(stream: Readable, handle: fsp.FileHandle, position: number, signal: AbortSignal, onChunk: (chunk: Buffer) => void, copy?: ByteCopy): Promise<number> {
   let written = 0;
   const onAbort = () => stream.destroy();
   signal.addEventListener('abort', onAbort, { once: true });
@@ -115,6 +123,8 @@ async function streamTo(stream: Readable, handle: fsp.FileHandle, position: numb
       onChunk(chunk);
       writeAt(handle.fd, chunk, position + written);
       written += chunk.length;
+      const behind = copy?.write(chunk);
+      if (behind) await behind;
     }
   } finally {
     signal.removeEventListener('abort', onAbort);
@@ -131,11 +141,12 @@ async function downloadLarge(
   hash: Hash,
   signal: AbortSignal,
   report: (received: number) => void,
+  copy: ByteCopy | undefined,
 ): Promise<number> {
   const partSize = choosePartSize(target.size, ctx.backend, ctx.partSize);
   const handle = await open(file, 'w+');
   try {
-    const streamed = await streamWhileFast(ctx, key, handle, target, partSize, hash, signal);
+    const streamed = await streamWhileFast(ctx, key, handle, target, partSize, hash, signal, copy);
     report(streamed);
     if (streamed === target.size) return streamed;
     return streamed + (await downloadRanges(ctx, key, handle, target, partSize, streamed, hash, signal));
@@ -157,6 +168,7 @@ async function streamWhileFast(
   partSize: number,
   hash: Hash,
   signal: AbortSignal,
+  copy: ByteCopy | undefined,
 ): Promise<number> {
   const stream = await ctx.backend.read(key, { signal, ...(ctx.onRetry ? { onRetry: ctx.onRetry } : {}) });
   const started = performance.now();
@@ -173,6 +185,8 @@ async function streamWhileFast(
       writeAt(handle.fd, chunk, written);
       written += chunk.length;
       ctx.progress.advance(chunk.length);
+      const behind = copy?.write(chunk);
+      if (behind) await behind;
       if (!decided && written >= partSize) {
         decided = true;
         const rate = written / Math.max(1e-3, (performance.now() - started) / 1000);

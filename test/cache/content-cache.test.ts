@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { listEntries, readUsage, trimCache } from '../../src/cache/cache-usage.js';
 import { ContentCache } from '../../src/cache/content-cache.js';
+import { EntryWriter } from '../../src/cache/entry-writer.js';
 import { removeDir, tempDir } from '../e2e/support.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -141,5 +142,61 @@ describe('content cache', () => {
     expect(listEntries(root)).toHaveLength(50);
     for (const x of blobs) expect(fs.readFileSync(a.entryPath(sha(x)))).toEqual(x);
     expect(fs.readdirSync(path.join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('an entry written while its download comes in enters only complete and verified', async () => {
+    const cache = new ContentCache({ root });
+    const MiB = 1024 * 1024;
+    const content = Buffer.alloc(3 * MiB + 7);
+    for (let i = 0; i < content.length; i += 997) content[i] = i % 251;
+    const feed = async (w: NonNullable<ReturnType<ContentCache['beginEntry']>>, bytes: Buffer) => {
+      for (let off = 0; off < bytes.length; off += 64 * 1024) await w.write(bytes.subarray(off, off + 64 * 1024));
+    };
+    // Small contents are copied after their download instead (one synchronous call).
+    expect(cache.beginEntry(sha(Buffer.from('x')), 1)).toBeNull();
+
+    const unverified = cache.beginEntry(sha(content), content.length)!;
+    await feed(unverified, content);
+    expect(await cache.endEntry(unverified, false)).toBe(false);
+    expect(cache.mayHave(sha(content), content.length)).toBe(false);
+
+    // A download that went on in ranges hands over only its first part.
+    const incomplete = cache.beginEntry(sha(content), content.length)!;
+    await feed(incomplete, content.subarray(0, MiB));
+    expect(await cache.endEntry(incomplete, true)).toBe(false);
+    expect(cache.mayHave(sha(content), content.length)).toBe(false);
+
+    const whole = cache.beginEntry(sha(content), content.length)!;
+    await feed(whole, content);
+    expect(await cache.endEntry(whole, true)).toBe(true);
+    expect(fs.readFileSync(cache.entryPath(sha(content))).equals(content)).toBe(true);
+    expect(fs.statSync(cache.entryPath(sha(content))).mode & 0o777).toBe(0o444);
+    expect(cache.stats).toMatchObject({ added: 1, addedBytes: content.length });
+
+    // Another pull added it meanwhile: this one's copy is dropped, the entry stays.
+    const again = cache.beginEntry(sha(content), content.length)!;
+    await feed(again, content);
+    expect(await cache.endEntry(again, true)).toBe(true);
+    expect(cache.stats.added).toBe(1);
+    expect(fs.readdirSync(path.join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('an entry whose writes fail stops quietly, and the cache says once that it cannot be written', async () => {
+    const warnings: string[] = [];
+    const cache = new ContentCache({ root, onWarn: (m) => warnings.push(m) });
+    const content = Buffer.alloc(2 * 1024 * 1024 + 1, 9);
+    const w = cache.beginEntry(sha(content), content.length)!;
+    // A descriptor open for reading only: every write fails (EBADF), as a full disk's would.
+    const broken = new EntryWriter(w.sha256, w.size, w.tmp, fs.openSync(w.tmp, 'r'));
+    await w.abandon();
+    for (let off = 0; off < content.length; off += 512 * 1024) await broken.write(content.subarray(off, off + 512 * 1024));
+    expect(await cache.endEntry(broken, true)).toBe(false);
+    expect(broken.failure).toMatchObject({ code: 'EBADF' });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/cannot be written.*goes on without/);
+    expect(cache.mayHave(sha(content), content.length)).toBe(false);
+    expect(fs.readdirSync(path.join(root, 'tmp'))).toEqual([]);
+    // Later contents are not tried again in this pull.
+    expect(cache.beginEntry(sha(Buffer.alloc(2 * 1024 * 1024, 1)), 2 * 1024 * 1024)).toBeNull();
   });
 });

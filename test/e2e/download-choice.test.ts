@@ -16,6 +16,7 @@ import { pull, push } from '../../src/index.js';
 import { ByteBudget } from '../../src/transfer/budget.js';
 import type { TransferContext } from '../../src/transfer/context.js';
 import { downloadFile } from '../../src/transfer/download.js';
+import { ContentCache } from '../../src/cache/content-cache.js';
 import { Progress } from '../../src/util/progress.js';
 import { compareTrees, excludeFlowsyncState } from '../helpers/tree.js';
 import { removeDir, tempDir } from './support.js';
@@ -65,6 +66,12 @@ function context(backend: Backend, oneStreamRate?: number): TransferContext {
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
+/** A copy that keeps what it is given. */
+function collector(): { chunks: Buffer[]; write(chunk: Uint8Array): undefined } {
+  const chunks: Buffer[] = [];
+  return { chunks, write: (chunk) => void chunks.push(Buffer.from(chunk)) };
+}
+
 describe('large downloads: one stream while it is fast, then ranges', () => {
   it('a fast stream carries on to the end: one whole-object read, no ranges', async () => {
     const store = path.join(work, 'store-fast');
@@ -72,11 +79,14 @@ describe('large downloads: one stream while it is fast, then ranges', () => {
     fs.writeFileSync(path.join(store, 'big.bin'), big);
     const { backend, reads } = recording(createLocalBackend({ root: store }), false);
     const out = path.join(work, 'fast.out');
+    const copied = collector();
     // Any rate counts as fast here, whatever the load on this machine.
-    const digest = await downloadFile(context(backend, 1), 'big.bin', out, { path: 'big.bin', size: big.length, sha256: sha(big) }, new AbortController().signal);
+    const digest = await downloadFile(context(backend, 1), 'big.bin', out, { path: 'big.bin', size: big.length, sha256: sha(big) }, new AbortController().signal, copied);
     expect(digest).toBe(sha(big));
     expect(fs.readFileSync(out).equals(big)).toBe(true);
     expect(reads).toEqual([{ key: 'big.bin' }]);
+    // The copy (the content cache's entry) got every byte, in order.
+    expect(Buffer.concat(copied.chunks).equals(big)).toBe(true);
   });
 
   it('a slow stream stops after its first part; the rest comes as ranges that cover it exactly once', async () => {
@@ -85,10 +95,16 @@ describe('large downloads: one stream while it is fast, then ranges', () => {
     fs.writeFileSync(path.join(store, 'big.bin'), big);
     const { backend, reads } = recording(createLocalBackend({ root: store }), true);
     const out = path.join(work, 'slow.out');
-    const digest = await downloadFile(context(backend), 'big.bin', out, { path: 'big.bin', size: big.length, sha256: sha(big) }, new AbortController().signal);
+    const copied = collector();
+    const digest = await downloadFile(context(backend), 'big.bin', out, { path: 'big.bin', size: big.length, sha256: sha(big) }, new AbortController().signal, copied);
     expect(digest).toBe(sha(big));
     expect(fs.readFileSync(out).equals(big)).toBe(true);
     expect(reads[0]).toEqual({ key: 'big.bin' });
+    // The copy has the streamed part only (ranges come out of order): the cache copies the file afterwards.
+    const prefix = Buffer.concat(copied.chunks);
+    expect(prefix.length).toBeGreaterThanOrEqual(MiB);
+    expect(prefix.length).toBeLessThan(big.length);
+    expect(prefix.equals(big.subarray(0, prefix.length))).toBe(true);
     const ranges = reads.slice(1).map((r) => r.range!).sort((a, b) => a[0] - b[0]);
     // The stream stopped somewhere at or after 1 MiB; the ranges start there and tile the rest.
     const from = ranges[0]![0];
@@ -98,13 +114,28 @@ describe('large downloads: one stream while it is fast, then ranges', () => {
     expect(ranges.at(-1)![1]).toBe(big.length);
   });
 
-  it('a whole pull through a slow store is correct and takes ranges for its large file', async () => {
+  it('a whole pull through a slow store is correct and takes ranges for its large file; the cache still gets it', async () => {
     const store = path.join(work, 'store-pull');
     await push({ dir: path.join(work, 'src'), remote: store, cacheDir: false });
     const { backend, reads } = recording(createLocalBackend({ root: store }), true);
     const dest = path.join(work, 'pulled');
-    await pull({ remote: store, dir: dest, remoteOptions: { backend } });
+    const cacheDir = path.join(work, 'cache-slow');
+    await pull({ remote: store, dir: dest, cacheDir, remoteOptions: { backend } });
     expect(compareTrees(path.join(work, 'src'), dest, { excludeActual: excludeFlowsyncState })).toEqual([]);
     expect(reads.filter((r) => r.key === 'big.bin' && r.range).length).toBeGreaterThanOrEqual(3);
+    expect(fs.readFileSync(new ContentCache({ root: path.join(cacheDir, 'content') }).entryPath(sha(big))).equals(big)).toBe(true);
+  });
+
+  it('a whole pull of a file streamed in one read puts it in the cache, no temporary left', async () => {
+    const store = path.join(work, 'store-pull-stream');
+    await push({ dir: path.join(work, 'src'), remote: store, cacheDir: false });
+    // The local store's own tuning: 5 MiB is under its multipart threshold, so one streamed read.
+    const dest = path.join(work, 'pulled-stream');
+    const cacheDir = path.join(work, 'cache-stream');
+    await pull({ remote: store, dir: dest, cacheDir });
+    expect(compareTrees(path.join(work, 'src'), dest, { excludeActual: excludeFlowsyncState })).toEqual([]);
+    const cache = new ContentCache({ root: path.join(cacheDir, 'content') });
+    expect(fs.readFileSync(cache.entryPath(sha(big))).equals(big)).toBe(true);
+    expect(fs.readdirSync(path.join(cacheDir, 'content', 'tmp'))).toEqual([]);
   });
 });
