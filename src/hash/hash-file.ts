@@ -18,6 +18,11 @@ interface Options {
   signal?: AbortSignal;
   /** Return the content of files up to this size. */
   keepUpTo?: number;
+  /**
+   * Return the content of a file that fits, read into this buffer (the data is a view of it):
+   * a caller that recycles its buffers allocates none per file. Wins over `keepUpTo`.
+   */
+  into?: Buffer;
   /** How to name the file in messages. */
   label?: string;
 }
@@ -39,7 +44,7 @@ export async function hashFile(file: string, options: Options = {}): Promise<Has
     throwIfAborted(options.signal);
     let result: Attempt | 'large';
     try {
-      result = readSmall(file, options.keepUpTo ?? -1);
+      result = readSmall(file, options);
       if (result === 'large') result = await readLarge(file, options);
     } catch (err) {
       throw fsError(err, 'read', label);
@@ -62,13 +67,19 @@ export async function hashFile(file: string, options: Options = {}): Promise<Has
  */
 let scratch: Buffer | null = null;
 
-function readSmall(file: string, keepUpTo: number): Attempt | 'large' {
+/** The buffer a file of `size` bytes is kept in, or null when the options do not keep it. */
+function keepBuffer(size: number, options: Options): Buffer | null {
+  if (options.into) return size <= options.into.length ? options.into.subarray(0, size) : null;
+  return size <= (options.keepUpTo ?? -1) ? Buffer.allocUnsafe(size) : null;
+}
+
+function readSmall(file: string, options: Options): Attempt | 'large' {
   const fd = fs.openSync(file, 'r');
   try {
     const before = fs.fstatSync(fd);
     if (before.size > SMALL_FILE) return 'large';
-    const keep = before.size <= keepUpTo;
-    const data = keep ? Buffer.allocUnsafe(before.size) : (scratch ??= Buffer.allocUnsafe(SMALL_FILE)).subarray(0, before.size);
+    const kept = keepBuffer(before.size, options);
+    const data = kept ?? (scratch ??= Buffer.allocUnsafe(SMALL_FILE)).subarray(0, before.size);
     let off = 0;
     while (off < data.length) {
       const n = fs.readSync(fd, data, off, data.length - off, off);
@@ -77,7 +88,7 @@ function readSmall(file: string, keepUpTo: number): Attempt | 'large' {
     }
     const after = fs.fstatSync(fd);
     if (!sameIdentity(identityOf(before), identityOf(after)) || off !== before.size) return null;
-    return { ...identityOf(after), sha256: createHash('sha256').update(data).digest('hex'), ...(keep ? { data } : {}) };
+    return { ...identityOf(after), sha256: createHash('sha256').update(data).digest('hex'), ...(kept ? { data } : {}) };
   } finally {
     fs.closeSync(fd);
   }
@@ -88,7 +99,7 @@ async function readLarge(file: string, options: Options): Promise<Attempt> {
   try {
     const before = await handle.stat();
     const hash = createHash('sha256');
-    const keep = before.size <= (options.keepUpTo ?? -1) ? Buffer.allocUnsafe(before.size) : null;
+    const keep = keepBuffer(before.size, options);
     const buf = keep ?? Buffer.allocUnsafe(READ_CHUNK);
     let pos = 0;
     for (;;) {

@@ -17,6 +17,7 @@ import { identityOf, sameIdentity } from '../hash/identity.js';
 import type { FileEntry } from '../manifest/types.js';
 import type { TransferContext } from './context.js';
 import { choosePartSize, usesMultipart } from './part-size.js';
+import { SIZE_CLASSES_UP_TO } from './budget.js';
 import { runPool } from '../util/pool.js';
 import { digestOf, digestScope, transportHasher } from './digest.js';
 
@@ -27,9 +28,12 @@ function changedError(path: string): FlowsyncError {
 /** Returns what the store says it committed (its tag goes into the mirror manifest). */
 export async function uploadFile(ctx: TransferContext, key: string, source: string, entry: FileEntry, signal: AbortSignal): Promise<ObjectInfo> {
   if (usesMultipart(entry.size, ctx.backend, ctx.partSize)) return uploadInParts(ctx, key, source, entry, signal);
-  const release = await ctx.budget.acquire(entry.size, signal);
+  // Small files (most of a tree) are read into recycled buffers; a bigger one, whose size rarely
+  // repeats, into its own. Either way exactly the planned size: a file that grew is not kept.
+  const held = entry.size <= SIZE_CLASSES_UP_TO ? await ctx.budget.buffer(entry.size, signal) : { release: await ctx.budget.acquire(entry.size, signal) };
+  const { release } = held;
   try {
-    const read = await hashFile(source, { signal, keepUpTo: entry.size, label: entry.path });
+    const read = await hashFile(source, { signal, label: entry.path, ...('data' in held ? { into: held.data } : { keepUpTo: entry.size }) });
     if (read.sha256 !== entry.sha256 || !read.data) throw changedError(entry.path);
     const body = read.data;
     const digest = digestOf(ctx.backend, body, entry.sha256);

@@ -53,6 +53,27 @@ describe('hashFile', () => {
     expect((await hashFile(empty)).sha256).toBe(sha(''));
   });
 
+  it('reads a file that fits into the buffer it is given (small and streamed), and keeps none that does not fit', async () => {
+    const small = path.join(work, 'into-small');
+    const big = path.join(work, 'into-big');
+    fs.writeFileSync(small, 'hello');
+    const bigData = randomBytes(2 * 1024 * 1024 + 5, 9);
+    fs.writeFileSync(big, bigData);
+    const into = Buffer.alloc(8192);
+    const h = await hashFile(small, { into });
+    expect(h.sha256).toBe(sha('hello'));
+    expect(h.data?.toString()).toBe('hello');
+    expect(h.data?.buffer).toBe(into.buffer); // a view of the given memory, no copy
+    const bigInto = Buffer.alloc(bigData.length);
+    const b = await hashFile(big, { into: bigInto });
+    expect(b.sha256).toBe(sha(bigData));
+    expect(b.data?.buffer).toBe(bigInto.buffer);
+    expect(b.data?.equals(bigData)).toBe(true);
+    const tooSmall = await hashFile(small, { into: Buffer.alloc(4), keepUpTo: 100 }); // `into` wins
+    expect(tooSmall.sha256).toBe(sha('hello'));
+    expect(tooSmall.data).toBeUndefined();
+  });
+
   it('refuses a file that keeps changing while it is read (FILE_CHANGED, names the file and the fix)', async () => {
     const file = path.join(work, 'growing.log');
     fs.writeFileSync(file, randomBytes(4 * 1024 * 1024, 3));

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createMemoryBackend } from '../../src/backends/memory.js';
 import type { Backend } from '../../src/backends/types.js';
 import { FlowsyncError, isFlowsyncError } from '../../src/errors.js';
-import { ByteBudget } from '../../src/transfer/budget.js';
+import { ByteBudget, sizeClass } from '../../src/transfer/budget.js';
 import { choosePartSize, usesMultipart } from '../../src/transfer/part-size.js';
 import { runPool } from '../../src/util/pool.js';
 import { isRetryable, sleep, withRetries, withRetry } from '../../src/backends/retrying.js';
@@ -259,40 +259,70 @@ describe('ByteBudget', () => {
 });
 
 describe('ByteBudget buffers', () => {
+  const MiB = 1024 * 1024;
+  /** Two views of the same memory (a small-class buffer comes back as a view of its class). */
+  const sameMemory = (a: Buffer, b: Buffer) => a.buffer === b.buffer && a.byteOffset === b.byteOffset;
+
   it('hands a given-back buffer to the next holder of that size, and waits like acquire', async () => {
-    const b = new ByteBudget(16);
-    const one = await b.buffer(8);
-    const two = await b.buffer(8);
+    const b = new ByteBudget(16 * MiB);
+    const one = await b.buffer(8 * MiB);
+    const two = await b.buffer(8 * MiB);
     let third: Buffer | null = null;
-    const p = b.buffer(8).then((h) => ((third = h.data), h));
+    const p = b.buffer(8 * MiB).then((h) => ((third = h.data), h));
     await tick(5);
-    expect(third).toBeNull(); // 16 bytes held: the third waits
+    expect(third).toBeNull(); // 16 MiB held: the third waits
     one.release();
     const h3 = await p;
-    expect(h3.data).toBe(one.data); // the same memory, not a new allocation
-    expect(h3.data.length).toBe(8);
+    expect(sameMemory(h3.data, one.data)).toBe(true); // the same memory, not a new allocation
+    expect(h3.data.length).toBe(8 * MiB);
     two.release();
     h3.release();
-    const a = await b.buffer(8);
-    const c = await b.buffer(8);
-    expect(new Set([a.data, c.data])).toEqual(new Set([one.data, two.data]));
+    const a = await b.buffer(8 * MiB);
+    const c = await b.buffer(8 * MiB);
+    // Both spares reused, each once.
+    expect([sameMemory(a.data, one.data), sameMemory(c.data, one.data)].filter(Boolean)).toHaveLength(1);
+    expect([sameMemory(a.data, two.data), sameMemory(c.data, two.data)].filter(Boolean)).toHaveLength(1);
     a.release();
     c.release();
   });
 
   it('keeps held plus spare memory within the limit', async () => {
-    const b = new ByteBudget(16);
-    const small = await b.buffer(8);
-    small.release(); // 8 spare
-    const big = await b.buffer(12); // 12 held: the 8-byte spare goes, or memory would be 20
-    const again = await b.buffer(4);
+    const b = new ByteBudget(16 * MiB);
+    const small = await b.buffer(8 * MiB);
+    small.release(); // 8 MiB spare
+    const big = await b.buffer(12 * MiB); // 12 held: the 8 MiB spare goes, or memory would be 20
+    const again = await b.buffer(4 * MiB);
     again.release(); // 16 held, no spare: kept
-    const reused = await b.buffer(4);
-    expect(reused.data).toBe(again.data);
+    const reused = await b.buffer(4 * MiB);
+    expect(sameMemory(reused.data, again.data)).toBe(true);
     reused.release();
     big.release();
-    expect((await b.buffer(8)).data).not.toBe(small.data); // it was dropped for the 12 bytes
+    expect(sameMemory((await b.buffer(8 * MiB)).data, small.data)).toBe(false); // it was dropped for the 12 MiB
+  });
 
+  it('small buffers come in power-of-two classes: files of different sizes share spares, each sees its own length', async () => {
+    expect([0, 1, 4096, 4097, 5000, 65536, 65537, MiB, MiB + 1].map(sizeClass)).toEqual([4096, 4096, 4096, 8192, 8192, 65536, 131072, MiB, MiB + 1]);
+    const b = new ByteBudget(64 * MiB);
+    const first = await b.buffer(5000);
+    expect(first.data.length).toBe(5000);
+    first.release();
+    const second = await b.buffer(7000); // same 8 KiB class
+    expect(second.data.length).toBe(7000);
+    expect(sameMemory(second.data, first.data)).toBe(true);
+    second.release();
+    const other = await b.buffer(3000); // 4 KiB class: not the 8 KiB spare
+    expect(sameMemory(other.data, first.data)).toBe(false);
+    other.release();
+  });
+
+  it('keeps at most 8 MiB of small spares, however many were held at once', async () => {
+    const b = new ByteBudget(64 * MiB);
+    const held = await Promise.all(Array.from({ length: 40 }, () => b.buffer(MiB))); // 40 MiB at once
+    for (const h of held) h.release();
+    const again = await Promise.all(Array.from({ length: 40 }, () => b.buffer(MiB)));
+    const reused = again.filter((h) => held.some((o) => sameMemory(o.data, h.data)));
+    expect(reused).toHaveLength(8);
+    for (const h of again) h.release();
   });
 });
 
