@@ -107,6 +107,11 @@ export interface DataInfo {
   findWalkMs?: number;
   /** `cp -r` of the tree a pull places (the warm-cache pull's floor), fastest of the runs. */
   copyTreeMs?: number;
+  /**
+   * The same, fastest per network pass: the warm-cache pull is compared with the copy of its own
+   * pass (file creation here varied 4× between passes of one run: 0.65 s and 0.15 s).
+   */
+  copyTreeMsByNetwork?: Record<string, number>;
 }
 
 /** One pass of every scenario at one modelled network. */

@@ -84,11 +84,19 @@ function largeTargets(large: LargeRun | undefined): TargetRow[] {
 function warmCacheTargets(result: BenchResult, cells: Cell[]): TargetRow[] {
   const rows = networksOf(result).map((net) => speedup(result, cells, net.id, 'pull-fresh', 'fresh pull with a warm worker cache', 20, 5000, 'flowsync-cached'));
   const target = 'fresh pull with a warm worker cache within 1.5× of `cp -r` of the same tree';
-  const f = cellOf(cells, 'pull-fresh', 'flowsync-cached', LOOPBACK_ID);
-  const cp = result.data.copyTreeMs;
-  if (!f || f.status !== 'ok' || f.medianMs === null || !cp) return [...rows, notMeasured(target, LOOPBACK_ID)];
-  const x = f.medianMs / cp;
-  return [...rows, { target, network: LOOPBACK_ID, measured: `${x.toFixed(2)}× — ${fmtS(f.medianMs)} vs cp -r ${fmtS(cp)}`, verdict: x <= 1.5 ? 'met' : 'not met' }];
+  // Each pass against its own copy; a result from before copies were kept per pass has one.
+  const copies = result.data.copyTreeMsByNetwork ?? (result.data.copyTreeMs ? { [LOOPBACK_ID]: result.data.copyTreeMs } : {});
+  const nets = networksOf(result).filter((net) => net.id === LOOPBACK_ID || copies[net.id] !== undefined);
+  return [
+    ...rows,
+    ...nets.map((net): TargetRow => {
+      const f = cellOf(cells, 'pull-fresh', 'flowsync-cached', net.id);
+      const cp = copies[net.id];
+      if (!f || f.status !== 'ok' || f.medianMs === null || !cp) return notMeasured(target, net.id);
+      const x = f.medianMs / cp;
+      return { target, network: net.id, measured: `${x.toFixed(2)}× — ${fmtS(f.medianMs)} vs cp -r ${fmtS(cp)} in the same pass`, verdict: x <= 1.5 ? 'met' : 'not met' };
+    }),
+  ];
 }
 
 export function evaluateTargets(result: BenchResult, cells: Cell[], companion?: LargeRun): TargetRow[] {
