@@ -118,7 +118,7 @@ export interface BackendTuning {
 }
 
 export interface MultipartWriter {
-  /** Part numbers start at 1. Any order, concurrently, unless the limits say `sequential`. */
+  /** Part numbers start at 1. Any order, concurrently, unless the limits say `sequential`. `data` is the caller's again once the call settles. */
   writePart(partNumber: number, data: Uint8Array, info?: PartInfo, o?: Op): Promise<void>;
   complete(info: CompleteInfo, o?: Op): Promise<ObjectInfo>;
   /** Discards the upload and the parts written so far. Safe to call more than once. */
@@ -136,7 +136,11 @@ export interface Backend {
   list(prefix: string, o?: Op): AsyncIterable<ObjectInfo>;
   /** Throws FlowsyncError NOT_FOUND when the object does not exist. A range past the end yields what there is. */
   read(key: string, o?: ReadOptions): Promise<Readable>;
-  /** Bytes only: the engine has hashed them (info.sha256, info.digest); the backend never re-hashes. */
+  /**
+   * Bytes only: the engine has hashed them (info.sha256, info.digest); the backend never re-hashes.
+   * The body is the caller's again once the call settles (the engine recycles its buffers): keep
+   * no reference to it.
+   */
   write(key: string, body: Uint8Array, info: WriteInfo, o?: Op): Promise<ObjectInfo>;
   /** At most `limits.deleteBatch` keys. Idempotent: missing keys are not an error. */
   delete(keys: string[], o?: Op): Promise<void>;

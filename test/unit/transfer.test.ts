@@ -386,6 +386,13 @@ describe('uploadFile catches a file that changed after its scan (FILE_CHANGED, t
       expect(isFlowsyncError(err, 'FILE_CHANGED'), String(err)).toBe(true);
       expect((err as Error).message).toContain('small.txt');
       expect(await backend.stat('k/small')).toBeNull();
+      // Grown since the scan: it does not fit the (recycled) buffer of the scanned size.
+      const grown = Buffer.from('as scanned, and more');
+      await fsp.writeFile(file, grown);
+      const err2 = await caught(uploadFile(context(backend), 'k/small', file, { path: 'small.txt', size: scanned.length, mode: 0o644, sha256: sha(scanned) }, new AbortController().signal));
+      expect(isFlowsyncError(err2, 'FILE_CHANGED'), String(err2)).toBe(true);
+      expect(await backend.stat('k/small')).toBeNull();
+      await fsp.writeFile(file, 'changed!!!');
       // The same file with its own hash goes up, with the sha256 stored.
       await uploadFile(context(backend), 'k/small', file, { path: 'small.txt', size: 10, mode: 0o644, sha256: sha(Buffer.from('changed!!!')) }, new AbortController().signal);
       expect((await backend.stat('k/small'))?.sha256).toBe(sha(Buffer.from('changed!!!')));
