@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import fs, { promises as fsp } from 'node:fs';
 import { FlowsyncError, fsError, throwIfAborted } from '../errors.js';
+import { hashOnThread } from './hash-threads.js';
 import { identityOf, sameIdentity, type StatIdentity } from './identity.js';
 
 export interface HashResult extends StatIdentity {
@@ -95,6 +96,12 @@ function readSmall(file: string, options: Options): Attempt | 'large' {
 }
 
 async function readLarge(file: string, options: Options): Promise<Attempt> {
+  // A large file whose bytes nobody keeps is hashed on a worker thread (hash-threads.ts), when there is one.
+  const mayKeep = (options.into ? options.into.length : (options.keepUpTo ?? 0)) > SMALL_FILE;
+  if (!mayKeep) {
+    const t = await hashOnThread(file, options.signal);
+    if (t) return !sameIdentity(t.before, t.after) || t.bytesRead !== t.before.size ? null : { ...t.after, sha256: t.sha256 };
+  }
   const handle = await fsp.open(file, 'r');
   try {
     const before = await handle.stat();
