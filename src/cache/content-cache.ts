@@ -68,6 +68,9 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** What a new file gets (0666 less the umask), read once: process.umask() is process-wide anyway. */
 const NEW_FILE_MODE = 0o666 & ~process.umask();
 
+const TMP_TAG = randomBytes(6).toString('hex');
+let tmpCount = 0;
+
 /** placeSmall is synchronous from its read to its write, so two hits never share this buffer at once. */
 let scratch: Buffer | null = null;
 
@@ -261,12 +264,10 @@ export class ContentCache {
 
   /**
    * An entry for bytes still coming (a download hands them over as they arrive), or null when
-   * the cache takes no entry of this content, or the content is small: a copy after the download
-   * (addFile, one synchronous call) costs less than a write on the thread pool per file.
-   * endEntry() then commits or drops it.
+   * the cache takes no entry of this content. endEntry() then commits or drops it.
    */
   beginEntry(sha256: string, size: number): EntryWriter | null {
-    if (size <= SMALL_FILE || !this.accepts(sha256, size)) return null;
+    if (!this.accepts(sha256, size)) return null;
     const tmp = this.tmpName();
     try {
       this.ensureDir(path.dirname(tmp));
@@ -319,7 +320,9 @@ export class ContentCache {
 
   /** Another pull may have added it meanwhile: then only its last use is refreshed. */
   private alreadyHeld(entry: string): boolean {
+    // A stat first: usually the entry is new, and a failed utimes costs an exception per file.
     try {
+      if (!fs.statSync(entry, { throwIfNoEntry: false })) return false;
       const now = new Date();
       fs.utimesSync(entry, now, now);
       return true;
@@ -328,8 +331,9 @@ export class ContentCache {
     }
   }
 
+  /** Unique per process (pid, a random tag, a counter): random bytes per name cost more than the name. */
   private tmpName(): string {
-    return path.join(this.root, 'tmp', `${process.pid}-${randomBytes(6).toString('hex')}`);
+    return path.join(this.root, 'tmp', `${process.pid}-${TMP_TAG}-${(tmpCount++).toString(36)}`);
   }
 
   private ensureDir(dir: string): void {

@@ -63,9 +63,10 @@ export function packedFetch(ctx: TransferContext, source: { keys: Map<string, st
   return (t) => {
     const member = source.packed.members.get(t.path);
     if (member) {
-      return async (tmp, signal) => {
+      return async (tmp, signal, copy) => {
         const data = await reader.read(member.sha256, signal);
         writeBytes(tmp, data);
+        await copy?.write(data);
         ctx.progress.advance(0, 1);
         return member.sha256;
       };

@@ -51,7 +51,7 @@ export async function downloadFile(ctx: TransferContext, key: string, file: stri
   const hash = createHash('sha256');
   let received = 0;
   try {
-    if (target.size <= SMALL_OBJECT) received = await downloadSmall(ctx, key, file, hash, signal);
+    if (target.size <= SMALL_OBJECT) received = await downloadSmall(ctx, key, file, hash, signal, copy);
     else if (usesRangedDownload(target.size, ctx)) received = await downloadLarge(ctx, key, file, target, hash, signal, (n) => (received = n), copy);
     else received = await downloadStream(ctx, key, file, hash, signal, copy);
   } catch (err) {
@@ -70,7 +70,7 @@ export async function downloadFile(ctx: TransferContext, key: string, file: stri
   return sha256;
 }
 
-async function downloadSmall(ctx: TransferContext, key: string, file: string, hash: Hash, signal: AbortSignal): Promise<number> {
+async function downloadSmall(ctx: TransferContext, key: string, file: string, hash: Hash, signal: AbortSignal, copy: ByteCopy | undefined): Promise<number> {
   const data = await collect(await ctx.backend.read(key, { signal }), signal);
   hash.update(data);
   try {
@@ -78,6 +78,7 @@ async function downloadSmall(ctx: TransferContext, key: string, file: string, ha
   } catch (err) {
     throw fsError(err, 'write', file);
   }
+  await copy?.write(data);
   ctx.progress.advance(data.length);
   return data.length;
 }

@@ -144,41 +144,42 @@ describe('content cache', () => {
     expect(fs.readdirSync(path.join(root, 'tmp'))).toEqual([]);
   });
 
-  it('an entry written while its download comes in enters only complete and verified', async () => {
-    const cache = new ContentCache({ root });
+  it('an entry written while its download comes in enters only complete and verified (small: written at once; big: batched on the pool)', async () => {
     const MiB = 1024 * 1024;
-    const content = Buffer.alloc(3 * MiB + 7);
-    for (let i = 0; i < content.length; i += 997) content[i] = i % 251;
-    const feed = async (w: NonNullable<ReturnType<ContentCache['beginEntry']>>, bytes: Buffer) => {
-      for (let off = 0; off < bytes.length; off += 64 * 1024) await w.write(bytes.subarray(off, off + 64 * 1024));
-    };
-    // Small contents are copied after their download instead (one synchronous call).
-    expect(cache.beginEntry(sha(Buffer.from('x')), 1)).toBeNull();
+    for (const size of [5000, 3 * MiB + 7]) {
+      const cache = new ContentCache({ root });
+      const content = Buffer.alloc(size);
+      for (let i = 0; i < content.length; i += 997) content[i] = (i + size) % 251;
+      const chunk = Math.min(64 * 1024, Math.ceil(size / 3));
+      const feed = async (w: NonNullable<ReturnType<ContentCache['beginEntry']>>, bytes: Buffer) => {
+        for (let off = 0; off < bytes.length; off += chunk) await w.write(bytes.subarray(off, off + chunk));
+      };
 
-    const unverified = cache.beginEntry(sha(content), content.length)!;
-    await feed(unverified, content);
-    expect(await cache.endEntry(unverified, false)).toBe(false);
-    expect(cache.mayHave(sha(content), content.length)).toBe(false);
+      const unverified = cache.beginEntry(sha(content), content.length)!;
+      await feed(unverified, content);
+      expect(await cache.endEntry(unverified, false)).toBe(false);
+      expect(cache.mayHave(sha(content), content.length)).toBe(false);
 
-    // A download that went on in ranges hands over only its first part.
-    const incomplete = cache.beginEntry(sha(content), content.length)!;
-    await feed(incomplete, content.subarray(0, MiB));
-    expect(await cache.endEntry(incomplete, true)).toBe(false);
-    expect(cache.mayHave(sha(content), content.length)).toBe(false);
+      // A download that went on in ranges hands over only its first part.
+      const incomplete = cache.beginEntry(sha(content), content.length)!;
+      await feed(incomplete, content.subarray(0, chunk));
+      expect(await cache.endEntry(incomplete, true)).toBe(false);
+      expect(cache.mayHave(sha(content), content.length)).toBe(false);
 
-    const whole = cache.beginEntry(sha(content), content.length)!;
-    await feed(whole, content);
-    expect(await cache.endEntry(whole, true)).toBe(true);
-    expect(fs.readFileSync(cache.entryPath(sha(content))).equals(content)).toBe(true);
-    expect(fs.statSync(cache.entryPath(sha(content))).mode & 0o777).toBe(0o444);
-    expect(cache.stats).toMatchObject({ added: 1, addedBytes: content.length });
+      const whole = cache.beginEntry(sha(content), content.length)!;
+      await feed(whole, content);
+      expect(await cache.endEntry(whole, true)).toBe(true);
+      expect(fs.readFileSync(cache.entryPath(sha(content))).equals(content)).toBe(true);
+      expect(fs.statSync(cache.entryPath(sha(content))).mode & 0o777).toBe(0o444);
+      expect(cache.stats).toMatchObject({ added: 1, addedBytes: content.length });
 
-    // Another pull added it meanwhile: this one's copy is dropped, the entry stays.
-    const again = cache.beginEntry(sha(content), content.length)!;
-    await feed(again, content);
-    expect(await cache.endEntry(again, true)).toBe(true);
-    expect(cache.stats.added).toBe(1);
-    expect(fs.readdirSync(path.join(root, 'tmp'))).toEqual([]);
+      // Another pull added it meanwhile: this one's copy is dropped, the entry stays.
+      const again = cache.beginEntry(sha(content), content.length)!;
+      await feed(again, content);
+      expect(await cache.endEntry(again, true)).toBe(true);
+      expect(cache.stats.added).toBe(1);
+      expect(fs.readdirSync(path.join(root, 'tmp'))).toEqual([]);
+    }
   });
 
   it('an entry whose writes fail stops quietly, and the cache says once that it cannot be written', async () => {
