@@ -113,8 +113,8 @@ export class ContentCache {
   mayHave(sha256: string, size: number): boolean {
     if (!SHA256_HEX.test(sha256)) return false;
     try {
-      const st = fs.statSync(this.entryPath(sha256));
-      return st.isFile() && st.size === size;
+      const st = fs.statSync(this.entryPath(sha256), { throwIfNoEntry: false });
+      return st !== undefined && st.isFile() && st.size === size;
     } catch {
       return false;
     }
@@ -128,12 +128,13 @@ export class ContentCache {
   async place(sha256: string, size: number, dest: string, mode: number = 0o644): Promise<boolean> {
     if (!SHA256_HEX.test(sha256)) return this.miss();
     const entry = this.entryPath(sha256);
-    let st: fs.Stats;
+    let st: fs.Stats | undefined;
     try {
-      st = fs.statSync(entry);
+      st = fs.statSync(entry, { throwIfNoEntry: false }); // a miss is the usual case: no exception for it
     } catch {
       return this.miss();
     }
+    if (!st) return this.miss();
     if (!st.isFile() || st.size !== size) return this.discard(entry, sha256, `its size is ${st.size} B, not ${size} B`);
     let served: boolean;
     if (this.link && mode !== 0o755) served = await this.placeLinked(entry, sha256, dest);
