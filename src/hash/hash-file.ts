@@ -43,10 +43,10 @@ export async function hashFile(file: string, options: Options = {}): Promise<Has
   const label = options.label ?? file;
   for (let attempt = 1; ; attempt++) {
     throwIfAborted(options.signal);
-    let result: Attempt | 'large';
+    let result: Attempt;
     try {
-      result = readSmall(file, options);
-      if (result === 'large') result = await readLarge(file, options);
+      const small = readSmall(file, options);
+      result = small instanceof Large ? await readLarge(file, small.size, options) : small;
     } catch (err) {
       throw fsError(err, 'read', label);
     }
@@ -74,11 +74,16 @@ function keepBuffer(size: number, options: Options): Buffer | null {
   return size <= (options.keepUpTo ?? -1) ? Buffer.allocUnsafe(size) : null;
 }
 
-function readSmall(file: string, options: Options): Attempt | 'large' {
+/** readSmall's answer for a file too big for it: its size as the fstat saw it. */
+class Large {
+  constructor(readonly size: number) {}
+}
+
+function readSmall(file: string, options: Options): Attempt | Large {
   const fd = fs.openSync(file, 'r');
   try {
     const before = fs.fstatSync(fd);
-    if (before.size > SMALL_FILE) return 'large';
+    if (before.size > SMALL_FILE) return new Large(before.size);
     const kept = keepBuffer(before.size, options);
     const data = kept ?? (scratch ??= Buffer.allocUnsafe(SMALL_FILE)).subarray(0, before.size);
     let off = 0;
@@ -95,11 +100,11 @@ function readSmall(file: string, options: Options): Attempt | 'large' {
   }
 }
 
-async function readLarge(file: string, options: Options): Promise<Attempt> {
+async function readLarge(file: string, size: number, options: Options): Promise<Attempt> {
   // A large file whose bytes nobody keeps is hashed on a worker thread (hash-threads.ts), when there is one.
   const mayKeep = (options.into ? options.into.length : (options.keepUpTo ?? 0)) > SMALL_FILE;
   if (!mayKeep) {
-    const t = await hashOnThread(file, options.signal);
+    const t = await hashOnThread(file, size, options.signal);
     if (t) return !sameIdentity(t.before, t.after) || t.bytesRead !== t.before.size ? null : { ...t.after, sha256: t.sha256 };
   }
   const handle = await fsp.open(file, 'r');

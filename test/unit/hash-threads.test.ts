@@ -25,10 +25,21 @@ function bigFile(name: string, size: number, fill: number): { file: string; data
   return { file, data };
 }
 
+const MiB = 1024 * 1024;
+
 describe('hashOnThread', () => {
+  it('starts workers only once 64 MiB of large files were asked for (a worker costs ~40 ms to start)', async () => {
+    const first = bigFile('first', 3 * MiB, 0x21);
+    expect(await hashOnThread(first.file, first.data.length)).toBeNull(); // the caller hashes it
+    const big = bigFile('big', 64 * MiB, 0x22);
+    const r = await hashOnThread(big.file, big.data.length);
+    expect(r?.sha256).toBe(sha(big.data));
+    expect((await hashOnThread(first.file, first.data.length))?.sha256).toBe(sha(first.data)); // workers are up now
+  });
+
   it('hashes several large files at once, each with the identity it was read under', async () => {
-    const files = [3, 5, 8, 13].map((mib, i) => bigFile(`f${i}`, mib * 1024 * 1024 + i, 0x11 * (i + 1)));
-    const results = await Promise.all(files.map(({ file }) => hashOnThread(file)));
+    const files = [3, 5, 8, 13].map((mib, i) => bigFile(`f${i}`, mib * MiB + i, 0x11 * (i + 1)));
+    const results = await Promise.all(files.map(({ file, data }) => hashOnThread(file, data.length)));
     results.forEach((r, i) => {
       expect(r).not.toBeNull();
       expect(r!.sha256).toBe(sha(files[i]!.data));
@@ -42,7 +53,7 @@ describe('hashOnThread', () => {
 
   it('passes a read error back with its code, which hashFile reports as usual', async () => {
     const missing = path.join(work, 'missing');
-    const err = await hashOnThread(missing).then(
+    const err = await hashOnThread(missing, 2 * MiB).then(
       () => null,
       (e: unknown) => e,
     );
@@ -50,7 +61,7 @@ describe('hashOnThread', () => {
     expect((err as NodeJS.ErrnoException).path).toBe(missing);
     const folder = path.join(work, 'a-folder');
     fs.mkdirSync(folder);
-    const isDir = await hashOnThread(folder).then(
+    const isDir = await hashOnThread(folder, 2 * MiB).then(
       () => null,
       (e: unknown) => e,
     );
@@ -58,7 +69,7 @@ describe('hashOnThread', () => {
   });
 
   it('answers an abort at once (ABORTED), and the threads go on with the next files', async () => {
-    const { file, data } = bigFile('huge', 64 * 1024 * 1024, 0x5a);
+    const { file, data } = bigFile('huge', 64 * MiB, 0x5a);
     const c = new AbortController();
     // hashFile hands the file to a thread before it returns its promise: the abort finds the job running.
     const hashing = hashFile(file, { signal: c.signal });
@@ -68,6 +79,17 @@ describe('hashOnThread', () => {
     for (const h of again) expect(h.sha256).toBe(sha(data));
     const already = new AbortController();
     already.abort();
-    expect(isFlowsyncError(await hashOnThread(file, already.signal).catch((e: unknown) => e), 'ABORTED')).toBe(true);
+    expect(isFlowsyncError(await hashOnThread(file, data.length, already.signal).catch((e: unknown) => e), 'ABORTED')).toBe(true);
+  });
+
+  it('on a worker too, a file that keeps changing while read is refused (FILE_CHANGED), never hashed half old, half new', async () => {
+    const { file } = bigFile('growing.log', 16 * MiB, 0x33);
+    const timer = setInterval(() => fs.appendFileSync(file, 'x'.repeat(100)), 0);
+    try {
+      const err = await hashFile(file, { label: 'logs/growing.log' }).catch((e: unknown) => e);
+      expect(isFlowsyncError(err, 'FILE_CHANGED')).toBe(true);
+    } finally {
+      clearInterval(timer);
+    }
   });
 });
