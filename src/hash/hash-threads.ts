@@ -27,6 +27,13 @@ export interface ThreadHash {
   sha256: string;
 }
 
+/**
+ * Workers start once this many bytes of large files were asked for: a worker takes ~40 ms to
+ * start here (≈ 50 MB of hashing), so a push that changed one 5 MB file hashes it on its own
+ * thread, while a scan of a few hundred MB gets the workers after its first files.
+ */
+const START_AFTER_BYTES = 64 * 1024 * 1024;
+
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
@@ -181,13 +188,6 @@ class HashThreads {
 }
 
 let threads: HashThreads | null = null;
-
-/**
- * Workers start once this many bytes of large files were asked for: a worker takes ~40 ms to
- * start here (≈ 50 MB of hashing), so a push that changed one 5 MB file hashes it on its own
- * thread, while a scan of a few hundred MB gets the workers after its first files.
- */
-const START_AFTER_BYTES = 64 * 1024 * 1024;
 
 /**
  * Hash `file` (of `size` bytes, as last seen) on a worker thread. Null when no worker takes it
