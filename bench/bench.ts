@@ -311,7 +311,6 @@ export class Bench {
     this.trash.discard(copy);
     if (m.exitCode !== 0) return;
     const data = this.prepared.data;
-    data.copyTreeMs = Math.min(m.wallMs, data.copyTreeMs ?? Infinity);
     const byNetwork = (data.copyTreeMsByNetwork ??= {});
     byNetwork[this.network.id] = Math.min(m.wallMs, byNetwork[this.network.id] ?? Infinity);
     this.log(`[${this.network.id}] cp -r of the pulled tree: ${(m.wallMs / 1000).toFixed(2)} s (the warm-cache pull's floor)`);

@@ -105,11 +105,12 @@ export interface DataInfo {
   deleteCount: number;
   /** A `find DIR -printf '%s %T@\n'` walk of the whole tree (ignored folders included), warm page cache: the walk floor. */
   findWalkMs?: number;
-  /** `cp -r` of the tree a pull places (the warm-cache pull's floor), fastest of the runs. */
+  /** Results written before copyTreeMsByNetwork: `cp -r` of the pulled tree, fastest of the run (read as loopback's). */
   copyTreeMs?: number;
   /**
-   * The same, fastest per network pass: the warm-cache pull is compared with the copy of its own
-   * pass (file creation here varied 4× between passes of one run: 0.65 s and 0.15 s).
+   * `cp -r` of the tree a pull places (the warm-cache pull's floor), fastest per network pass: the
+   * warm-cache pull is compared with the copy of its own pass (file creation here varied 4×
+   * between passes of one run: 0.65 s and 0.15 s).
    */
   copyTreeMsByNetwork?: Record<string, number>;
 }

@@ -17,6 +17,7 @@
  * never the download; the cache then reports itself unwritable (ContentCache.endEntry).
  */
 import fs from 'node:fs';
+import { writeAt } from '../util/atomic-write.js';
 
 const BATCH_BYTES = 1024 * 1024;
 /** Entries up to this size are written synchronously, chunk by chunk, as they come. */
@@ -45,7 +46,7 @@ export class EntryWriter {
     this.received += chunk.length;
     if (this.size <= WRITE_AT_ONCE) {
       try {
-        for (let off = 0; off < chunk.length; ) off += fs.writeSync(this.fd, chunk, off, chunk.length - off, this.position + off);
+        writeAt(this.fd, chunk, this.position);
         this.position += chunk.length;
       } catch (err) {
         this.failure = err;

@@ -46,7 +46,7 @@ export async function hashFile(file: string, options: Options = {}): Promise<Has
     let result: Attempt;
     try {
       const small = readSmall(file, options);
-      result = small instanceof Large ? await readLarge(file, small.size, options) : small;
+      result = typeof small === 'number' ? await readLarge(file, small, options) : small;
     } catch (err) {
       throw fsError(err, 'read', label);
     }
@@ -74,16 +74,12 @@ function keepBuffer(size: number, options: Options): Buffer | null {
   return size <= (options.keepUpTo ?? -1) ? Buffer.allocUnsafe(size) : null;
 }
 
-/** readSmall's answer for a file too big for it: its size as the fstat saw it. */
-class Large {
-  constructor(readonly size: number) {}
-}
-
-function readSmall(file: string, options: Options): Attempt | Large {
+/** The file's hash; or, for a file too big to read this way, its size as the fstat saw it. */
+function readSmall(file: string, options: Options): Attempt | number {
   const fd = fs.openSync(file, 'r');
   try {
     const before = fs.fstatSync(fd);
-    if (before.size > SMALL_FILE) return new Large(before.size);
+    if (before.size > SMALL_FILE) return before.size;
     const kept = keepBuffer(before.size, options);
     const data = kept ?? (scratch ??= Buffer.allocUnsafe(SMALL_FILE)).subarray(0, before.size);
     let off = 0;

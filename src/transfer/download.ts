@@ -23,6 +23,7 @@ import { FlowsyncError, fsError } from '../errors.js';
 import { ONE_STREAM_RATE, type TransferContext } from './context.js';
 import { choosePartSize } from './part-size.js';
 import { runPool } from '../util/pool.js';
+import { writeAt } from '../util/atomic-write.js';
 import { collect } from '../util/streams.js';
 
 /** A second destination for a download's bytes, in order from the first: write() returns a promise when the download should wait for it. */
@@ -104,15 +105,6 @@ async function open(file: string, flags: 'w' | 'w+' = 'w'): Promise<fsp.FileHand
   }
 }
 
-/**
- * Write one chunk at `position`, synchronously on purpose: a chunk (64 KiB from a socket) goes to
- * the page cache in microseconds, while a hop to libuv's thread pool and back per chunk cost
- * four times the system time (1 GiB in 64 KiB writes on the 2-core bench machine: 0.25 s
- * synchronous, 1.7 s through fs.promises).
- */
-function writeAt(fd: number, chunk: Buffer, position: number): void {
-  for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off, chunk.length - off, position + off);
-}
 
 /** Write a stream at `position` onwards (and to `copy`); returns the bytes written. */
 async function streamTo(stream: Readable, handle: fsp.FileHandle, position: number, signal: AbortSignal, onChunk: (chunk: Buffer) => void, copy?: ByteCopy): Promise<number> {

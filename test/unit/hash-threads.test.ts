@@ -83,6 +83,9 @@ describe('hashOnThread', () => {
   });
 
   it('on a worker too, a file that keeps changing while read is refused (FILE_CHANGED), never hashed half old, half new', async () => {
+    // On its own too (the 64 MiB start threshold), this test's hashFile goes to a worker.
+    const up = bigFile('up', 64 * MiB, 0x44);
+    expect(await hashOnThread(up.file, up.data.length)).not.toBeNull();
     const { file } = bigFile('growing.log', 16 * MiB, 0x33);
     const timer = setInterval(() => fs.appendFileSync(file, 'x'.repeat(100)), 0);
     try {
