@@ -6,7 +6,7 @@ import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { FlowsyncError, fsError, throwIfAborted } from '../errors.js';
-import { ensureFolder, placeTemp, removeEmptyParents, TEMP_MARKER, tempNameFor } from '../util/atomic-write.js';
+import { ensureFolder, placeTemp, removeEmptyParents, TEMP_MARKER, tempNameFor, tempWriterGone } from '../util/atomic-write.js';
 import type { Backend, MultipartWriter, ObjectInfo, Op, ReadOptions, WriteInfo } from './types.js';
 
 /** Keys per delete() call: a loop of unlinks, so any number; this bounds one call's work. */
@@ -50,12 +50,15 @@ async function withFileLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
 }
 
 /**
- * A live writer touches its temporary file as it writes (a multipart upload with every part), so
- * one untouched for a day was left by a killed writer: a listing (gc's, verify's) removes it.
+ * A listing (gc's, verify's) removes the temporary files killed writers left: at once when the
+ * writer was a process of this host that no longer runs; otherwise (another host writing to a
+ * shared folder) when untouched for a day, since a live writer touches its file as it writes
+ * (a multipart upload with every part).
  */
 const ABANDONED_TEMP_MS = 24 * 60 * 60 * 1000;
 
 async function sweepIfAbandoned(file: string): Promise<void> {
+  if (tempWriterGone(path.basename(file))) return fsp.rm(file, { force: true });
   const st = await fsp.stat(file).catch(() => null);
   if (st && Date.now() - st.mtimeMs > ABANDONED_TEMP_MS) await fsp.rm(file, { force: true });
 }

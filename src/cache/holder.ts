@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
+import { processAlive } from '../util/process-alive.js';
 
 export interface Holder {
   pid: number;
@@ -16,17 +17,6 @@ export interface Holder {
 
 export function thisHolder(): Holder {
   return { pid: process.pid, host: os.hostname(), nonce: randomBytes(8).toString('hex'), startedAt: new Date().toISOString() };
-}
-
-/** Whether a process with this id runs on this host (EPERM: it runs, as another user). */
-export function processAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** True only when the holder is on this host and its process is gone. */

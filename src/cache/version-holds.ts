@@ -12,7 +12,7 @@ import fs, { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fsError } from '../errors.js';
-import { processAlive } from './holder.js';
+import { processAlive } from '../util/process-alive.js';
 
 export const HOLDS_DIR = path.join('.flowsync', 'holds');
 

@@ -14,6 +14,7 @@ import { leaseKey } from '../backends/keys.js';
 import type { Remote } from '../backends/open.js';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { parseBoundedJson } from '../util/bounded-json.js';
+import { processAlive } from '../util/process-alive.js';
 import { collect } from '../util/streams.js';
 
 const FORMAT = 'flowsync-lease';
@@ -97,16 +98,6 @@ function parseLease(bytes: Uint8Array): { holder: LeaseHolder | null; damaged?: 
     typeof o.startedAt === 'string' && typeof o.expiresAt === 'string' && !Number.isNaN(Date.parse(o.expiresAt));
   if (!valid) return { holder: null, damaged: 'it is not a flowsync lease' };
   return { holder: { host: o.host as string, pid: o.pid as number, startedAt: o.startedAt as string, expiresAt: o.expiresAt as string, token: o.token as string } };
-}
-
-/** Whether a process with this pid runs on this machine (EPERM: it runs, as another user). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Why the lease cannot be live (expired, holder dead on this host, unreadable), or null when it may be. */

@@ -4,25 +4,42 @@
  * create-if-absent), so a reader never sees half a file. No fsync: a crash may lose the last
  * writes but never shows a torn file, and the next run re-checks content by hash anyway.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs, { promises as fsp } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { FlowsyncError, fsError } from '../errors.js';
 import { inFolder } from './fs-path.js';
+import { processAlive } from './process-alive.js';
 
 /** Temporary files carry this marker so listings skip them and a later run can sweep them. */
 export const TEMP_MARKER = '.flowsync-tmp-';
 
 /**
- * Unique per process (random) and per call (a counter): drawing random bytes for every file was
- * ≈15 µs a call, 4 % of a fresh 5,000-file pull from the content cache.
+ * Names this host, so a sweep can tell a temporary file whose writer died here (its pid is gone)
+ * from one another host writes to a shared folder (which only its age can condemn).
  */
-const TEMP_PREFIX = randomBytes(6).toString('hex');
+const HOST_TAG = createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8);
+
+/**
+ * Host and pid (for the sweep), random (two processes that share a pid: containers on one
+ * volume, a pid wrap) and a counter per call: drawing random bytes for every file was ≈15 µs a
+ * call, 4 % of a fresh 5,000-file pull from the content cache.
+ */
+const TEMP_PREFIX = `${HOST_TAG}-${process.pid}-${randomBytes(4).toString('hex')}`;
 let tempCounter = 0;
 
 /** A temporary name in the same folder as `file` (same filesystem, so the rename is atomic). */
 export function tempNameFor(file: string): string {
   return inFolder(path.dirname(file), `${TEMP_MARKER}${TEMP_PREFIX}${(tempCounter++).toString(36)}-${path.basename(file)}`.slice(0, 255));
+}
+
+const TEMP_WRITER = /^\.flowsync-tmp-([0-9a-f]{8})-(\d+)-/;
+
+/** True when the temporary file `name` was written by a process of this host that no longer runs. */
+export function tempWriterGone(name: string): boolean {
+  const m = TEMP_WRITER.exec(name);
+  return m !== null && m[1] === HOST_TAG && !processAlive(Number(m[2]));
 }
 
 export async function ensureFolder(folder: string): Promise<void> {

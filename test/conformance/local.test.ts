@@ -1,9 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLocalBackend, TEMP_MARKER } from '../../src/backends/local.js';
+import { tempNameFor } from '../../src/util/atomic-write.js';
 import { runConformance } from './suite.js';
 
 /** Temporary files left under `dir`: an unfinished or un-cleaned upload leaves one behind. */
@@ -46,6 +48,27 @@ describe('the local store sweeps what killed writers left', () => {
       for await (const o of backend.list('p/packs/')) keys.push(o.key);
       expect(keys).toEqual(['p/packs/ab/pack1']);
       expect((await fsp.readdir(folder)).sort()).toEqual([path.basename(fresh), 'pack1'].sort());
+    } finally {
+      await fsp.rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a listing removes at once a temporary file whose writer (a process of this host) is gone, and keeps a live writer\'s', async () => {
+    const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'flowsync-local-sweep-'));
+    try {
+      const backend = createLocalBackend({ root });
+      await backend.write('p/packs/pack1', Buffer.from('pack'), { size: 4 });
+      const folder = path.join(root, 'p', 'packs');
+      const live = tempNameFor(path.join(folder, 'pack2'));
+      // The same name as a process that ran here and exited (SIGKILLed mid-write, say) would have left.
+      const gonePid = spawnSync(process.execPath, ['-e', '']).pid;
+      const dead = path.join(folder, path.basename(live).replace(`-${process.pid}-`, `-${gonePid}-`));
+      await fsp.writeFile(live, 'being written');
+      await fsp.writeFile(dead, 'half a pack');
+      const keys: string[] = [];
+      for await (const o of backend.list('p/packs/')) keys.push(o.key);
+      expect(keys).toEqual(['p/packs/pack1']);
+      expect((await fsp.readdir(folder)).sort()).toEqual([path.basename(live), 'pack1'].sort());
     } finally {
       await fsp.rm(root, { recursive: true, force: true });
     }
