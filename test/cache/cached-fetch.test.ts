@@ -2,7 +2,8 @@
  * A miss enters the content cache from the bytes the download hands over (transfer/download.ts →
  * ByteCopy → EntryWriter), not from a copy of the placed file afterwards. The pull's own tests
  * cannot tell the two apart (both fill the cache), so these do: the placed file is spoiled
- * before the fetch returns, and the entry must still hold the right bytes.
+ * before the fetch returns, and the entry must still hold the right bytes. Both ways a pull gets
+ * bytes: an object's download, and a pack member served from a planned read.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -10,6 +11,9 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryBackend } from '../../src/backends/memory.js';
 import { ContentCache } from '../../src/cache/content-cache.js';
+import { packKey } from '../../src/pack/layout.js';
+import { buildPack } from '../../src/pack/tar-pack.js';
+import { packedFetch } from '../../src/sync/packed-pull.js';
 import { cachedFetch } from '../../src/sync/pull-guard.js';
 import type { FetchInto } from '../../src/sync/tree-writer.js';
 import { ByteBudget } from '../../src/transfer/budget.js';
@@ -62,6 +66,31 @@ describe('cache entries from the bytes in hand', () => {
       expect(fs.readFileSync(tmp2).equals(data)).toBe(true);
     });
   }
+
+  it('a pack member hands its checked bytes to the copy, and the cache keeps them', async () => {
+    const backend = createMemoryBackend();
+    const contents = [content(7000, 5), content(9000, 11)];
+    const pack = await buildPack(contents.map((data) => ({ sha256: sha(data), data })));
+    await backend.write(packKey('p', pack.sha256), pack.bytes, { size: pack.bytes.length });
+    const ref = { sha256: pack.sha256, size: pack.bytes.length };
+    const files = contents.map((data, i) => ({ path: `f${i}`, size: data.length, mode: 0o644 as const, sha256: sha(data) }));
+    const members = new Map(files.map((f, i) => [f.path, { ...pack.members[i]!, pack: ref }]));
+    const ctx: TransferContext = { backend, budget: new ByteBudget(64 * MiB), progress: new Progress(), partConcurrency: 2 };
+    const fetchOf = packedFetch(ctx, { keys: new Map(), packed: { prefix: 'p', members } }, files);
+    const cache = new ContentCache({ root: path.join(base, 'cache') });
+    for (const [i, f] of files.entries()) {
+      const fetchMember = fetchOf(f);
+      const spoiling: FetchInto = async (tmp, signal, copy) => {
+        const got = await fetchMember(tmp, signal, copy);
+        fs.writeFileSync(tmp, Buffer.alloc(f.size, 0x21)); // a copy of the placed file would now be wrong
+        return got;
+      };
+      const fetch = cachedFetch(cache, f, spoiling, () => {});
+      expect(await fetch(path.join(base, `member${i}`), new AbortController().signal)).toBe(f.sha256);
+      expect(fs.readFileSync(cache.entryPath(f.sha256)).equals(contents[i]!)).toBe(true);
+    }
+    expect(cache.stats).toMatchObject({ added: 2, addedBytes: 16000 });
+  });
 
   it('bytes that fail their check never enter the cache', async () => {
     const cache = new ContentCache({ root: path.join(base, 'cache') });
