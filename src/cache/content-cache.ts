@@ -27,7 +27,7 @@ import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { fsError } from '../errors.js';
 import { hashFile } from '../hash/hash-file.js';
-import { defaultCacheDir } from '../hash/stat-cache.js';
+import { defaultCacheDir } from '../util/cache-dir.js';
 import { inFolder } from '../util/fs-path.js';
 import { readUsage, trimCache, writeUsage } from './cache-usage.js';
 import { EntryWriter } from './entry-writer.js';

@@ -30,6 +30,12 @@ export function heapGrowingPercent(liveBytes: number): number {
   return percent >= 100 ? 0 : Math.max(CAPPED_PERCENT, percent);
 }
 
+/**
+ * Set on the global object once a flag was changed: V8 stamps a code cache with the flags in
+ * force, so the CLI's launcher (launcher.ts) must not save one made after this.
+ */
+export const V8_FLAGS_CHANGED = Symbol.for('flowsync.v8FlagsChanged');
+
 /** Watch full collections and set the growth for the next one. The observer holds no handle: the process still exits on its own. */
 export function capHeapGrowthWhenLarge(): void {
   let current = 0;
@@ -39,6 +45,7 @@ export function capHeapGrowthWhenLarge(): void {
     const wanted = heapGrowingPercent(v8.getHeapStatistics().used_heap_size);
     if (wanted === current) return;
     v8.setFlagsFromString(`--heap-growing-percent=${wanted}`);
+    (globalThis as Record<symbol, unknown>)[V8_FLAGS_CHANGED] = true;
     current = wanted;
   });
   observer.observe({ entryTypes: ['gc'] });

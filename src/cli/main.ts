@@ -4,11 +4,9 @@
  * fix); 2 bad usage or input.
  */
 import { setMaxListeners } from 'node:events';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
+import { flowsyncVersion } from '../pack/provenance.js';
 import { scrubSecrets } from '../secrets.js';
 import { COMMON_HELP, COMMON_OPTIONS, type Command } from './command.js';
 import * as registered from './commands/index.js';
@@ -51,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (name === '--version' || name === '-V') {
-    process.stdout.write(ownVersion() + '\n');
+    process.stdout.write(flowsyncVersion() + '\n');
     return 0;
   }
   const command = COMMANDS.find((c) => c.name === name);
@@ -119,19 +117,6 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-  }
-}
-
-/** flowsync's version, from the package.json above this module (built or bundled alike). */
-function ownVersion(): string {
-  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'flowsync' && pkg.version) return pkg.version;
-    } catch {
-      // no package.json here: keep climbing
-    }
-    if (path.dirname(dir) === dir) return 'unknown';
   }
 }
 

@@ -9,7 +9,6 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { sameIdentity, type StatIdentity } from './identity.js';
 import { hashFile } from './hash-file.js';
@@ -26,14 +25,6 @@ const SHA_BYTES = 32;
 
 interface Entry extends StatIdentity {
   sha256: string;
-}
-
-export function defaultCacheDir(): string {
-  if (process.env.FLOWSYNC_CACHE_DIR) return process.env.FLOWSYNC_CACHE_DIR;
-  const home = os.homedir();
-  if (process.platform === 'win32') return path.join(process.env.LOCALAPPDATA ?? path.join(home, 'AppData', 'Local'), 'flowsync', 'Cache');
-  if (process.platform === 'darwin') return path.join(home, 'Library', 'Caches', 'flowsync');
-  return path.join(process.env.XDG_CACHE_HOME || path.join(home, '.cache'), 'flowsync');
 }
 
 function tickOf(mtimeMs: number): number {

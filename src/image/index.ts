@@ -3,7 +3,7 @@
  * (the code layers of a flowsync image → folder). See DESIGN §11.
  */
 import { FlowsyncError } from '../errors.js';
-import { defaultCacheDir } from '../hash/stat-cache.js';
+import { defaultCacheDir } from '../util/cache-dir.js';
 import type { ProgressEvent } from '../util/progress.js';
 import { parsePlatform, resolveBase } from './base.js';
 import { buildCodeImage } from './code-image.js';

@@ -8,7 +8,7 @@
  */
 import { keyFor, manifestKey } from '../backends/keys.js';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
-import { defaultCacheDir } from '../hash/stat-cache.js';
+import { defaultCacheDir } from '../util/cache-dir.js';
 import { createManifest, filesDigest } from '../manifest/codec.js';
 import { isFile, sameContent, withTag, type FileEntry, type Manifest, type ManifestEntry } from '../manifest/types.js';
 import { normalizeTag } from '../plan/drift.js';

@@ -2,7 +2,8 @@
 import path from 'node:path';
 import { hashFiles, type HashJob } from '../hash/hash-tree.js';
 import { identityOf, modeOf } from '../hash/identity.js';
-import { defaultCacheDir, StatCache } from '../hash/stat-cache.js';
+import { StatCache } from '../hash/stat-cache.js';
+import { defaultCacheDir } from '../util/cache-dir.js';
 import { createManifest } from '../manifest/codec.js';
 import type { ManifestEntry } from '../manifest/types.js';
 import { Progress } from '../util/progress.js';

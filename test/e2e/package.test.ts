@@ -36,13 +36,15 @@ describe('npm pack', () => {
     const files = (JSON.parse(out) as Array<{ files: PackFile[] }>)[0]!.files.map((f) => f.path);
     const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { bin: Record<string, string>; exports: Record<string, Record<string, string>> };
     for (const f of files) {
-      expect(f, f).toMatch(/^(README\.md|package\.json|dist\/cli\/[^/]+\.js|dist\/src\/.+\.(js|d\.ts))$/);
+      expect(f, f).toMatch(/^(README\.md|package\.json|dist\/cli\/[^/]+\.c?js|dist\/src\/.+\.(js|d\.ts))$/);
       expect(f).not.toMatch(/\.map$|^dist\/(bench|test)\/|^(bench|test|src|fixtures|scripts)\/|^dist\/src\/cli\//);
     }
     // Everything package.json points at is in it.
     for (const target of [...Object.values(pkg.bin), pkg.exports['.']!['import']!, pkg.exports['.']!['types']!]) {
       expect(files).toContain(target.replace(/^\.\//, ''));
     }
+    // The bin is the launcher; the CLI itself is the bundle beside it.
+    expect(files).toContain('dist/cli/flowsync.cjs');
     expect(files).toContain('README.md');
   });
 });

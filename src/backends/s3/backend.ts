@@ -222,7 +222,7 @@ export function createS3Backend(options: S3BackendOptions): Backend {
     name: 's3',
     features: { multipart: true, conditionalWrite: true, rangeRead: true, metadata: true, transportDigest: 'sha256' },
     limits: { deleteBatch: MAX_DELETE_BATCH, multipart: { minPartSize: 5 * MiB, maxPartSize: 5 * 1024 * MiB, maxParts: MAX_PARTS } },
-    // 64 in flight: small objects are latency-bound over a WAN (64 ÷ 20 ms ≈ 3,200 requests/s) and
+    // 64 in flight: small objects are latency-bound over a WAN (64 / 20 ms = 3,200 requests/s) and
     // cost little CPU each on the lean path; the byte budget, not this, bounds memory.
     tuning: { concurrency: 64, multipartThreshold: 16 * MiB, partSize: 16 * MiB },
 

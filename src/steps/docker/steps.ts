@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { FlowsyncError } from '../../errors.js';
-import { defaultCacheDir } from '../../hash/stat-cache.js';
+import { defaultCacheDir } from '../../util/cache-dir.js';
 import { buildDockerfile } from '../../image/dockerfile/build.js';
 import { engineBuild, enginePush, findEngine } from '../../image/engine.js';
 import { clientOptions, parsePlatform } from '../../image/index.js';
