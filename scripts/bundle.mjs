@@ -6,6 +6,7 @@
 // The Azure and GCS SDKs stay outside the bundle: they load only for az:// and gs:// remotes, and
 // they read files next to their own modules at run time.
 import { build } from 'esbuild';
+import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { chmodSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -40,6 +41,10 @@ await build({
   charset: 'ascii',
   logLevel: 'warning',
 });
+
+if (!isAscii(readFileSync(bundle))) {
+  console.warn('warning: dist/cli/flowsync.cjs is not ASCII (a comment esbuild kept?): the CLI then holds its text at two bytes per character.');
+}
 
 const launcher = path.join(outdir, 'main.js');
 await build({

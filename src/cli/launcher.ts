@@ -2,9 +2,9 @@
  * The `flowsync` command's entry (bundled by scripts/bundle.mjs into dist/cli/main.js): it runs
  * the CLI bundle (dist/cli/flowsync.cjs) through V8's code cache, the way Node 22's
  * module.enableCompileCache() does for modules, which Node 20 lacks. Compiling the bundle's
- * ~2 MB took ~35 ms of every command (a no-change push of 5,000 files to s3rver: ~0.30 s on the
- * 2-core bench machine, 0.25 s with the cache). The first run of a build writes the cache; the
- * next ones start from it.
+ * ~2 MB took ~35 ms of every command, and the functions a command runs more (a no-change push
+ * of 5,000 files to s3rver on the 2-core bench machine: ≈ 0.31 s, ≈ 0.26 s with the cache).
+ * The first run of a build writes the cache; the next ones start from it.
  *
  * The cache lives in `<cache dir>/code/` (FLOWSYNC_CACHE_DIR as elsewhere), named by the build
  * (the bundle's sha256, set at bundle time), its size and mtime and the Node version, so a
@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
 import vm from 'node:vm';
 import { defaultCacheDir } from '../util/cache-dir.js';
 import { V8_FLAGS_CHANGED } from './heap-growth.js';
@@ -27,19 +28,26 @@ declare const FLOWSYNC_BUILD: string;
 
 run(path.join(path.dirname(fileURLToPath(import.meta.url)), 'flowsync.cjs'));
 
-/** In a function, so the cache's bytes and the text are garbage once compiled. */
+/** In a function, so the cache's bytes are garbage once compiled. */
 function run(bundle: string): void {
-  const cacheFile = process.env.FLOWSYNC_NO_CODE_CACHE ? null : cacheFileFor(bundle);
-  const cachedData = cacheFile ? readQuietly(cacheFile) : undefined;
+  // V8 drops the bytecode of functions not run for a while; the cache saved at the end of a
+  // long command would then miss them. Set before compiling, so that every run compiles, saves
+  // and checks its cache under the same flags.
+  v8.setFlagsFromString('--no-flush-bytecode');
+  const full = process.env.FLOWSYNC_NO_CODE_CACHE ? null : cacheFileFor(bundle);
+  const early = full && `${full}.early`;
+  const found = full ? (readQuietly(full) ?? readQuietly(early!)) : undefined;
   // The bundle is one function expression (its banner and footer): the body of a CommonJS module.
-  const script = new vm.Script(readSource(bundle), { filename: bundle, ...(cachedData ? { cachedData } : {}) });
-  if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
-    // Soon after the start, so one is saved whatever happens next; again at the end, with every
-    // function the command compiled, unless the CLI changed a V8 flag meanwhile (heap-growth.ts):
-    // V8 refuses a cache made under other flags than those it starts with.
-    setImmediate(() => writeQuietly(cacheFile, script));
+  const script = new vm.Script(readSource(bundle), { filename: bundle, ...(found ? { cachedData: found.data } : {}) });
+  const usable = found !== undefined && !script.cachedDataRejected;
+  if (full && !(usable && found.file === full)) {
+    // The full cache is saved at the end, with every function the command compiled, unless the
+    // CLI changed a V8 flag meanwhile (heap-growth.ts: V8 refuses a cache made under other flags
+    // than those it starts with). So that a command on a big tree, which does change them, still
+    // leaves one, an early cache is saved soon after the start, to be used until a full one exists.
+    if (!usable) setImmediate(() => writeQuietly(early!, script));
     process.once('beforeExit', () => {
-      if (!(globalThis as Record<symbol, unknown>)[V8_FLAGS_CHANGED]) writeQuietly(cacheFile, script);
+      if (!(globalThis as Record<symbol, unknown>)[V8_FLAGS_CHANGED]) writeQuietly(full, script);
     });
   }
   const mod = { exports: {} };
@@ -62,15 +70,18 @@ function cacheFileFor(file: string): string | null {
   }
 }
 
-function readQuietly(file: string): Buffer | undefined {
+function readQuietly(file: string): { file: string; data: Buffer } | undefined {
   try {
-    return fs.readFileSync(file);
+    return { file, data: fs.readFileSync(file) };
   } catch {
     return undefined;
   }
 }
 
-/** Write the cache (atomically: concurrent first runs each write a whole one) and drop other builds' caches. */
+/** Other builds' caches go once unused this long (two installs used in turn keep both). */
+const OTHER_BUILD_KEPT_MS = 7 * 24 * 3600 * 1000;
+
+/** Write the cache (atomically: concurrent first runs each write a whole one); drop old caches of other builds. */
 function writeQuietly(file: string, s: vm.Script): void {
   const dir = path.dirname(file);
   const tmp = `${file}.${process.pid}.tmp`;
@@ -78,8 +89,11 @@ function writeQuietly(file: string, s: vm.Script): void {
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(tmp, s.createCachedData());
     fs.renameSync(tmp, file);
+    if (file.endsWith('.early')) return;
+    fs.rmSync(`${file}.early`, { force: true });
     for (const name of fs.readdirSync(dir)) {
-      if (name.startsWith('cli-') && name !== path.basename(file) && !name.endsWith('.tmp')) fs.rmSync(path.join(dir, name), { force: true });
+      const other = path.join(dir, name);
+      if (!name.startsWith(path.basename(file)) && Date.now() - fs.statSync(other).mtimeMs > OTHER_BUILD_KEPT_MS) fs.rmSync(other, { force: true });
     }
   } catch {
     try {
