@@ -60,7 +60,8 @@ async function pulledEquals(remote: string, expected: string, label: string): Pr
 }
 
 describe('two pushes racing to one prefix on Azurite', () => {
-  it('5 races (first pushes and updates): never both succeed; the winner pulls whole; the loser can push next', async () => {
+  it('5 races (first pushes and updates): never both succeed against one base; the winner pulls whole; the loser can push next', async () => {
+    let overlapped = 0;
     for (let race = 0; race < 5; race++) {
       const update = race % 2 === 1;
       const remote = `az://${CONTAINER}/race-${Math.floor(race / 2)}`;
@@ -68,9 +69,20 @@ describe('two pushes racing to one prefix on Azurite', () => {
       const b = tree(`b${race}`, 100, race * 2 + 2);
       if (!update) expect((await verify({ remote, remoteOptions: { backend } }).catch((e: Error) => e)) instanceof Error).toBe(true);
       const results = await Promise.allSettled([push(opts(a, remote)), push(opts(b, remote))]);
-      const won = results.filter((r) => r.status === 'fulfilled');
+      const won = results.filter((r): r is PromiseFulfilledResult<Awaited<ReturnType<typeof push>>> => r.status === 'fulfilled');
       const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-      expect(won, `race ${race}: exactly one push succeeds`).toHaveLength(1);
+      expect(won.length, `race ${race}: a push succeeds`).toBeGreaterThanOrEqual(1);
+      if (won.length === 2) {
+        // No overlap after all: one push had released the lease before the other took it, and
+        // the later one, finding a new manifest under its lease, replanned against it. Then the
+        // remote is exactly the tree of the one that committed last.
+        const current = (await pull({ remote, dir: path.join(work, 'dest', `probe-${race}`), remoteOptions: { backend } })).manifest;
+        const last = won.find((r) => r.value.manifest === current);
+        expect(last, `race ${race}: the remote holds one push's version`).toBeDefined();
+        await pulledEquals(remote, last === results[0] ? a : b, `race ${race}: the later push`);
+        continue;
+      }
+      overlapped++;
       const loserError = lost[0]!.reason as Error;
       expect(isFlowsyncError(loserError, 'LOCKED') || isFlowsyncError(loserError, 'PRECONDITION_FAILED'), loserError.message).toBe(true);
       const [winner, loser] = results[0]!.status === 'fulfilled' ? [a, b] : [b, a];
@@ -80,6 +92,9 @@ describe('two pushes racing to one prefix on Azurite', () => {
       expect(again.uploaded).toBeGreaterThan(0);
       await pulledEquals(remote, loser, `race ${race}: loser's next push`);
     }
+    // Started together, the pushes overlap nearly always; on a loaded machine one may now and
+    // then finish first (handled above). Races that never overlap would test nothing.
+    expect(overlapped, 'races in which the two pushes overlapped').toBeGreaterThanOrEqual(3);
   }, 120_000);
 });
 
