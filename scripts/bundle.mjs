@@ -42,7 +42,8 @@ await build({
   logLevel: 'warning',
 });
 
-if (!isAscii(readFileSync(bundle))) {
+const bundleBytes = readFileSync(bundle);
+if (!isAscii(bundleBytes)) {
   console.warn('warning: dist/cli/flowsync.cjs is not ASCII (a comment esbuild kept?): the CLI then holds its text at two bytes per character.');
 }
 
@@ -54,7 +55,7 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  define: { FLOWSYNC_BUILD: JSON.stringify(createHash('sha256').update(readFileSync(bundle)).digest('hex')) },
+  define: { FLOWSYNC_BUILD: JSON.stringify(createHash('sha256').update(bundleBytes).digest('hex')) },
   banner: { js: '#!/usr/bin/env node' },
   logLevel: 'warning',
 });

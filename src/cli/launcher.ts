@@ -30,11 +30,11 @@ run(path.join(path.dirname(fileURLToPath(import.meta.url)), 'flowsync.cjs'));
 
 /** In a function, so the cache's bytes are garbage once compiled. */
 function run(bundle: string): void {
+  const full = process.env.FLOWSYNC_NO_CODE_CACHE ? null : cacheFileFor(bundle);
   // V8 drops the bytecode of functions not run for a while; the cache saved at the end of a
   // long command would then miss them. Set before compiling, so that every run compiles, saves
   // and checks its cache under the same flags.
-  v8.setFlagsFromString('--no-flush-bytecode');
-  const full = process.env.FLOWSYNC_NO_CODE_CACHE ? null : cacheFileFor(bundle);
+  if (full) v8.setFlagsFromString('--no-flush-bytecode');
   const early = full && `${full}.early`;
   const found = full ? (readQuietly(full) ?? readQuietly(early!)) : undefined;
   // The bundle is one function expression (its banner and footer): the body of a CommonJS module.

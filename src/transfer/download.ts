@@ -105,7 +105,6 @@ async function open(file: string, flags: 'w' | 'w+' = 'w'): Promise<fsp.FileHand
   }
 }
 
-
 /** Write a stream at `position` onwards (and to `copy`); returns the bytes written. */
 async function streamTo(stream: Readable, handle: fsp.FileHandle, position: number, signal: AbortSignal, onChunk: (chunk: Buffer) => void, copy?: ByteCopy): Promise<number> {
   let written = 0;

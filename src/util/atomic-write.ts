@@ -34,7 +34,8 @@ export function tempNameFor(file: string): string {
   return inFolder(path.dirname(file), `${TEMP_MARKER}${TEMP_PREFIX}${(tempCounter++).toString(36)}-${path.basename(file)}`.slice(0, 255));
 }
 
-const TEMP_WRITER = /^\.flowsync-tmp-([0-9a-f]{8})-(\d+)-/;
+/** What tempNameFor's names begin with: the marker, the host tag, the pid. */
+const TEMP_WRITER = new RegExp(`^${TEMP_MARKER.replace(/[.]/g, '\\.')}([0-9a-f]{8})-(\\d+)-`);
 
 /** True when the temporary file `name` was written by a process of this host that no longer runs. */
 export function tempWriterGone(name: string): boolean {

@@ -31,11 +31,25 @@ runConformance({
   },
 });
 
+/** A local store in a fresh folder for `fn`, removed afterwards. */
+async function withStore(fn: (backend: ReturnType<typeof createLocalBackend>, root: string) => Promise<void>): Promise<void> {
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'flowsync-local-sweep-'));
+  try {
+    await fn(createLocalBackend({ root }), root);
+  } finally {
+    await fsp.rm(root, { recursive: true, force: true });
+  }
+}
+
+async function listKeys(backend: ReturnType<typeof createLocalBackend>, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const o of backend.list(prefix)) keys.push(o.key);
+  return keys;
+}
+
 describe('the local store sweeps what killed writers left', () => {
-  it('a listing removes temporary files untouched for a day, and leaves fresh ones (a write in progress)', async () => {
-    const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'flowsync-local-sweep-'));
-    try {
-      const backend = createLocalBackend({ root });
+  it('a listing removes temporary files untouched for a day, and leaves fresh ones (a write in progress)', () =>
+    withStore(async (backend, root) => {
       await backend.write('p/packs/ab/pack1', Buffer.from('pack'), { size: 4 });
       const folder = path.join(root, 'p', 'packs', 'ab');
       const stale = path.join(folder, `${TEMP_MARKER}dead-pack2`);
@@ -44,19 +58,12 @@ describe('the local store sweeps what killed writers left', () => {
       await fsp.writeFile(fresh, 'being written');
       const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
       await fsp.utimes(stale, twoDaysAgo, twoDaysAgo);
-      const keys: string[] = [];
-      for await (const o of backend.list('p/packs/')) keys.push(o.key);
-      expect(keys).toEqual(['p/packs/ab/pack1']);
+      expect(await listKeys(backend, 'p/packs/')).toEqual(['p/packs/ab/pack1']);
       expect((await fsp.readdir(folder)).sort()).toEqual([path.basename(fresh), 'pack1'].sort());
-    } finally {
-      await fsp.rm(root, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('a listing removes at once a temporary file whose writer (a process of this host) is gone, and keeps a live writer\'s', async () => {
-    const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'flowsync-local-sweep-'));
-    try {
-      const backend = createLocalBackend({ root });
+  it('a listing removes at once a temporary file whose writer (a process of this host) is gone, and keeps a live writer\'s', () =>
+    withStore(async (backend, root) => {
       await backend.write('p/packs/pack1', Buffer.from('pack'), { size: 4 });
       const folder = path.join(root, 'p', 'packs');
       const live = tempNameFor(path.join(folder, 'pack2'));
@@ -65,12 +72,7 @@ describe('the local store sweeps what killed writers left', () => {
       const dead = path.join(folder, path.basename(live).replace(`-${process.pid}-`, `-${gonePid}-`));
       await fsp.writeFile(live, 'being written');
       await fsp.writeFile(dead, 'half a pack');
-      const keys: string[] = [];
-      for await (const o of backend.list('p/packs/')) keys.push(o.key);
-      expect(keys).toEqual(['p/packs/pack1']);
+      expect(await listKeys(backend, 'p/packs/')).toEqual(['p/packs/pack1']);
       expect((await fsp.readdir(folder)).sort()).toEqual([path.basename(live), 'pack1'].sort());
-    } finally {
-      await fsp.rm(root, { recursive: true, force: true });
-    }
-  });
+    }));
 });
