@@ -65,14 +65,44 @@ function decode(buf: Buffer, root: string): Columns {
   return { paths, nums, shas: buf.subarray(shasAt, pathsAt) };
 }
 
-function encode(root: string, cols: Columns): Buffer {
-  const head = Buffer.from(JSON.stringify({ format: FORMAT, root, count: cols.paths.length }) + '\n');
-  const nums = Buffer.from(cols.nums.buffer, cols.nums.byteOffset, cols.nums.byteLength);
-  return Buffer.concat([head, nums, cols.shas, Buffer.from(cols.paths.join('\n'))]);
+/** Only at or above U+D800 can UTF-16 order (`<`) differ from UTF-8 byte order. */
+const ABOVE_D800 = /[\uD800-\uFFFF]/;
+
+function header(root: string, count: number): Buffer {
+  return Buffer.from(JSON.stringify({ format: FORMAT, root, count }) + '\n');
+}
+
+/**
+ * Hashes computed in this run, in columns as the saved rows are (a Map of row objects was ~200
+ * bytes a file at 100k). The sha256 strings are the manifest entries' own, so they cost a slot.
+ */
+class AddedRows {
+  readonly paths: string[] = [];
+  /** size, mtimeMs, ctimeMs, ino per row: a plain array of doubles is stored unboxed. */
+  readonly nums: number[] = [];
+  readonly shas: string[] = [];
+
+  add(relPath: string, e: Entry): void {
+    this.paths.push(relPath);
+    this.nums.push(e.size, e.mtimeMs, e.ctimeMs, e.ino);
+    this.shas.push(e.sha256);
+  }
+
+  get size(): number {
+    return this.paths.length;
+  }
+
+  /** Row numbers in path order (hashes finish in any order). */
+  sortedRows(): number[] {
+    const rows = this.paths.map((_, i) => i);
+    let sorted = true;
+    for (let i = 1; i < rows.length && sorted; i++) sorted = this.paths[i - 1]! < this.paths[i]!;
+    return sorted && !this.paths.some((p) => ABOVE_D800.test(p)) ? rows : rows.sort((a, b) => compareUtf8(this.paths[a]!, this.paths[b]!));
+  }
 }
 
 export class StatCache {
-  private readonly added = new Map<string, Entry>();
+  private readonly added = new AddedRows();
   private readonly racy = new Map<string, { source: string; entry: Entry }>();
   /** Rows of the saved cache confirmed by this run (kept by the next save). */
   private readonly seenRows: Uint8Array;
@@ -150,7 +180,7 @@ export class StatCache {
     if (relPath.includes('\n')) return; // cannot be stored in the '\n'-joined column
     const entry: Entry = { size: id.size, mtimeMs: id.mtimeMs, ctimeMs: id.ctimeMs, ino: id.ino, sha256 };
     if (id.mtimeMs + tickOf(id.mtimeMs) >= hashStartedMs) this.racy.set(relPath, { source, entry });
-    else this.added.set(relPath, entry);
+    else this.added.add(relPath, entry);
   }
 
   /** Write the cache (if anything changed), first confirming racy entries. */
@@ -158,38 +188,59 @@ export class StatCache {
     if (this.file === null) return;
     if (this.racy.size > 0) await this.confirmRacy();
     if (this.added.size === 0 && this.seen === this.previous.paths.length) return;
+    const tmp = `${this.file}.${process.pid}.tmp`;
     try {
       await fsp.mkdir(path.dirname(this.file), { recursive: true });
-      const tmp = `${this.file}.${process.pid}.tmp`;
-      await fsp.writeFile(tmp, encode(this.root, this.merged()));
+      const fh = await fsp.open(tmp, 'w');
+      try {
+        // The columns go out as they are: no concatenated copy of the whole file.
+        const { count, nums, shas, paths } = this.merged();
+        await fh.writev([header(this.root, count), Buffer.from(nums.buffer, nums.byteOffset, nums.byteLength), shas, paths]);
+      } finally {
+        await fh.close();
+      }
       await fsp.rename(tmp, this.file);
     } catch {
       // The cache only saves time; failing to write it must not fail a push.
+      await fsp.rm(tmp, { force: true }).catch(() => {});
     }
   }
 
-  /** The rows to save: saved rows seen in this run and not hashed again, plus the new hashes, sorted. */
-  private merged(): Columns {
+  /**
+   * The rows to save, in path order: saved rows seen in this run, and the new hashes (a path
+   * in both keeps its new hash). Both lists are sorted, so one merge writes the columns.
+   */
+  private merged(): { count: number; nums: Float64Array; shas: Buffer; paths: Buffer } {
     const prev = this.previous;
-    // Row sources: a number >= 0 is a saved row, an Entry a new hash.
-    const rows: [string, number | Entry][] = [];
-    prev.paths.forEach((p, i) => {
-      if (this.seenRows[i] === 1 && !this.added.has(p)) rows.push([p, i]);
-    });
-    for (const [p, e] of this.added) rows.push([p, e]);
-    rows.sort((a, b) => compareUtf8(a[0], b[0]));
-    const nums = new Float64Array(rows.length * NUMS);
-    const shas = Buffer.alloc(rows.length * SHA_BYTES);
-    rows.forEach(([, from], j) => {
-      if (typeof from === 'number') {
-        nums.set(prev.nums.subarray(from * NUMS, (from + 1) * NUMS), j * NUMS);
-        prev.shas.copy(shas, j * SHA_BYTES, from * SHA_BYTES, (from + 1) * SHA_BYTES);
+    const add = this.added;
+    const order = add.sortedRows();
+    const count = this.seen + order.length;
+    const nums = new Float64Array(count * NUMS);
+    const shas = Buffer.alloc(count * SHA_BYTES);
+    const names: string[] = [];
+    let i = 0;
+    let j = 0;
+    const nextSeen = () => {
+      while (i < prev.paths.length && this.seenRows[i] === 0) i++;
+      return i < prev.paths.length ? i : -1;
+    };
+    for (let at = nextSeen(); at >= 0 || j < order.length; at = nextSeen()) {
+      const c = at < 0 ? 1 : j >= order.length ? -1 : compareUtf8(prev.paths[at]!, add.paths[order[j]!]!);
+      let row = names.length;
+      if (c < 0) {
+        names.push(prev.paths[at]!);
+        nums.set(prev.nums.subarray(at * NUMS, (at + 1) * NUMS), row * NUMS);
+        prev.shas.copy(shas, row * SHA_BYTES, at * SHA_BYTES, (at + 1) * SHA_BYTES);
       } else {
-        nums.set([from.size, from.mtimeMs, from.ctimeMs, from.ino], j * NUMS);
-        shas.write(from.sha256, j * SHA_BYTES, SHA_BYTES, 'hex');
+        const r = order[j++]!;
+        if (names.at(-1) === add.paths[r]) row--; // recorded twice: the later hash wins
+        else names.push(add.paths[r]!);
+        for (let k = 0; k < NUMS; k++) nums[row * NUMS + k] = add.nums[r * NUMS + k]!;
+        shas.write(add.shas[r]!, row * SHA_BYTES, SHA_BYTES, 'hex');
       }
-    });
-    return { paths: rows.map((r) => r[0]), nums, shas };
+      if (c <= 0) i++;
+    }
+    return { count: names.length, nums: nums.subarray(0, names.length * NUMS), shas: shas.subarray(0, names.length * SHA_BYTES), paths: Buffer.from(names.join('\n')) };
   }
 
   private async confirmRacy(): Promise<void> {
@@ -200,7 +251,7 @@ export class StatCache {
     for (const [relPath, { source, entry }] of this.racy) {
       try {
         const again = await hashFile(source);
-        if (again.sha256 === entry.sha256 && sameIdentity(again, entry)) this.added.set(relPath, entry);
+        if (again.sha256 === entry.sha256 && sameIdentity(again, entry)) this.added.add(relPath, entry);
       } catch {
         // Gone or unreadable now: leave it out; the next run hashes it.
       }

@@ -100,7 +100,8 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
       return finish(summary);
     }
     if (!plan.manifestChanged && !heal) {
-      if (cacheDir && base.previous?.etag && base.previousBytes) {
+      // Without previousBytes their copy is saved already (remote-state.ts).
+      if (cacheDir && base.previous?.etag) {
         await saveMemo(cacheDir, remote, { etag: base.previous.etag, id: base.previous.id, filesDigest: digest }, base.previousBytes);
       }
       return finish(summary);

@@ -81,7 +81,7 @@ export interface PushBase {
   damaged?: { etag?: string; reason: FlowsyncError };
   /** The stored manifest still has the tag the caller knew (`knownEtag`): it was not read. */
   unchanged?: boolean;
-  /** The bytes `previous` was parsed from. */
+  /** The bytes `previous` was parsed from, while they are not saved as the memo's copy (remote-state.ts). */
   previousBytes?: Buffer;
   /** The stored manifest is the packed layout's pointer (read by sync/packed-push). */
   packed?: { bytes: Buffer; etag?: string };

@@ -5,7 +5,7 @@
  */
 import type { Remote } from '../backends/open.js';
 import { fetchPushBase, pushBaseOf, type PushBase } from './remote-manifest.js';
-import { loadMemo, loadMemoCopy, type ManifestMemo } from './remote-memo.js';
+import { loadMemo, loadMemoCopy, saveMemoCopy, type ManifestMemo } from './remote-memo.js';
 
 export interface RemoteState {
   /** The memo, when the remote manifest still has the tag it recorded (it describes that manifest). */
@@ -21,6 +21,8 @@ export async function resolveRemoteState(remote: Remote, o: { cacheDir: string |
   const memo = o.cacheDir ? loadMemo(o.cacheDir, remote) : null;
   const fetched = await fetchPushBase(remote, o.signal, memo?.etag);
   if (!fetched.unchanged || !memo || !o.cacheDir) {
+    // The bytes read go to the memo's copy now rather than staying in memory until the push ends.
+    if (o.cacheDir && fetched.previousBytes && (await saveMemoCopy(o.cacheDir, remote, fetched.previousBytes))) delete fetched.previousBytes;
     const base = fetched.unchanged ? fetchPushBase(remote, o.signal) : Promise.resolve(fetched);
     return { current: null, base: () => base };
   }
@@ -29,6 +31,10 @@ export async function resolveRemoteState(remote: Remote, o: { cacheDir: string |
   return {
     current: memo,
     base: () =>
-      (base ??= loadMemoCopy(cacheDir, remote, memo).then((copy) => (copy ? pushBaseOf(remote, copy, memo.etag) : fetchPushBase(remote, o.signal)))),
+      (base ??= loadMemoCopy(cacheDir, remote, memo).then((copy) => {
+        if (!copy) return fetchPushBase(remote, o.signal);
+        const { previousBytes: _saved, ...fromCopy } = pushBaseOf(remote, copy, memo.etag);
+        return fromCopy;
+      })),
   };
 }

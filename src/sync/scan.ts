@@ -1,11 +1,11 @@
 /** walk → hash (through the stat cache) → local manifest. */
 import path from 'node:path';
-import { hashFiles, type HashJob } from '../hash/hash-tree.js';
-import { identityOf, modeOf } from '../hash/identity.js';
+import { hashFiles } from '../hash/hash-tree.js';
+import { modeOf } from '../hash/identity.js';
 import { StatCache } from '../hash/stat-cache.js';
 import { defaultCacheDir } from '../util/cache-dir.js';
 import { createManifest } from '../manifest/codec.js';
-import type { ManifestEntry } from '../manifest/types.js';
+import type { FileEntry, ManifestEntry } from '../manifest/types.js';
 import { Progress } from '../util/progress.js';
 import { loadIgnoreRules } from '../walk/ignore-rules.js';
 import { checkWalkRoot, walkTree } from '../walk/walk.js';
@@ -25,7 +25,7 @@ export async function scanTree(o: ScanOptions, progress = new Progress(o.onProgr
   let counted = 0;
   // The stat cache answers during the walk, so a file it knows costs one small object.
   const entries: ManifestEntry[] = [];
-  const jobs: HashJob[] = [];
+  const unhashed: FileEntry[] = [];
   const walked = await walkTree(
     root,
     {
@@ -37,18 +37,18 @@ export async function scanTree(o: ScanOptions, progress = new Progress(o.onProgr
         counted = n;
       },
     },
-    (rel, full, st) => {
+    (rel, _full, st) => {
       const entry = { path: rel, size: st.size, mode: modeOf(st), sha256: cache.lookup(rel, st) ?? '' };
       entries.push(entry);
-      if (entry.sha256 === '') jobs.push({ entry, source: full, seen: identityOf(st) });
+      if (entry.sha256 === '') unhashed.push(entry);
     },
   );
   progress.end();
   for (const w of walked.warnings) o.log?.warn(w);
   for (const l of walked.links) entries.push({ path: l.path, link: l.target });
-  const bytesRead = await hashFiles(jobs, cache, { ...(o.signal ? { signal: o.signal } : {}), progress });
+  const bytesRead = await hashFiles(root, unhashed, cache, { ...(o.signal ? { signal: o.signal } : {}), progress });
   await cache.save();
-  return { manifest: createManifest(entries), warnings: walked.warnings, filesRead: jobs.length, bytesRead, root };
+  return { manifest: createManifest(entries), warnings: walked.warnings, filesRead: unhashed.length, bytesRead, root };
 }
 
 /** Where push reads a manifest path's content from. */

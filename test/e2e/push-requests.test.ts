@@ -58,4 +58,26 @@ describe('requests of a mirror push on S3', () => {
     await push({ dir: src, remote, remoteOptions, cacheDir });
     expect(proxy.snapshot()).toMatchObject({ total: 2 });
   });
+
+  it('a machine without the memo reads the manifest once; its next pushes plan against the copy it saved', async () => {
+    const src = path.join(work, 'src2');
+    fs.mkdirSync(src, { recursive: true });
+    for (let i = 0; i < 10; i++) fs.writeFileSync(path.join(src, `g${i}.py`), `print(${i})\n`);
+    const remote = 's3://counted/other-machine';
+    const remoteOptions = { endpoint: proxy.endpoint, region: S3RVER_REGION, s3: { credentials: { accessKeyId: S3RVER_ACCESS_KEY_ID, secretAccessKey: S3RVER_SECRET_ACCESS_KEY } } };
+    await push({ dir: src, remote, remoteOptions, cacheDir: path.join(work, 'first-machine') });
+
+    const cacheDir = path.join(work, 'second-machine');
+    proxy.reset();
+    expect((await push({ dir: src, remote, remoteOptions, cacheDir })).uploaded).toBe(0);
+    expect(proxy.snapshot()).toMatchObject({ total: 3, byMethod: { HEAD: 2, GET: 1 } });
+    proxy.reset();
+    expect((await push({ dir: src, remote, remoteOptions, cacheDir })).uploaded).toBe(0);
+    expect(proxy.snapshot()).toMatchObject({ total: 2, byMethod: { HEAD: 2 } });
+    // A change is planned against the saved copy: the manifest is not read again.
+    fs.writeFileSync(path.join(src, 'g3.py'), 'print("changed")\n');
+    proxy.reset();
+    expect((await push({ dir: src, remote, remoteOptions, cacheDir })).uploaded).toBe(1);
+    expect(proxy.snapshot().byMethod.GET ?? 0).toBe(0);
+  });
 });

@@ -205,6 +205,31 @@ describe('stat cache', () => {
     expect(cache.lookup('not/there.txt', identityOf(fs.statSync(path.join(root, files[0]!.path))))).toBeNull();
   });
 
+  it('saves the rows a run saw merged with its new hashes, recorded in any order; a path recorded twice keeps the later hash', async () => {
+    const dir = path.join(work, 'merge-cache');
+    const id = (n: number) => ({ size: n, mtimeMs: 1_000_000.25 + n, ctimeMs: 2_000_000.5 + n, ino: 2 ** 40 + n });
+    const first = await StatCache.load(root, dir);
+    // Finishing order, not path order; 'é' sorts after 'z' in UTF-8 bytes.
+    for (const [p, n] of [['z', 1], ['b', 2], ['é.txt', 3], ['a', 4], ['c/d', 5]] as const) first.record(p, p, id(n), sha(p), Date.now());
+    await first.save();
+
+    const second = await StatCache.load(root, dir);
+    for (const [p, n] of [['a', 4], ['b', 2], ['c/d', 5], ['é.txt', 3]] as const) expect(second.lookup(p, id(n))).toBe(sha(p));
+    second.record('aa', 'aa', id(6), sha('aa'), Date.now());
+    second.record('b', 'b', id(7), sha('b again'), Date.now());
+    second.record('b', 'b', id(8), sha('b last'), Date.now());
+    await second.save();
+
+    const third = await StatCache.load(root, dir);
+    expect(third.lookup('a', id(4))).toBe(sha('a'));
+    expect(third.lookup('aa', id(6))).toBe(sha('aa'));
+    expect(third.lookup('b', id(7))).toBeNull();
+    expect(third.lookup('b', id(8))).toBe(sha('b last'));
+    expect(third.lookup('c/d', id(5))).toBe(sha('c/d'));
+    expect(third.lookup('é.txt', id(3))).toBe(sha('é.txt'));
+    expect(third.lookup('z', id(1))).toBeNull(); // not seen by the second run: dropped
+  });
+
   it('treats a damaged cache file as empty, and cacheDir: false as no cache', async () => {
     for (const f of fs.readdirSync(cacheDir)) fs.writeFileSync(path.join(cacheDir, f), '{not json');
     const s = await scanTree({ dir: root, cacheDir });
