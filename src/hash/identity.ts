@@ -4,7 +4,6 @@
  * which the stat cache handles as "racy"). Times are Node's double milliseconds, which keep
  * sub-microsecond precision for current dates.
  */
-import type { Stats } from 'node:fs';
 import type { FileMode } from '../manifest/types.js';
 
 export interface StatIdentity {
@@ -14,7 +13,7 @@ export interface StatIdentity {
   ino: number;
 }
 
-export function identityOf(st: Stats): StatIdentity {
+export function identityOf(st: StatIdentity): StatIdentity {
   return { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
 }
 
@@ -25,6 +24,6 @@ export function sameIdentity(a: StatIdentity, b: StatIdentity): boolean {
 const S_IXUSR = 0o100;
 
 /** Only the owner's exec bit is carried, as git does. */
-export function modeOf(st: Stats): FileMode {
+export function modeOf(st: { mode: number }): FileMode {
   return (st.mode & S_IXUSR) !== 0 ? 0o755 : 0o644;
 }
