@@ -73,6 +73,36 @@ export function compareUtf8(a: string, b: string): number {
   return x < y ? -1 : 1;
 }
 
+/** `list` in manifest order: itself when already sorted (manifests are), else a sorted copy. */
+function inPathOrder<T extends { path: string }>(list: readonly T[]): readonly T[] {
+  for (let i = 1; i < list.length; i++) {
+    if (compareUtf8(list[i - 1]!.path, list[i]!.path) >= 0) return [...list].sort((x, y) => compareUtf8(x.path, y.path));
+  }
+  return list;
+}
+
+/**
+ * Visit two lists of entries together by path, in manifest order: `visit` once per path with the
+ * entry each list has there (or undefined). A merge of two sorted lists, so a 100k-entry plan
+ * builds no map of either side. Paths are unique within each list (manifests guarantee it).
+ */
+export function joinByPath<A extends { path: string }, B extends { path: string }>(
+  a: readonly A[],
+  b: readonly B[],
+  visit: (x: A | undefined, y: B | undefined) => void,
+): void {
+  const xs = inPathOrder(a);
+  const ys = inPathOrder(b);
+  let i = 0;
+  let j = 0;
+  while (i < xs.length || j < ys.length) {
+    const c = i >= xs.length ? 1 : j >= ys.length ? -1 : compareUtf8(xs[i]!.path, ys[j]!.path);
+    if (c === 0) visit(xs[i++], ys[j++]);
+    else if (c < 0) visit(xs[i++], undefined);
+    else visit(undefined, ys[j++]);
+  }
+}
+
 /**
  * Why the link at `linkPath` is unsafe given every link path of the tree, or null. A target must
  * resolve inside the tree without passing *through* another link: lexical resolution cannot see

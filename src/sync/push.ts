@@ -11,6 +11,7 @@ import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { defaultCacheDir } from '../util/cache-dir.js';
 import { createManifest, filesDigest } from '../manifest/codec.js';
 import { isFile, sameContent, withTag, type FileEntry, type Manifest, type ManifestEntry } from '../manifest/types.js';
+import { joinByPath } from '../manifest/paths.js';
 import { normalizeTag } from '../plan/drift.js';
 import { planPush } from '../plan/push-plan.js';
 import { transferContext } from '../transfer/context.js';
@@ -66,14 +67,13 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     }
     let plan = planPush(scan.manifest.files, base.previous?.manifest.files ?? null);
     const doDelete = o.delete !== false;
-    let update = metadataOnlyChanges(scan.manifest.files, base.previous?.manifest.files ?? [], plan.upload);
     const summary: PushResult = {
       command: o.command ?? 'push',
       uploaded: plan.upload.length,
       downloaded: 0,
       deleted: doDelete ? plan.delete.length : 0,
       unchanged: plan.unchanged,
-      updated: update.length,
+      updated: plan.update.length,
       bytes: plan.upload.reduce((n, e) => n + e.size, 0),
       manifest: base.previous?.id ?? null,
       durationMs: 0,
@@ -95,7 +95,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     }
     if (o.dryRun) {
       const repairs = heal ? (await entriesToHeal(remote, kept(scan.manifest.files, plan.upload, base.previous?.manifest), o.signal)).heal : [];
-      summary.changes = { upload: [...plan.upload, ...repairs].map((e) => e.path), delete: doDelete ? plan.delete : [], update };
+      summary.changes = { upload: [...plan.upload, ...repairs].map((e) => e.path), delete: doDelete ? plan.delete : [], update: plan.update };
       if (repairs.length) summary.repaired = repairs.length;
       return finish(summary);
     }
@@ -123,8 +123,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
       if ((now?.etag ?? null) !== (base.previous?.etag ?? base.damaged?.etag ?? base.packed?.etag ?? null)) {
         base = await fetchPushBase(remote, signal);
         plan = planPush(scan.manifest.files, base.previous?.manifest.files ?? null);
-        update = metadataOnlyChanges(scan.manifest.files, base.previous?.manifest.files ?? [], plan.upload);
-        Object.assign(summary, { uploaded: plan.upload.length, deleted: doDelete ? plan.delete.length : 0, unchanged: plan.unchanged, updated: update.length, manifest: base.previous?.id ?? null });
+        Object.assign(summary, { uploaded: plan.upload.length, deleted: doDelete ? plan.delete.length : 0, unchanged: plan.unchanged, updated: plan.update.length, manifest: base.previous?.id ?? null });
       }
       const previous = base.previous;
       const keep = kept(scan.manifest.files, plan.upload, previous?.manifest);
@@ -211,13 +210,6 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
   }
 }
 
-/** Paths whose entry differs from the previous manifest's though no bytes go up: a mode change, a new or changed link. */
-function metadataOnlyChanges(local: readonly ManifestEntry[], previous: readonly ManifestEntry[], uploads: readonly FileEntry[]): string[] {
-  const before = new Map(previous.map((e) => [e.path, e]));
-  const sent = new Set(uploads.map((e) => e.path));
-  return local.filter((e) => !sent.has(e.path) && !(before.has(e.path) && sameContent(before.get(e.path)!, e))).map((e) => e.path);
-}
-
 /** Files the push leaves as they are: in the new tree, not uploaded, with the previous manifest's tag. */
 function kept(files: readonly ManifestEntry[], uploads: readonly FileEntry[], previous: Manifest | undefined): FileEntry[] {
   const uploading = new Set(uploads.map((e) => e.path));
@@ -231,14 +223,24 @@ function kept(files: readonly ManifestEntry[], uploads: readonly FileEntry[], pr
   return out;
 }
 
-/** The new manifest's entries with each object's committed tag: just written, or carried over. */
+/**
+ * The new manifest's entries with each object's committed tag: just written, or carried over.
+ * An entry the previous manifest has as it is (tag included) is that manifest's own object, so
+ * a 100k-file manifest with a few changes is not built again entry by entry.
+ */
 function withTags(files: readonly ManifestEntry[], committed: ReadonlyMap<string, string | undefined>, previous: Manifest | undefined): ManifestEntry[] {
-  const before = new Map((previous?.files ?? []).filter(isFile).map((e) => [e.path, e]));
-  return files.map((e) => {
-    if (!isFile(e)) return e;
-    const tag = committed.has(e.path) ? committed.get(e.path) : before.get(e.path)?.tag;
-    return tag === undefined ? e : withTag(e, tag);
+  const out: ManifestEntry[] = [];
+  joinByPath(files, previous?.files ?? [], (e, old) => {
+    if (e === undefined) return;
+    if (!isFile(e)) return void out.push(e);
+    const before = old && isFile(old) ? old : undefined;
+    if (committed.has(e.path)) {
+      const tag = committed.get(e.path);
+      out.push(tag === undefined ? e : withTag(e, tag));
+    } else if (before?.tag !== undefined && sameContent(before, e)) out.push(before);
+    else out.push(before?.tag === undefined ? e : withTag(e, before.tag));
   });
+  return out;
 }
 
 function lostRace(dir: string, url: string, cause: unknown): FlowsyncError {

@@ -18,7 +18,7 @@ describe('planPush examples', () => {
 
   it('does nothing when both sides are equal', () => {
     const entries = [f('a'), f('b', 2, 493), l('c', 'a')];
-    expect(planPush(entries, [...entries].reverse())).toEqual({ upload: [], delete: [], unchanged: 3, manifestChanged: false });
+    expect(planPush(entries, [...entries].reverse())).toEqual({ upload: [], delete: [], update: [], unchanged: 3, manifestChanged: false });
   });
 
   it('uploads changed content, deletes files gone, keeps links out of objects', () => {
@@ -31,16 +31,16 @@ describe('planPush examples', () => {
 
   it('a mode-only change rewrites the manifest but uploads no bytes', () => {
     const p = planPush([f('run.sh', 1, 493)], [f('run.sh', 1, 420)]);
-    expect(p).toEqual({ upload: [], delete: [], unchanged: 0, manifestChanged: true });
+    expect(p).toEqual({ upload: [], delete: [], update: ['run.sh'], unchanged: 0, manifestChanged: true });
   });
 
   it('a file that became a link deletes its object; a link that became a file uploads it', () => {
-    expect(planPush([l('x', 'y'), f('y')], [f('x'), f('y')])).toMatchObject({ upload: [], delete: ['x'], manifestChanged: true });
+    expect(planPush([l('x', 'y'), f('y')], [f('x'), f('y')])).toMatchObject({ upload: [], delete: ['x'], update: ['x'], manifestChanged: true });
     expect(planPush([f('x'), f('y')], [l('x', 'y'), f('y')])).toMatchObject({ upload: [f('x')], delete: [], manifestChanged: true });
   });
 
   it('a retargeted link changes only the manifest', () => {
-    expect(planPush([l('x', 'b'), f('a'), f('b')], [l('x', 'a'), f('a'), f('b')])).toEqual({ upload: [], delete: [], unchanged: 2, manifestChanged: true });
+    expect(planPush([l('x', 'b'), f('a'), f('b')], [l('x', 'a'), f('a'), f('b')])).toEqual({ upload: [], delete: [], update: ['x'], unchanged: 2, manifestChanged: true });
   });
 });
 
@@ -87,6 +87,10 @@ describe('planPush property', () => {
         const same = local.filter((e) => remoteBy.has(e.path) && sameContent(remoteBy.get(e.path)!, e)).length;
         expect(plan.unchanged).toBe(same);
         expect(plan.manifestChanged).toBe(remote === null || same !== local.length || local.length !== remote.length);
+        // update: every other changed entry (a mode, a link), none that is also uploaded.
+        const sent = new Set(plan.upload.map((e) => e.path));
+        const changedInPlace = local.filter((e) => !sent.has(e.path) && !(remoteBy.has(e.path) && sameContent(remoteBy.get(e.path)!, e))).map((e) => e.path);
+        expect([...plan.update].sort()).toEqual(changedInPlace.sort());
       }),
       { numRuns: 1000 },
     );
