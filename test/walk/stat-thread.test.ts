@@ -40,7 +40,7 @@ async function walkWith(statThreadAfter: number, slowUntilThreaded = false): Pro
   const ignore = ignoreRulesFromText('node_modules/\n');
   await walkTree(root, { ignore, followLinks: true, statThreadAfter }, (rel, full, st) => {
     if (slowUntilThreaded && st instanceof fs.Stats && !seen.some((s) => s.threaded)) {
-      const until = performance.now() + 0.1;
+      const until = performance.now() + 0.3;
       while (performance.now() < until);
     }
     seen.push({ rel, full, st: { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode }, threaded: !(st instanceof fs.Stats) });
