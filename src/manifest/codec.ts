@@ -7,6 +7,7 @@ import { FlowsyncError } from '../errors.js';
 import { parseBoundedJson } from '../util/bounded-json.js';
 import { MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, parseCommittedTag, validFileSize } from './limits.js';
 import { assertSafePath, compareUtf8, fileFolderClash, isReserved, unsafeLinkReason } from './paths.js';
+import { manifestLines, NOT_LINE_LAYOUT } from './manifest-lines.js';
 import { Utf8Pieces } from './utf8-pieces.js';
 import {
   MANIFEST_FORMAT,
@@ -122,6 +123,15 @@ function bad(where: string, why: string): FlowsyncError {
  * leaving the tree, and refuses versions newer than this reader.
  */
 export function parseManifest(bytes: Uint8Array | string, where = 'the remote'): Manifest {
+  const lines = typeof bytes !== 'string' && bytes.length <= MANIFEST_MAX_BYTES ? manifestLines(bytes, MANIFEST_MAX_DEPTH) : null;
+  if (lines) {
+    try {
+      return checkedManifest(lines.head, lines.entries(), where);
+    } catch (err) {
+      if (err !== NOT_LINE_LAYOUT) throw err;
+      // Not the layout flowsync writes after all: the whole document, with its usual errors.
+    }
+  }
   const raw = parseBoundedJson(bytes, {
     what: `the manifest at ${where}`,
     maxBytes: MANIFEST_MAX_BYTES,
@@ -130,7 +140,12 @@ export function parseManifest(bytes: Uint8Array | string, where = 'the remote'):
     fix: 'Push again from the source folder to replace it.',
   });
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(where, 'it is not a JSON object');
-  const obj = raw as Record<string, unknown>;
+  const { files, ...head } = raw as Record<string, unknown>;
+  return checkedManifest(head, files, where);
+}
+
+/** The manifest from its top-level fields (but files) and its raw entries (a JSON array, or the line reader's), every one checked. */
+function checkedManifest(obj: Record<string, unknown>, rawFiles: unknown, where: string): Manifest {
   if (obj.format !== MANIFEST_FORMAT) throw bad(where, `"format" is ${JSON.stringify(obj.format)}, expected "${MANIFEST_FORMAT}"`);
   if (typeof obj.version !== 'number' || !Number.isInteger(obj.version) || obj.version < 1) throw bad(where, '"version" is not a positive integer');
   if (obj.version > MANIFEST_VERSION) {
@@ -141,12 +156,14 @@ export function parseManifest(bytes: Uint8Array | string, where = 'the remote'):
   }
   if (obj.layout !== 'mirror') throw bad(where, `layout ${JSON.stringify(obj.layout)} is not supported by this flowsync (only "mirror")`);
   if (typeof obj.createdAt !== 'string') throw bad(where, '"createdAt" is missing');
-  if (!Array.isArray(obj.files)) throw bad(where, '"files" is not an array');
+  const fromLines = typeof (rawFiles as Generator | undefined)?.next === 'function'; // JSON holds no functions
+  if (!Array.isArray(rawFiles) && !fromLines) throw bad(where, '"files" is not an array');
 
   const files: ManifestEntry[] = [];
   const seen = new Set<string>();
-  for (let i = 0; i < obj.files.length; i++) {
-    const e = parseEntry(obj.files[i], i, where);
+  let i = 0;
+  for (const item of rawFiles as Iterable<unknown>) {
+    const e = parseEntry(item, i++, where);
     if (seen.has(e.path)) throw bad(where, `path ${JSON.stringify(e.path)} is listed twice`);
     seen.add(e.path);
     files.push(e);
