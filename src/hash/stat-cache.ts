@@ -196,7 +196,9 @@ export class StatCache {
       try {
         // The columns go out as they are: no concatenated copy of the whole file.
         const { count, nums, shas, paths } = this.merged();
-        await fh.writev([header(this.root, count), Buffer.from(nums.buffer, nums.byteOffset, nums.byteLength), shas, paths]);
+        const parts = [header(this.root, count), Buffer.from(nums.buffer, nums.byteOffset, nums.byteLength), shas, paths];
+        const { bytesWritten } = await fh.writev(parts);
+        if (bytesWritten !== parts.reduce((n, b) => n + b.length, 0)) throw new Error('short write'); // disk full: no cache this time
       } finally {
         await fh.close();
       }
