@@ -10,6 +10,11 @@
  * `log` can read a version's summary from a short ranged read; then the packs, then one entry a
  * line. A file entry either names a pack (index into `packs`) and the offset of its data in that
  * tar, or, without `pack`, lives in `blobs/<sha256>`; an empty file needs no object at all.
+ * After the files, `retained` (when not empty): contents earlier versions held and this one does
+ * not, with where they are stored and how many pushes ago they left the tree. A push dedups
+ * against them too, so a file restored within RETAIN_PUSHES pushes (a revert, a branch switched
+ * back) uploads nothing; gc counts them as this version's references, which is what keeps that
+ * dedup safe (a push only ever dedups against content the current version references).
  */
 import { FlowsyncError } from '../errors.js';
 import { parseEntryFields, sortEntries } from './codec.js';
@@ -22,6 +27,8 @@ export const PACKED_LAYOUT = 'packed';
 /** tar's block: headers are one block, data is padded to whole blocks, the archive ends with two. */
 export const TAR_BLOCK = 512;
 const MAX_MESSAGE = 4096;
+/** How many pushes a content that left the tree stays known to the next pushes (gc's default --keep). */
+export const RETAIN_PUSHES = 10;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** What a packed manifest starts with, as written by `serializePackedManifest`. */
 const PACKED_PREFIX = `{"format":"${MANIFEST_FORMAT}","version":${PACKED_MANIFEST_VERSION},`;
@@ -41,6 +48,17 @@ export interface PackedFileEntry extends FileEntry {
 
 export type PackedEntry = PackedFileEntry | LinkEntry;
 
+/** A content an earlier version stored and this one does not list (see the file's comment). */
+export interface RetainedContent {
+  sha256: string;
+  size: number;
+  /** Index into `packs`; absent: the blob `blobs/<sha256>`. */
+  pack?: number;
+  offset?: number;
+  /** Pushes since it left the tree: 1 for the version that dropped it, at most RETAIN_PUSHES. */
+  age: number;
+}
+
 export interface Provenance {
   flowsync: string;
   host: string;
@@ -57,6 +75,8 @@ export interface PackedManifest {
   provenance: Provenance;
   packs: PackRef[];
   files: PackedEntry[];
+  /** Sorted by sha256; empty when nothing is retained. */
+  retained: RetainedContent[];
 }
 
 /** A version's summary: what `log` shows, from the head line alone. */
@@ -67,7 +87,7 @@ export function looksPacked(bytes: Uint8Array): boolean {
   return Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, PACKED_PREFIX.length)).toString('utf8') === PACKED_PREFIX;
 }
 
-export function createPackedManifest(o: { files: PackedEntry[]; packs: PackRef[]; provenance: Provenance; message?: string; createdAt?: Date }): PackedManifest {
+export function createPackedManifest(o: { files: PackedEntry[]; packs: PackRef[]; provenance: Provenance; message?: string; createdAt?: Date; retained?: RetainedContent[] }): PackedManifest {
   const files = sortEntries(o.files) as PackedEntry[];
   let count = 0;
   let bytes = 0;
@@ -89,6 +109,7 @@ export function createPackedManifest(o: { files: PackedEntry[]; packs: PackRef[]
     provenance: o.provenance,
     packs: o.packs,
     files,
+    retained: [...(o.retained ?? [])].sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0)),
   };
 }
 
@@ -107,6 +128,11 @@ export function serializePackedManifest(m: PackedManifest): Uint8Array {
   out.addLines(m.packs, (p) => JSON.stringify({ sha256: p.sha256, size: p.size }));
   out.add('],\n"files":[');
   out.addLines(sortEntries(m.files) as PackedEntry[], packedEntryLine);
+  // Absent when empty, so a version without retained content has the bytes it always had.
+  if (m.retained.length > 0) {
+    out.add('],\n"retained":[');
+    out.addLines(m.retained, (r) => JSON.stringify({ sha256: r.sha256, size: r.size, ...(r.pack !== undefined ? { pack: r.pack, offset: r.offset } : {}), age: r.age }));
+  }
   out.add(']}\n');
   return out.bytes();
 }
@@ -205,6 +231,7 @@ export function parsePackedManifest(bytes: Uint8Array, where = 'the remote'): Pa
   if (count !== head.counts.files || total !== head.counts.bytes) throw bad(where, `"counts" (${head.counts.files} files, ${head.counts.bytes} B) do not match the entries (${count} files, ${total} B)`);
   const clash = fileFolderClash(seen);
   if (clash) throw bad(where, `${JSON.stringify(clash[0])} is listed as a file and as a folder of ${JSON.stringify(clash[1])}`);
+  const retained = parseRetained(obj.retained, where, packs, files);
   const linkPaths = new Set(files.filter((e) => 'link' in e).map((e) => e.path));
   for (const e of files) {
     if (!('link' in e)) continue;
@@ -221,7 +248,41 @@ export function parsePackedManifest(bytes: Uint8Array, where = 'the remote'): Pa
     provenance: head.provenance,
     packs,
     files: sortEntries(files) as PackedEntry[],
+    retained,
   };
+}
+
+function parseRetained(raw: unknown, where: string, packs: PackRef[], files: PackedEntry[]): RetainedContent[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) throw bad(where, '"retained" is not an array');
+  const listed = new Set<string>();
+  for (const e of files) if (!('link' in e)) listed.add(e.sha256);
+  const out: RetainedContent[] = [];
+  for (const [i, item] of raw.entries()) {
+    const r = item as Record<string, unknown>;
+    if (typeof r !== 'object' || r === null || typeof r.sha256 !== 'string' || !SHA256_HEX.test(r.sha256)) throw bad(where, `retained[${i}].sha256 is not 64 lower-case hex digits`);
+    if (!isCount(r.size) || r.size === 0) throw bad(where, `retained[${i}].size is not a positive size`);
+    if (typeof r.age !== 'number' || !Number.isInteger(r.age) || r.age < 1 || r.age > RETAIN_PUSHES) throw bad(where, `retained[${i}].age is not 1 to ${RETAIN_PUSHES}`);
+    if (listed.has(r.sha256)) throw bad(where, `retained[${i}] is a content the files list (or listed twice)`);
+    listed.add(r.sha256);
+    const content: RetainedContent = { sha256: r.sha256, size: r.size, age: r.age };
+    if (r.pack !== undefined || r.offset !== undefined) {
+      checkMember(r.pack, r.offset, r.size, packs, where, `retained[${i}]`);
+      content.pack = r.pack as number;
+      content.offset = r.offset as number;
+    }
+    out.push(content);
+  }
+  return out;
+}
+
+/** A member's data starts after its header, on a block boundary, and ends before the two end blocks. */
+function checkMember(pack: unknown, offset: unknown, size: number, packs: PackRef[], where: string, what: string, label = ''): void {
+  if (typeof pack !== 'number' || !Number.isInteger(pack) || pack < 0 || pack >= packs.length) throw bad(where, `${what}.pack is not one of the ${packs.length} listed packs`);
+  const p = packs[pack]!;
+  if (!isCount(offset) || offset < TAR_BLOCK || offset % TAR_BLOCK !== 0 || offset + size > p.size - 2 * TAR_BLOCK) {
+    throw bad(where, `${what}${label} lies outside its pack (offset ${JSON.stringify(offset)}, ${size} B, pack of ${p.size} B)`);
+  }
 }
 
 function parsePackedEntry(item: unknown, i: number, where: string, packs: PackRef[]): PackedEntry {
@@ -230,13 +291,8 @@ function parsePackedEntry(item: unknown, i: number, where: string, packs: PackRe
   const { file, raw: e } = parsed;
   const entry: PackedFileEntry = file;
   if (e.pack === undefined && e.offset === undefined) return entry;
-  if (typeof e.pack !== 'number' || !Number.isInteger(e.pack) || e.pack < 0 || e.pack >= packs.length) throw bad(where, `files[${i}].pack is not one of the ${packs.length} listed packs`);
-  const pack = packs[e.pack]!;
-  // A member's data starts after its header, on a block boundary, and ends before the two end blocks.
-  if (!isCount(e.offset) || e.offset < TAR_BLOCK || e.offset % TAR_BLOCK !== 0 || e.offset + entry.size > pack.size - 2 * TAR_BLOCK) {
-    throw bad(where, `files[${i}] (${JSON.stringify(entry.path)}) lies outside its pack (offset ${JSON.stringify(e.offset)}, ${entry.size} B, pack of ${pack.size} B)`);
-  }
-  return inPack(entry, e.pack, e.offset);
+  checkMember(e.pack, e.offset, entry.size, packs, where, `files[${i}]`, ` (${JSON.stringify(entry.path)})`);
+  return inPack(entry, e.pack as number, e.offset as number);
 }
 
 /** The file as a member of the manifest's pack number `pack`, at `offset`. A literal, not a spread: see withTag in types.ts. */

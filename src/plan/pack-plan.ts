@@ -1,13 +1,14 @@
 /**
  * Pure planners of the packed layout (DESIGN §5.2):
- * - `planPackedPush`: which contents the remote lacks (dedup by sha256 against the current version
- *   and inside the tree), which go to blobs, and how the small ones are grouped into packs;
+ * - `planPackedPush`: which contents the remote lacks (dedup by sha256 against the current version,
+ *   what it retains, and inside the tree), which go to blobs, how the small ones are grouped into
+ *   packs, and what the next version retains;
  * - `locateEntries`: the new version's entries once the packs are built (offsets are known then);
  * - `planPackReads`: which byte ranges a pull reads — one member, neighbours coalesced into one
  *   ranged GET, or the whole pack when most of it is needed.
  */
 import { isFile, sameContent, type FileEntry, type ManifestEntry } from '../manifest/types.js';
-import { inPack, TAR_BLOCK, type PackedEntry, type PackedManifest, type PackRef } from '../manifest/packed.js';
+import { inPack, RETAIN_PUSHES, TAR_BLOCK, type PackedEntry, type PackedManifest, type PackRef, type RetainedContent } from '../manifest/packed.js';
 
 const MiB = 1024 * 1024;
 
@@ -28,8 +29,10 @@ export interface PackedPushPlan {
   blobs: FileEntry[];
   /** New small contents grouped into packs, one entry per distinct sha256, in path order. */
   packs: FileEntry[][];
-  /** Where every content the current version already stores lives. */
+  /** Where every content the current version already stores (or retains) lives. */
   known: Map<string, ContentLocation>;
+  /** What the next version retains: contents that left the tree within RETAIN_PUSHES pushes. */
+  retained: { sha256: string; size: number; age: number }[];
   /** Files whose content is new to the remote. */
   newFiles: number;
   /** Entries identical (path, content, mode or link) to the current version's. */
@@ -42,16 +45,36 @@ export interface PackedPushPlan {
 
 const pad = (n: number) => Math.ceil(n / TAR_BLOCK) * TAR_BLOCK;
 
-/** Where each content of a packed manifest lives. */
+/** Where each content of a packed manifest (its files and what it retains) lives. */
 export function locationsOf(m: PackedManifest): Map<string, ContentLocation> {
   const known = new Map<string, ContentLocation>();
-  for (const e of m.files) {
-    if (!isFile(e) || known.has(e.sha256)) continue;
+  const add = (e: { sha256: string; size: number; pack?: number; offset?: number }) => {
+    if (known.has(e.sha256)) return;
     if (e.size === 0) known.set(e.sha256, { kind: 'empty' });
     else if (e.pack !== undefined) known.set(e.sha256, { kind: 'pack', pack: m.packs[e.pack]!, offset: e.offset! });
     else known.set(e.sha256, { kind: 'blob' });
-  }
+  };
+  for (const e of m.files) if (isFile(e)) add(e);
+  for (const r of m.retained) add(r);
   return known;
+}
+
+/**
+ * What the version after `current` retains: each stored content of `current` (listed or retained)
+ * that the tree no longer has, one push older, as long as that is within RETAIN_PUSHES.
+ */
+export function retainedAfter(current: PackedManifest | null, local: readonly ManifestEntry[]): { sha256: string; size: number; age: number }[] {
+  if (!current) return [];
+  const inTree = new Set<string>();
+  for (const e of local) if (isFile(e)) inTree.add(e.sha256);
+  const out = new Map<string, { sha256: string; size: number; age: number }>();
+  for (const e of current.files) {
+    if (isFile(e) && e.size > 0 && !inTree.has(e.sha256)) out.set(e.sha256, { sha256: e.sha256, size: e.size, age: 1 });
+  }
+  for (const r of current.retained) {
+    if (r.age < RETAIN_PUSHES && !inTree.has(r.sha256) && !out.has(r.sha256)) out.set(r.sha256, { sha256: r.sha256, size: r.size, age: r.age + 1 });
+  }
+  return [...out.values()];
 }
 
 export function planPackedPush(local: readonly ManifestEntry[], current: PackedManifest | null, o: PackOptions = DEFAULT_PACK_OPTIONS): PackedPushPlan {
@@ -88,7 +111,7 @@ export function planPackedPush(local: readonly ManifestEntry[], current: PackedM
   const localPaths = new Set(local.map((e) => e.path));
   const removed = (current?.files ?? []).filter((e) => !localPaths.has(e.path)).length;
   const changed = current === null || removed > 0 || unchanged !== local.length;
-  return { blobs, packs, known, newFiles, unchanged, removed, changed };
+  return { blobs, packs, known, retained: retainedAfter(current, local), newFiles, unchanged, removed, changed };
 }
 
 /** A pack the push built and uploaded: its reference and where each content sits in it. */
@@ -98,25 +121,27 @@ export interface UploadedPack {
 }
 
 /**
- * The new version's entries and pack list: each file points at the pack holding its content
- * (reused or just uploaded), or at its blob. Packs are listed by sha256, so equal trees with
- * equal packs give equal bytes.
+ * The new version's entries and pack list: each file (and each retained content) points at the
+ * pack holding its content (reused or just uploaded), or at its blob. Packs are listed by
+ * sha256, so equal trees with equal packs give equal bytes.
  */
 export function locateEntries(
   local: readonly ManifestEntry[],
   known: ReadonlyMap<string, ContentLocation>,
   uploaded: readonly UploadedPack[],
   uploadedBlobs: Iterable<string>,
-): { files: PackedEntry[]; packs: PackRef[] } {
+  retain: readonly { sha256: string; size: number; age: number }[] = [],
+): { files: PackedEntry[]; packs: PackRef[]; retained: RetainedContent[] } {
   const where = new Map<string, ContentLocation>(known);
   for (const sha256 of uploadedBlobs) where.set(sha256, { kind: 'blob' });
   for (const p of uploaded) for (const m of p.members) where.set(m.sha256, { kind: 'pack', pack: p.ref, offset: m.offset });
   const used = new Map<string, PackRef>();
-  for (const e of local) {
-    if (!isFile(e) || e.size === 0) continue;
-    const loc = where.get(e.sha256);
+  const use = (sha256: string) => {
+    const loc = where.get(sha256);
     if (loc?.kind === 'pack') used.set(loc.pack.sha256, loc.pack);
-  }
+  };
+  for (const e of local) if (isFile(e) && e.size > 0) use(e.sha256);
+  for (const r of retain) use(r.sha256);
   const packs = [...used.values()].sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0));
   const index = new Map(packs.map((p, i) => [p.sha256, i]));
   const files = local.map((e): PackedEntry => {
@@ -128,7 +153,12 @@ export function locateEntries(
     if (!loc) throw new Error(`no location for ${e.path} (${e.sha256})`);
     return loc.kind === 'pack' ? inPack(e, index.get(loc.pack.sha256)!, loc.offset) : plain;
   });
-  return { files, packs };
+  const retained = retain.map((r): RetainedContent => {
+    const loc = where.get(r.sha256);
+    if (!loc || loc.kind === 'empty') throw new Error(`no location for retained content ${r.sha256}`);
+    return loc.kind === 'pack' ? { sha256: r.sha256, size: r.size, pack: index.get(loc.pack.sha256)!, offset: loc.offset, age: r.age } : { ...r };
+  });
+  return { files, packs, retained };
 }
 
 export interface WantedMember {

@@ -5,7 +5,9 @@
  * in flight has uploaded objects that no version lists yet. Versions go first, so an interrupted
  * gc never leaves a version whose objects are gone. Packs are not repacked: a pack stays whole
  * while any kept version uses one of its members (the space a mostly dead pack holds is what
- * a later gc frees once its last user is forgotten).
+ * a later gc frees once its last user is forgotten). A kept version's references include what it
+ * retains (contents that left the tree in its last RETAIN_PUSHES pushes), so `--keep 0` still
+ * keeps those.
  */
 import { manifestKey } from '../backends/keys.js';
 import type { Remote } from '../backends/open.js';
@@ -67,6 +69,8 @@ export async function gc(o: GcOptions): Promise<GcResult> {
     const addRefs = (m: NonNullable<typeof current>['manifest']) => {
       for (const p of m.packs) referenced.add(packKey(remote.prefix, p.sha256));
       for (const e of m.files) if (!isLink(e) && e.size > 0 && e.pack === undefined) referenced.add(blobKey(remote.prefix, e.sha256));
+      // What a version retains is referenced too: the next push may dedup against it (manifest/packed.ts).
+      for (const r of m.retained) if (r.pack === undefined) referenced.add(blobKey(remote.prefix, r.sha256));
     };
     if (current) addRefs(current.manifest);
     await runPool(

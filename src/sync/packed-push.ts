@@ -146,8 +146,8 @@ export async function pushPacked(input: PackedPushInput): Promise<PackedPushResu
   summary.bytes = sent;
 
   progress.begin('manifest', 0, 1);
-  const { files, packs } = locateEntries(scan.manifest.files, plan.known, uploaded, plan.blobs.map((b) => b.sha256));
-  const next = createPackedManifest({ files, packs, provenance: await provenance, ...(o.message ? { message: o.message } : {}) });
+  const { files, packs, retained } = locateEntries(scan.manifest.files, plan.known, uploaded, plan.blobs.map((b) => b.sha256), plan.retained);
+  const next = createPackedManifest({ files, packs, retained, provenance: await provenance, ...(o.message ? { message: o.message } : {}) });
   const bytes = serializePackedManifest(next);
   const id = manifestId(bytes);
   const digest = digestOf(backend, bytes, id);

@@ -100,6 +100,8 @@ export async function rollback(o: VersionOptions & { version: string }): Promise
     const keys = new Set<string>();
     for (const p of target.manifest.packs) keys.add(packKey(remote.prefix, p.sha256));
     for (const e of target.manifest.files) if (!isLink(e) && e.size > 0 && e.pack === undefined) keys.add(blobKey(remote.prefix, e.sha256));
+    // What it retains too: the next push dedups against it.
+    for (const r of target.manifest.retained) if (r.pack === undefined) keys.add(blobKey(remote.prefix, r.sha256));
     const missing: string[] = [];
     await runPool([...keys], o.concurrency ?? HEAD_CONCURRENCY, async (key, signal) => {
       if ((await remote.backend.stat(key, { signal })) === null) missing.push(key);

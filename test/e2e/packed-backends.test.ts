@@ -7,6 +7,7 @@
  *   winner's version pulls exactly — on Azurite, the GCS emulator and the local store, the
  *   stores that enforce conditional writes (s3rver ignores them: not covered there);
  * - pulls looping while 10 pushes of alternating trees land always get one whole version;
+ * - a tree pushed again after another uploads nothing (what the version between retains);
  * - gc with a push in flight deletes what is old and unused, never what that push then uses.
  */
 import fs from 'node:fs';
@@ -20,7 +21,7 @@ import type { Backend } from '../../src/backends/types.js';
 import { isFlowsyncError } from '../../src/errors.js';
 import { pull, push } from '../../src/index.js';
 import { gc } from '../../src/sync/gc.js';
-import { log } from '../../src/sync/versions.js';
+import { log, rollback } from '../../src/sync/versions.js';
 import { counting } from '../helpers/counting-backend.js';
 import { compareTrees, diffTrees, excludeFlowsyncState, generateTree, readTree, type TreeNode } from '../helpers/tree.js';
 import { startAzurite, type AzuriteServer } from '../servers/azurite.js';
@@ -99,6 +100,19 @@ describe.each(['local', 's3', 'azure', 'gcs'])('packed on %s', (name) => {
     expect(again).toMatchObject({ uploaded: 0, manifest: pushed.manifest });
   }, 120_000);
 
+  it('a tree pushed again after another one uploads nothing: the version between retains its contents', async () => {
+    const folder = 'restore';
+    await push({ dir: trees['a']!, ...opts(t(), folder), cacheDir: false, layout: 'packed' });
+    expect((await push({ dir: trees['b']!, ...opts(t(), folder), cacheDir: false })).uploaded).toBeGreaterThan(100);
+    const counted = counting(t().backend(folder));
+    const back = await push({ dir: trees['a']!, ...opts(t(), folder, counted), cacheDir: false });
+    expect(back).toMatchObject({ uploaded: 0, bytes: 0 });
+    expect(counted.calls.filter((c) => c.method === 'write').map((c) => c.key.replace(/^.*?\.flowsync\//, '').replace(/[0-9a-f]{64}/, 'ID'))).toEqual(['versions/ID.json', 'manifest.json']);
+    const dest = path.join(work, `restore-${name}`);
+    expect((await pull({ dir: dest, ...opts(t(), folder) })).manifest).toBe(back.manifest);
+    expect(same(trees['a']!, dest)).toEqual([]);
+  });
+
   it('two pushes racing: exactly one wins, the other fails with CONFLICT, the winner pulls exactly', async (ctx) => {
     if (!t().enforcesConditions) ctx.skip(); // s3rver ignores If-Match / If-None-Match
     const folder = 'race';
@@ -165,12 +179,14 @@ describe('packed: readers and gc while pushes run', () => {
   it('gc with a push in flight deletes old unused objects, never what that push then uses', async () => {
     const t = targets.find((x) => x.name === 'gcs')!;
     const folder = 'gc-in-flight';
-    // A first version whose contents no later version has: gc can free its pack.
+    // A version whose contents the current one neither has nor retains (it was pushed on top of
+    // b's, then rolled back): gc can free its pack.
     const solo = path.join(work, 'solo');
     fs.mkdirSync(solo, { recursive: true });
     for (let i = 0; i < 3; i++) fs.writeFileSync(path.join(solo, `only-${i}.txt`), `solo ${i} ${Math.random()}`);
-    await push({ dir: solo, ...opts(t, folder), cacheDir: false, layout: 'packed' });
-    await push({ dir: trees['b']!, ...opts(t, folder), cacheDir: false });
+    const first = await push({ dir: trees['b']!, ...opts(t, folder), cacheDir: false, layout: 'packed' });
+    await push({ dir: solo, ...opts(t, folder), cacheDir: false });
+    await rollback({ ...opts(t, folder), version: first.manifest! });
     const graceMs = 1500;
     await new Promise((r) => setTimeout(r, graceMs + 200)); // both versions and their packs are now "old"
     let held: () => void = () => {};

@@ -4,6 +4,7 @@
  * versions (log, pull --version, rollback), conversions both ways, damaged packs refused, gc.
  */
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -185,7 +186,7 @@ describe('packed layout on the local store', () => {
     const r = await gc({ ...remote(), keep: 0, graceMs: 0 });
     expect(r.keptVersions).toHaveLength(1);
     expect(fs.readdirSync(path.join(storeDir, '.flowsync/versions'))).toHaveLength(1);
-    // Every pack and blob left is one the current version uses.
+    // Every pack and blob left is one the current version uses or retains.
     const packs = fs.readdirSync(path.join(storeDir, '.flowsync/packs'));
     expect(packs.sort()).toEqual(current.packs.map((p) => `${p.sha256}.tar`).sort());
     expect(r.deletedObjects).toBeGreaterThan(0);
@@ -211,5 +212,46 @@ describe('packed layout on the local store', () => {
     const dest = path.join(work, 'converted');
     await pull({ dir: dest, ...remote() });
     expect(same(src, dest)).toEqual([]);
+  });
+});
+
+describe('packed layout: restoring a file', () => {
+  it('a file deleted and later restored uploads nothing, even after gc --keep 0: the versions between retain its content', async () => {
+    const dir = tempDir('packed-restore');
+    try {
+      const tree = path.join(dir, 'src');
+      const store = counting(createLocalBackend({ root: path.join(dir, 'store') }));
+      const at = { remote: path.join(dir, 'store'), remoteOptions: { backend: store }, cacheDir: path.join(dir, 'cache') };
+      await generateTree(tree, { files: 60, seed: 5 });
+      const small = crypto.randomBytes(3000);
+      const big = crypto.randomBytes(BIG);
+      const put = () => {
+        fs.mkdirSync(path.join(tree, 'restore'), { recursive: true });
+        fs.writeFileSync(path.join(tree, 'restore/small.txt'), small);
+        fs.writeFileSync(path.join(tree, 'restore/big.bin'), big);
+      };
+      put();
+      expect((await push({ dir: tree, ...at, layout: 'packed' })).uploaded).toBeGreaterThan(40);
+      fs.rmSync(path.join(tree, 'restore'), { recursive: true });
+      expect(await push({ dir: tree, ...at })).toMatchObject({ uploaded: 0, deleted: 2 });
+      // Two more versions of unrelated edits, then gc keeps only the current one.
+      for (const n of [1, 2]) {
+        fs.writeFileSync(path.join(tree, `edit${n}.txt`), `edit ${n}`);
+        expect((await push({ dir: tree, ...at })).uploaded).toBe(1);
+      }
+      const collected = await gc({ ...at, keep: 0, graceMs: 0 });
+      expect(collected.deletedVersions).toHaveLength(3);
+      put();
+      store.reset();
+      const restored = await push({ dir: tree, ...at, message: 'restored' });
+      expect(restored).toMatchObject({ uploaded: 0, bytes: 0 });
+      expect(store.calls.filter((c) => c.method === 'write').map((c) => c.key.replace(/[0-9a-f]{64}/, 'ID'))).toEqual(['.flowsync/versions/ID.json', '.flowsync/manifest.json']);
+      const dest = path.join(dir, 'dest');
+      await pull({ dir: dest, ...at });
+      expect(same(tree, dest)).toEqual([]);
+      expect((await verify({ ...at, deep: true })).problems).toEqual([]);
+    } finally {
+      removeDir(dir);
+    }
   });
 });

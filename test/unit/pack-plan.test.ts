@@ -1,6 +1,6 @@
 /** The packed layout's pure planners: dedup against the current version, pack grouping, entry location, range reads. */
 import { describe, expect, it } from 'vitest';
-import { createPackedManifest, type PackRef } from '../../src/manifest/packed.js';
+import { createPackedManifest, RETAIN_PUSHES, type PackedManifest, type PackRef } from '../../src/manifest/packed.js';
 import type { FileEntry, ManifestEntry } from '../../src/manifest/types.js';
 import { locateEntries, planPackedPush, planPackReads, type UploadedPack } from '../../src/plan/pack-plan.js';
 
@@ -9,14 +9,16 @@ const file = (path: string, n: number, size = 100, mode: 420 | 493 = 420): FileE
 const prov = { flowsync: 't', host: 'h' };
 const KiB = 1024;
 
-function versionOf(entries: ManifestEntry[]) {
-  const plan = planPackedPush(entries, null);
-  const uploaded: UploadedPack[] = plan.packs.map((members, i) => ({
-    ref: { sha256: SHA(1000 + i), size: 1 << 20 },
+let packSerial = 1000;
+/** The version a push of `entries` on top of `current` makes (packs get made-up names and offsets). */
+function versionOf(entries: ManifestEntry[], current: PackedManifest | null = null) {
+  const plan = planPackedPush(entries, current);
+  const uploaded: UploadedPack[] = plan.packs.map((members) => ({
+    ref: { sha256: SHA(packSerial++), size: 1 << 20 },
     members: members.map((m, j) => ({ sha256: m.sha256, offset: 512 + j * 1024 })),
   }));
-  const { files, packs } = locateEntries(entries, plan.known, uploaded, plan.blobs.map((b) => b.sha256));
-  return createPackedManifest({ files, packs, provenance: prov });
+  const { files, packs, retained } = locateEntries(entries, plan.known, uploaded, plan.blobs.map((b) => b.sha256), plan.retained);
+  return createPackedManifest({ files, packs, provenance: prov, retained });
 }
 
 describe('planPackedPush', () => {
@@ -49,11 +51,54 @@ describe('planPackedPush', () => {
   });
 });
 
+describe('retained contents', () => {
+  it('a content that left the tree is retained where it is stored, ages a push at a time, and is forgotten after RETAIN_PUSHES', () => {
+    const base = [file('keep', 1), file('gone', 2), file('big', 3, 5 << 20)];
+    const v1 = versionOf(base);
+    let v = versionOf([file('keep', 1)], v1);
+    expect(v.retained.map((r) => [r.sha256, r.age])).toEqual([
+      [SHA(2), 1],
+      [SHA(3), 1],
+    ]);
+    // The pack of a retained member stays listed (its index points at it); the blob is named by its sha.
+    const small = v.retained.find((r) => r.sha256 === SHA(2))!;
+    expect(v.packs[small.pack!]!.sha256).toBe(v1.packs[0]!.sha256);
+    expect(v.retained.find((r) => r.sha256 === SHA(3))).not.toHaveProperty('pack');
+    // Restoring them within the window uploads nothing, and they are listed again, not retained.
+    const restored = planPackedPush(base, v);
+    expect(restored).toMatchObject({ newFiles: 0, blobs: [], packs: [], retained: [] });
+    const back = versionOf(base, v);
+    expect(back.files.find((e) => e.path === 'gone')).toMatchObject({ pack: 0, offset: small.offset });
+    for (let i = 2; i <= RETAIN_PUSHES; i++) {
+      v = versionOf([file('keep', 1), file(`n${i}`, 100 + i)], v);
+      expect(v.retained.find((r) => r.sha256 === SHA(2))?.age).toBe(i);
+    }
+    // One push more and it is forgotten: restoring it now uploads it again.
+    v = versionOf([file('keep', 1)], v);
+    expect(v.retained.map((r) => r.sha256)).not.toContain(SHA(2));
+    expect(planPackedPush(base, v).packs.flat().map((e) => e.path)).toEqual(['gone']);
+  });
+
+  it('a new version lists only the packs its files and retained contents use', () => {
+    const v1 = versionOf([file('a', 1), file('b', 2)]);
+    const newPack = packSerial;
+    const v2 = versionOf([file('c', 3)], v1);
+    expect(v2.packs.map((p) => p.sha256)).toEqual([v1.packs[0]!.sha256, SHA(newPack)].sort());
+    // Once nothing is retained from v1's pack (a, b back in the tree, c new), v1's pack is listed for the files.
+    const v3full = versionOf([file('a', 1), file('b', 2)], v2);
+    expect(v3full.retained.map((r) => r.sha256)).toEqual([SHA(3)]);
+    // Nothing retained is empty: an empty file needs no object.
+    const empty = versionOf([file('e', 9, 0)], versionOf([file('e2', 8, 0)]));
+    expect(empty.retained).toEqual([]);
+  });
+});
+
 describe('locateEntries', () => {
   it('points each file at its pack and offset, or at its blob; lists only packs in use, sorted', () => {
     const entries = [file('a', 1), file('b', 2, 5 << 20), file('z', 0, 0)];
+    const firstPack = packSerial;
     const m = versionOf(entries);
-    expect(m.packs.map((p) => p.sha256)).toEqual([SHA(1000)]);
+    expect(m.packs.map((p) => p.sha256)).toEqual([SHA(firstPack)]);
     const byPath = new Map(m.files.map((e) => [e.path, e]));
     expect(byPath.get('a')).toMatchObject({ pack: 0, offset: 512 });
     expect(byPath.get('b')).not.toHaveProperty('pack');

@@ -68,6 +68,28 @@ describe('packed manifest', () => {
     expect(errorOf(() => parsePackedManifest(edited((o) => ((o.files as unknown[]).push({ path: 'x', link: '../../etc' }))), 't')).code).toBe('UNSAFE_PATH');
   });
 
+  it('carries what it retains (sorted, only when there is some) and refuses a hostile retained list', () => {
+    const retained = [
+      { sha256: SHA('f'), size: 7, pack: 0, offset: 1024, age: 2 },
+      { sha256: SHA('9'), size: 3 << 20, age: 1 },
+    ];
+    const m = createPackedManifest({ files: entries, packs, provenance, createdAt: DATE, retained });
+    const bytes = serializePackedManifest(m);
+    expect(Buffer.from(bytes).toString('utf8')).toMatch(/\],\n"retained":\[\n?\{"sha256":"9{64}","size":3145728,"age":1\}/);
+    expect(parsePackedManifest(bytes, 't').retained).toEqual([retained[1], retained[0]]);
+    expect(Buffer.from(serializePackedManifest(manifest())).toString('utf8')).not.toMatch(/retained/);
+    const withRetained = (r: unknown) => edited((o) => (o.retained = [r]));
+    expect(errorOf(() => parsePackedManifest(withRetained({ sha256: SHA('f'), size: 7, age: 0 }), 't')).message).toMatch(/retained\[0\]\.age is not 1 to 10/);
+    expect(errorOf(() => parsePackedManifest(withRetained({ sha256: SHA('f'), size: 7, age: 11 }), 't')).message).toMatch(/retained\[0\]\.age/);
+    expect(errorOf(() => parsePackedManifest(withRetained({ sha256: SHA('a'), size: 10, age: 1 }), 't')).message).toMatch(/retained\[0\] is a content the files list/);
+    expect(errorOf(() => parsePackedManifest(withRetained({ sha256: SHA('f'), size: 7, pack: 1, offset: 512, age: 1 }), 't')).message).toMatch(/retained\[0\]\.pack is not one of the 1 listed packs/);
+    expect(errorOf(() => parsePackedManifest(withRetained({ sha256: SHA('f'), size: 7, pack: 0, offset: 3584, age: 1 }), 't')).message).toMatch(/retained\[0\] lies outside its pack/);
+    expect(errorOf(() => parsePackedManifest(withRetained({ sha256: 'f', size: 7, age: 1 }), 't')).message).toMatch(/retained\[0\]\.sha256/);
+    expect(errorOf(() => parsePackedManifest(withRetained({ sha256: SHA('f'), size: 0, age: 1 }), 't')).message).toMatch(/retained\[0\]\.size/);
+    expect(errorOf(() => parsePackedManifest(edited((o) => (o.retained = [{ sha256: SHA('f'), size: 7, age: 1 }, { sha256: SHA('f'), size: 7, age: 2 }])), 't')).message).toMatch(/retained\[1\].*listed twice/);
+    expect(errorOf(() => parsePackedManifest(edited((o) => (o.retained = {})), 't')).message).toMatch(/"retained" is not an array/);
+  });
+
   it('limits the message length', () => {
     expect(errorOf(() => createPackedManifest({ files: [], packs: [], provenance, message: 'x'.repeat(5000) })).code).toBe('USAGE');
   });
