@@ -8,8 +8,8 @@
 import { keyFor, manifestKey } from '../backends/keys.js';
 import type { Remote } from '../backends/open.js';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
-import { sameContent, type Manifest, type ManifestEntry } from '../manifest/types.js';
-import { createPackedManifest, serializePackedManifest } from '../manifest/packed.js';
+import { isLink, sameContent, type Manifest, type ManifestEntry } from '../manifest/types.js';
+import { createPackedManifest, serializePackedManifest, type PackedManifest } from '../manifest/packed.js';
 import { manifestId } from '../manifest/codec.js';
 import { blobKey, versionKey } from '../pack/layout.js';
 import { uploadPack } from '../pack/pack-io.js';
@@ -21,7 +21,7 @@ import { uploadFile } from '../transfer/upload.js';
 import { runPool } from '../util/pool.js';
 import type { Progress } from '../util/progress.js';
 import { deleteCounted } from './layout-switch.js';
-import { parseCurrent, type CurrentVersion, type Document } from './packed-remote.js';
+import { missingObjects, objectKeyOf, parseCurrent, type CurrentVersion, type Document } from './packed-remote.js';
 import { saveMemo } from './remote-memo.js';
 import { sourceOf, type ScanDetail } from './scan.js';
 import type { PushOptions, SyncSummary } from './types.js';
@@ -71,7 +71,10 @@ export async function pushPacked(input: PackedPushInput): Promise<PackedPushResu
     etag = input.pointer.damaged.etag;
   }
 
-  const plan = planPackedPush(scan.manifest.files, current?.manifest ?? null);
+  const { backend } = remote;
+  const concurrency = o.concurrency ?? backend.tuning.concurrency;
+  const base = current ? await withoutLostRetained(remote, current.manifest, scan.manifest.files, concurrency, warn, o.signal) : null;
+  const plan = planPackedPush(scan.manifest.files, base);
   const summary: PackedPushResult = {
     command: o.command ?? 'push',
     uploaded: plan.newFiles,
@@ -116,8 +119,6 @@ export async function pushPacked(input: PackedPushInput): Promise<PackedPushResu
     return done();
   }
 
-  const { backend } = remote;
-  const concurrency = o.concurrency ?? backend.tuning.concurrency;
   const ctx = transferContext(backend, progress, { concurrency, ...(o.partSize ? { partSize: o.partSize } : {}), ...(o.log ? { log: o.log } : {}) });
   const provenance = provenanceOf(scan.root);
   provenance.catch(() => {}); // awaited below; never an unhandled rejection if the upload fails first
@@ -170,6 +171,26 @@ export async function pushPacked(input: PackedPushInput): Promise<PackedPushResu
     }
   }
   return done();
+}
+
+/**
+ * The current version, less the retained contents the tree takes back whose objects are gone
+ * (removed by hand, or by a gc from a flowsync that did not know `retained`): those are then
+ * uploaded again rather than referenced. One HEAD per pack or blob, and only when the tree
+ * restores something, so an ordinary push costs nothing more.
+ */
+async function withoutLostRetained(remote: Remote, m: PackedManifest, local: readonly ManifestEntry[], concurrency: number, warn: (m: string) => void, signal?: AbortSignal): Promise<PackedManifest> {
+  if (m.retained.length === 0) return m;
+  const listed = new Set<string>();
+  for (const e of m.files) if (!isLink(e)) listed.add(e.sha256);
+  const wanted = new Set<string>();
+  for (const e of local) if (!isLink(e) && !listed.has(e.sha256)) wanted.add(e.sha256);
+  const restoring = m.retained.filter((r) => wanted.has(r.sha256));
+  if (restoring.length === 0) return m;
+  const missing = new Set(await missingObjects(remote, restoring.map((r) => objectKeyOf(remote.prefix, m, r)), concurrency, signal));
+  if (missing.size === 0) return m;
+  warn(`${missing.size} object(s) holding content this push restores are gone from ${remote.url} (deleted by hand, or by gc from an older flowsync); that content is uploaded again.`);
+  return { ...m, retained: m.retained.filter((r) => !missing.has(objectKeyOf(remote.prefix, m, r))) };
 }
 
 /** Replace manifest.json with `bytes` on the given condition; a lost race is a CONFLICT that changed nothing. */

@@ -8,8 +8,9 @@ import type { Remote } from '../backends/open.js';
 import { FlowsyncError } from '../errors.js';
 import { manifestId } from '../manifest/codec.js';
 import { looksPacked, parsePackedManifest, parseVersionHead, type PackedManifest, type VersionHead } from '../manifest/packed.js';
-import { versionIdOf, versionKey, versionsFolder } from '../pack/layout.js';
+import { blobKey, packKey, versionIdOf, versionKey, versionsFolder } from '../pack/layout.js';
 import type { ListedVersion } from '../plan/gc-plan.js';
+import { runPool } from '../util/pool.js';
 import { collect } from '../util/streams.js';
 import { readBoundedDocument } from './remote-manifest.js';
 
@@ -105,4 +106,18 @@ export async function fetchVersionHead(remote: Remote, v: { id: string; size?: n
   }
   const { manifest: m } = await fetchVersion(remote, id, signal);
   return { createdAt: m.createdAt, counts: m.counts, provenance: m.provenance, ...(m.message !== undefined ? { message: m.message } : {}) };
+}
+
+/** The object a stored content of `m` lives in: its pack, or its blob (a file entry or a retained content). */
+export function objectKeyOf(prefix: string, m: PackedManifest, c: { sha256: string; pack?: number }): string {
+  return c.pack !== undefined ? packKey(prefix, m.packs[c.pack]!.sha256) : blobKey(prefix, c.sha256);
+}
+
+/** Which of `keys` the remote does not have: one HEAD each, `concurrency` at a time. */
+export async function missingObjects(remote: Remote, keys: Iterable<string>, concurrency: number, signal?: AbortSignal): Promise<string[]> {
+  const missing: string[] = [];
+  await runPool([...new Set(keys)], concurrency, async (key, s) => {
+    if ((await remote.backend.stat(key, { signal: s })) === null) missing.push(key);
+  }, signal);
+  return missing.sort();
 }

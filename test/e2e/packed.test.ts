@@ -254,4 +254,42 @@ describe('packed layout: restoring a file', () => {
       removeDir(dir);
     }
   });
+
+  it('a restored content whose object is gone (deleted by hand, or by an older gc) is uploaded again, with a warning', async () => {
+    const dir = tempDir('packed-restore-lost');
+    try {
+      const tree = path.join(dir, 'src');
+      const storeRoot = path.join(dir, 'store');
+      const store = counting(createLocalBackend({ root: storeRoot }));
+      const at = { remote: storeRoot, remoteOptions: { backend: store }, cacheDir: path.join(dir, 'cache') };
+      await generateTree(tree, { files: 30, seed: 6 });
+      const big = crypto.randomBytes(BIG);
+      const small = crypto.randomBytes(2000);
+      const put = () => {
+        fs.writeFileSync(path.join(tree, 'lost.bin'), big);
+        fs.writeFileSync(path.join(tree, 'kept.txt'), small);
+      };
+      put();
+      await push({ dir: tree, ...at, layout: 'packed' });
+      fs.rmSync(path.join(tree, 'lost.bin'));
+      fs.rmSync(path.join(tree, 'kept.txt'));
+      await push({ dir: tree, ...at });
+      const sha = crypto.createHash('sha256').update(big).digest('hex');
+      fs.rmSync(path.join(storeRoot, '.flowsync/blobs', sha));
+      put();
+      const warnings: string[] = [];
+      store.reset();
+      const r = await push({ dir: tree, ...at, log: { info: () => {}, warn: (m) => warnings.push(m) } });
+      // The blob goes up again; the small file's pack is still there and is reused.
+      expect(r).toMatchObject({ uploaded: 1, bytes: BIG });
+      expect(warnings.join('\n')).toMatch(/1 object\(s\) holding content this push restores are gone .*uploaded again/);
+      expect(store.calls.filter((c) => c.method === 'write').map((c) => c.key.replace(/[0-9a-f]{64}/, 'ID'))).toEqual(['.flowsync/blobs/ID', '.flowsync/versions/ID.json', '.flowsync/manifest.json']);
+      const dest = path.join(dir, 'dest');
+      await pull({ dir: dest, ...at });
+      expect(same(tree, dest)).toEqual([]);
+      expect((await verify({ ...at, deep: true })).problems).toEqual([]);
+    } finally {
+      removeDir(dir);
+    }
+  });
 });

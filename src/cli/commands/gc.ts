@@ -32,8 +32,9 @@ export const gcCommand: Command = {
 
 gc keeps the current version, the newest N others and every version younger than the grace
 period; it forgets the rest, then deletes each pack and blob that no kept version uses and that
-is older than the grace period. Packs are never rewritten: a pack stays while any kept version
-uses one of its files.
+is older than the grace period. A version also uses what it retains: the contents that left the
+tree in its last 10 pushes, so that restoring them uploads nothing (--keep 0 keeps those too).
+Packs are never rewritten: a pack stays while any kept version uses one of its files.
 
 Examples:
   flowsync gc s3://my-bucket/etl --dry-run
