@@ -12,14 +12,13 @@
 import { manifestKey } from '../backends/keys.js';
 import type { Remote } from '../backends/open.js';
 import { isFlowsyncError } from '../errors.js';
-import { isLink } from '../manifest/types.js';
-import { blobKey, blobsFolder, packKey, packsFolder, versionKey } from '../pack/layout.js';
+import { blobsFolder, packsFolder, versionKey } from '../pack/layout.js';
 import { planGcObjects, planGcVersions, type ListedObject } from '../plan/gc-plan.js';
 import { runPool } from '../util/pool.js';
 import { Progress } from '../util/progress.js';
 import { deleteCounted } from './layout-switch.js';
 import { releaseRemote, resolveRemote } from './open.js';
-import { fetchCurrent, fetchVersion, listVersions } from './packed-remote.js';
+import { fetchCurrent, fetchVersion, listVersions, storedObjectKeys } from './packed-remote.js';
 import type { VersionOptions } from './versions.js';
 import type { ProgressEvent } from './types.js';
 
@@ -67,10 +66,7 @@ export async function gc(o: GcOptions): Promise<GcResult> {
     // without its references nothing can be deleted safely.
     const referenced = new Set<string>();
     const addRefs = (m: NonNullable<typeof current>['manifest']) => {
-      for (const p of m.packs) referenced.add(packKey(remote.prefix, p.sha256));
-      for (const e of m.files) if (!isLink(e) && e.size > 0 && e.pack === undefined) referenced.add(blobKey(remote.prefix, e.sha256));
-      // What a version retains is referenced too: the next push may dedup against it (manifest/packed.ts).
-      for (const r of m.retained) if (r.pack === undefined) referenced.add(blobKey(remote.prefix, r.sha256));
+      for (const key of storedObjectKeys(remote.prefix, m)) referenced.add(key);
     };
     if (current) addRefs(current.manifest);
     await runPool(

@@ -113,6 +113,17 @@ export function objectKeyOf(prefix: string, m: PackedManifest, c: { sha256: stri
   return c.pack !== undefined ? packKey(prefix, m.packs[c.pack]!.sha256) : blobKey(prefix, c.sha256);
 }
 
+/**
+ * Every object version `m` needs: its packs, the blobs of its files and the blobs it retains
+ * (the next push may take those back). What gc keeps and rollback checks.
+ */
+export function storedObjectKeys(prefix: string, m: PackedManifest): string[] {
+  const keys = m.packs.map((p) => packKey(prefix, p.sha256));
+  for (const e of m.files) if (!('link' in e) && e.size > 0 && e.pack === undefined) keys.push(blobKey(prefix, e.sha256));
+  for (const r of m.retained) if (r.pack === undefined) keys.push(blobKey(prefix, r.sha256));
+  return keys;
+}
+
 /** Which of `keys` the remote does not have: one HEAD each, `concurrency` at a time. */
 export async function missingObjects(remote: Remote, keys: Iterable<string>, concurrency: number, signal?: AbortSignal): Promise<string[]> {
   const missing: string[] = [];

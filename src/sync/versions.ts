@@ -8,10 +8,8 @@ import { manifestKey } from '../backends/keys.js';
 import type { Remote, RemoteOptions } from '../backends/open.js';
 import { FlowsyncError, isFlowsyncError } from '../errors.js';
 import { looksPacked } from '../manifest/packed.js';
-import { isLink } from '../manifest/types.js';
-import { blobKey, packKey } from '../pack/layout.js';
 import { runPool } from '../util/pool.js';
-import { fetchCurrent, fetchVersion, fetchVersionHead, listVersions, missingObjects, mirrorRemote, parseCurrent, readDocument, resolveVersionId, type CurrentVersion } from './packed-remote.js';
+import { fetchCurrent, fetchVersion, fetchVersionHead, listVersions, missingObjects, mirrorRemote, parseCurrent, readDocument, resolveVersionId, storedObjectKeys, type CurrentVersion } from './packed-remote.js';
 import { writePointer } from './packed-push.js';
 import { releaseRemote, resolveRemote } from './open.js';
 
@@ -97,12 +95,7 @@ export async function rollback(o: VersionOptions & { version: string }): Promise
     }
     if (current?.id === id) return { command: 'rollback', manifest: id, previous: id, durationMs: Date.now() - started };
     // A version whose objects gc removed must not become current: check every one exists.
-    const m = target.manifest;
-    // What it retains too: the next push dedups against it.
-    const keys = m.packs.map((p) => packKey(remote.prefix, p.sha256));
-    for (const e of m.files) if (!isLink(e) && e.size > 0 && e.pack === undefined) keys.push(blobKey(remote.prefix, e.sha256));
-    for (const r of m.retained) if (r.pack === undefined) keys.push(blobKey(remote.prefix, r.sha256));
-    const missing = await missingObjects(remote, keys, o.concurrency ?? HEAD_CONCURRENCY, o.signal);
+    const missing = await missingObjects(remote, storedObjectKeys(remote.prefix, target.manifest), o.concurrency ?? HEAD_CONCURRENCY, o.signal);
     if (missing.length > 0) {
       throw new FlowsyncError('NOT_FOUND', `Version ${id} of ${remote.url} cannot be made current: ${missing.length} of its objects are gone (${missing[0]}...). gc removed them; pick a newer version from flowsync log.`);
     }
