@@ -215,6 +215,14 @@ describe('packed layout on the local store', () => {
   });
 });
 
+/** The last push wrote exactly `writes` (sha256 names as ID); the remote pulls to exactly `tree` and verifies deep. */
+async function expectWritesThenExactPull(store: Counted, at: { remote: string; remoteOptions: { backend: Counted } }, writes: string[], tree: string, dest: string) {
+  expect(store.calls.filter((c) => c.method === 'write').map((c) => c.key.replace(/[0-9a-f]{64}/, 'ID'))).toEqual(writes);
+  await pull({ dir: dest, ...at });
+  expect(same(tree, dest)).toEqual([]);
+  expect((await verify({ ...at, deep: true })).problems).toEqual([]);
+}
+
 describe('packed layout: restoring a file', () => {
   it('a file deleted and later restored uploads nothing, even after gc --keep 0: the versions between retain its content', async () => {
     const dir = tempDir('packed-restore');
@@ -245,11 +253,7 @@ describe('packed layout: restoring a file', () => {
       store.reset();
       const restored = await push({ dir: tree, ...at, message: 'restored' });
       expect(restored).toMatchObject({ uploaded: 0, bytes: 0 });
-      expect(store.calls.filter((c) => c.method === 'write').map((c) => c.key.replace(/[0-9a-f]{64}/, 'ID'))).toEqual(['.flowsync/versions/ID.json', '.flowsync/manifest.json']);
-      const dest = path.join(dir, 'dest');
-      await pull({ dir: dest, ...at });
-      expect(same(tree, dest)).toEqual([]);
-      expect((await verify({ ...at, deep: true })).problems).toEqual([]);
+      await expectWritesThenExactPull(store, at, ['.flowsync/versions/ID.json', '.flowsync/manifest.json'], tree, path.join(dir, 'dest'));
     } finally {
       removeDir(dir);
     }
@@ -283,11 +287,7 @@ describe('packed layout: restoring a file', () => {
       // The blob goes up again; the small file's pack is still there and is reused.
       expect(r).toMatchObject({ uploaded: 1, bytes: BIG });
       expect(warnings.join('\n')).toMatch(/1 object\(s\) holding content this push restores are gone .*uploaded again/);
-      expect(store.calls.filter((c) => c.method === 'write').map((c) => c.key.replace(/[0-9a-f]{64}/, 'ID'))).toEqual(['.flowsync/blobs/ID', '.flowsync/versions/ID.json', '.flowsync/manifest.json']);
-      const dest = path.join(dir, 'dest');
-      await pull({ dir: dest, ...at });
-      expect(same(tree, dest)).toEqual([]);
-      expect((await verify({ ...at, deep: true })).problems).toEqual([]);
+      await expectWritesThenExactPull(store, at, ['.flowsync/blobs/ID', '.flowsync/versions/ID.json', '.flowsync/manifest.json'], tree, path.join(dir, 'dest'));
     } finally {
       removeDir(dir);
     }
