@@ -48,6 +48,9 @@ export interface PackedFileEntry extends FileEntry {
 
 export type PackedEntry = PackedFileEntry | LinkEntry;
 
+/** Orders packs and retained contents by sha256 (hex digits: code-unit order is byte order). */
+export const bySha256 = (a: { sha256: string }, b: { sha256: string }): number => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0);
+
 /** A content an earlier version stored and this one does not list (see the file's comment). */
 export interface RetainedContent {
   sha256: string;
@@ -109,7 +112,7 @@ export function createPackedManifest(o: { files: PackedEntry[]; packs: PackRef[]
     provenance: o.provenance,
     packs: o.packs,
     files,
-    retained: [...(o.retained ?? [])].sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0)),
+    retained: [...(o.retained ?? [])].sort(bySha256),
   };
 }
 

@@ -8,7 +8,7 @@
  *   ranged GET, or the whole pack when most of it is needed.
  */
 import { isFile, sameContent, type FileEntry, type ManifestEntry } from '../manifest/types.js';
-import { inPack, RETAIN_PUSHES, TAR_BLOCK, type PackedEntry, type PackedManifest, type PackRef, type RetainedContent } from '../manifest/packed.js';
+import { bySha256, inPack, RETAIN_PUSHES, TAR_BLOCK, type PackedEntry, type PackedManifest, type PackRef, type RetainedContent } from '../manifest/packed.js';
 
 const MiB = 1024 * 1024;
 
@@ -22,6 +22,9 @@ export interface PackOptions {
 /** restic packs at 16 MiB, kopia at 20 MiB; 16 MiB stays a single PUT on every store. */
 export const DEFAULT_PACK_OPTIONS: PackOptions = { smallFileMax: 1 * MiB, packTarget: 16 * MiB };
 
+/** A content the next version retains, before its location is looked up (locateEntries). */
+export type RetainedPlan = Omit<RetainedContent, 'pack' | 'offset'>;
+
 export type ContentLocation = { kind: 'pack'; pack: PackRef; offset: number } | { kind: 'blob' } | { kind: 'empty' };
 
 export interface PackedPushPlan {
@@ -32,7 +35,7 @@ export interface PackedPushPlan {
   /** Where every content the current version already stores (or retains) lives. */
   known: Map<string, ContentLocation>;
   /** What the next version retains: contents that left the tree within RETAIN_PUSHES pushes. */
-  retained: { sha256: string; size: number; age: number }[];
+  retained: RetainedPlan[];
   /** Files whose content is new to the remote. */
   newFiles: number;
   /** Entries identical (path, content, mode or link) to the current version's. */
@@ -63,11 +66,11 @@ export function locationsOf(m: PackedManifest): Map<string, ContentLocation> {
  * What the version after `current` retains: each stored content of `current` (listed or retained)
  * that the tree no longer has, one push older, as long as that is within RETAIN_PUSHES.
  */
-export function retainedAfter(current: PackedManifest | null, local: readonly ManifestEntry[]): { sha256: string; size: number; age: number }[] {
+export function retainedAfter(current: PackedManifest | null, local: readonly ManifestEntry[]): RetainedPlan[] {
   if (!current) return [];
   const inTree = new Set<string>();
   for (const e of local) if (isFile(e)) inTree.add(e.sha256);
-  const out = new Map<string, { sha256: string; size: number; age: number }>();
+  const out = new Map<string, RetainedPlan>();
   for (const e of current.files) {
     if (isFile(e) && e.size > 0 && !inTree.has(e.sha256)) out.set(e.sha256, { sha256: e.sha256, size: e.size, age: 1 });
   }
@@ -111,7 +114,8 @@ export function planPackedPush(local: readonly ManifestEntry[], current: PackedM
   const localPaths = new Set(local.map((e) => e.path));
   const removed = (current?.files ?? []).filter((e) => !localPaths.has(e.path)).length;
   const changed = current === null || removed > 0 || unchanged !== local.length;
-  return { blobs, packs, known, retained: retainedAfter(current, local), newFiles, unchanged, removed, changed };
+  // Only a version that is written needs it: a no-change push skips a pass over every entry.
+  return { blobs, packs, known, retained: changed ? retainedAfter(current, local) : [], newFiles, unchanged, removed, changed };
 }
 
 /** A pack the push built and uploaded: its reference and where each content sits in it. */
@@ -130,7 +134,7 @@ export function locateEntries(
   known: ReadonlyMap<string, ContentLocation>,
   uploaded: readonly UploadedPack[],
   uploadedBlobs: Iterable<string>,
-  retain: readonly { sha256: string; size: number; age: number }[] = [],
+  retain: readonly RetainedPlan[] = [],
 ): { files: PackedEntry[]; packs: PackRef[]; retained: RetainedContent[] } {
   const where = new Map<string, ContentLocation>(known);
   for (const sha256 of uploadedBlobs) where.set(sha256, { kind: 'blob' });
@@ -142,7 +146,7 @@ export function locateEntries(
   };
   for (const e of local) if (isFile(e) && e.size > 0) use(e.sha256);
   for (const r of retain) use(r.sha256);
-  const packs = [...used.values()].sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0));
+  const packs = [...used.values()].sort(bySha256);
   const index = new Map(packs.map((p, i) => [p.sha256, i]));
   const files = local.map((e): PackedEntry => {
     if (!isFile(e)) return e;

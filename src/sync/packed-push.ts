@@ -181,16 +181,18 @@ export async function pushPacked(input: PackedPushInput): Promise<PackedPushResu
  */
 async function withoutLostRetained(remote: Remote, m: PackedManifest, local: readonly ManifestEntry[], concurrency: number, warn: (m: string) => void, signal?: AbortSignal): Promise<PackedManifest> {
   if (m.retained.length === 0) return m;
-  const listed = new Set<string>();
-  for (const e of m.files) if (!isLink(e)) listed.add(e.sha256);
-  const wanted = new Set<string>();
-  for (const e of local) if (!isLink(e) && !listed.has(e.sha256)) wanted.add(e.sha256);
-  const restoring = m.retained.filter((r) => wanted.has(r.sha256));
-  if (restoring.length === 0) return m;
-  const missing = new Set(await missingObjects(remote, restoring.map((r) => objectKeyOf(remote.prefix, m, r)), concurrency, signal));
+  // The reader refuses a retained content the files also list: any match here is a restore.
+  const keyOf = new Map(m.retained.map((r) => [r.sha256, objectKeyOf(remote.prefix, m, r)]));
+  const restored = new Set<string>();
+  for (const e of local) {
+    const key = isLink(e) ? undefined : keyOf.get(e.sha256);
+    if (key !== undefined) restored.add(key);
+  }
+  if (restored.size === 0) return m;
+  const missing = new Set(await missingObjects(remote, restored, concurrency, signal));
   if (missing.size === 0) return m;
   warn(`${missing.size} object(s) holding content this push restores are gone from ${remote.url} (deleted by hand, or by gc from an older flowsync); that content is uploaded again.`);
-  return { ...m, retained: m.retained.filter((r) => !missing.has(objectKeyOf(remote.prefix, m, r))) };
+  return { ...m, retained: m.retained.filter((r) => !missing.has(keyOf.get(r.sha256)!)) };
 }
 
 /** Replace manifest.json with `bytes` on the given condition; a lost race is a CONFLICT that changed nothing. */

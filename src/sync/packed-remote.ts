@@ -7,6 +7,7 @@ import { manifestKey } from '../backends/keys.js';
 import type { Remote } from '../backends/open.js';
 import { FlowsyncError } from '../errors.js';
 import { manifestId } from '../manifest/codec.js';
+import { isLink } from '../manifest/types.js';
 import { looksPacked, parsePackedManifest, parseVersionHead, type PackedManifest, type VersionHead } from '../manifest/packed.js';
 import { blobKey, packKey, versionIdOf, versionKey, versionsFolder } from '../pack/layout.js';
 import type { ListedVersion } from '../plan/gc-plan.js';
@@ -119,7 +120,7 @@ export function objectKeyOf(prefix: string, m: PackedManifest, c: { sha256: stri
  */
 export function storedObjectKeys(prefix: string, m: PackedManifest): string[] {
   const keys = m.packs.map((p) => packKey(prefix, p.sha256));
-  for (const e of m.files) if (!('link' in e) && e.size > 0 && e.pack === undefined) keys.push(blobKey(prefix, e.sha256));
+  for (const e of m.files) if (!isLink(e) && e.size > 0 && e.pack === undefined) keys.push(blobKey(prefix, e.sha256));
   for (const r of m.retained) if (r.pack === undefined) keys.push(blobKey(prefix, r.sha256));
   return keys;
 }

@@ -84,9 +84,17 @@ describe('retained contents', () => {
     const newPack = packSerial;
     const v2 = versionOf([file('c', 3)], v1);
     expect(v2.packs.map((p) => p.sha256)).toEqual([v1.packs[0]!.sha256, SHA(newPack)].sort());
-    // Once nothing is retained from v1's pack (a, b back in the tree, c new), v1's pack is listed for the files.
-    const v3full = versionOf([file('a', 1), file('b', 2)], v2);
-    expect(v3full.retained.map((r) => r.sha256)).toEqual([SHA(3)]);
+    // a and b back in the tree: v1's pack is listed for the files, v2's for what c left retained.
+    const v3 = versionOf([file('a', 1), file('b', 2)], v2);
+    expect(v3.retained.map((r) => r.sha256)).toEqual([SHA(3)]);
+    expect(v3.packs.map((p) => p.sha256)).toEqual([v1.packs[0]!.sha256, SHA(newPack)].sort());
+    // Once nothing lists or retains a pack's contents any more (c forgotten after RETAIN_PUSHES
+    // pushes, each changing the tree), the versions stop naming it.
+    let v = v3;
+    for (let i = 0; i < RETAIN_PUSHES; i++) v = versionOf([file('a', 1), file('b', 2), file(`n${i}`, 300 + i)], v);
+    expect(v.retained.map((r) => r.sha256)).not.toContain(SHA(3));
+    expect(v.packs.map((p) => p.sha256)).toContain(v1.packs[0]!.sha256);
+    expect(v.packs.map((p) => p.sha256)).not.toContain(SHA(newPack));
     // Nothing retained is empty: an empty file needs no object.
     const empty = versionOf([file('e', 9, 0)], versionOf([file('e2', 8, 0)]));
     expect(empty.retained).toEqual([]);
