@@ -16,6 +16,12 @@
  * while that is more than doubling), never more than 30 % once the heap is large. V8 reads the
  * flag at every full collection, so a change applies from the next one. Only the CLI does this:
  * a program using the library keeps its own heap settings.
+ *
+ * The room counts the young generation on top: V8 starts marking once the old generation's room
+ * left is below the young generation's capacity (a scavenge could promote that much), so a room
+ * of 16 MB beside a 16 MB young generation left none, and marking ran almost without pause. A
+ * 100,000-file pull from the local store spent 40 s of CPU in 393 full collections (one every
+ * ~7 MB promoted); with the young generation added, 26 s in 151 (the same peak RSS, 267 MB).
  */
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
@@ -24,9 +30,12 @@ import v8 from 'node:v8';
 export const MIN_ROOM_BYTES = 16 * 1024 * 1024;
 const CAPPED_PERCENT = 30;
 
-/** The --heap-growing-percent after a full collection left `liveBytes` alive; 0 = V8's own, dynamic factor. */
-export function heapGrowingPercent(liveBytes: number): number {
-  const percent = Math.ceil((MIN_ROOM_BYTES / Math.max(1, liveBytes)) * 100);
+/**
+ * The --heap-growing-percent after a full collection left `liveBytes` alive, beside a young
+ * generation of `youngBytes`; 0 = V8's own, dynamic factor.
+ */
+export function heapGrowingPercent(liveBytes: number, youngBytes = 0): number {
+  const percent = Math.ceil(((MIN_ROOM_BYTES + youngBytes) / Math.max(1, liveBytes)) * 100);
   return percent >= 100 ? 0 : Math.max(CAPPED_PERCENT, percent);
 }
 
@@ -36,13 +45,19 @@ export function heapGrowingPercent(liveBytes: number): number {
  */
 export const V8_FLAGS_CHANGED = Symbol.for('flowsync.v8FlagsChanged');
 
+/** What one semi-space of the young generation holds now (V8 grows it up to 16 MB on 64-bit). */
+function youngCapacity(): number {
+  const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+  return young ? young.space_used_size + young.space_available_size : 0;
+}
+
 /** Watch full collections and set the growth for the next one. The observer holds no handle: the process still exits on its own. */
 export function capHeapGrowthWhenLarge(): void {
   let current = 0;
   const observer = new PerformanceObserver((list) => {
     const major = list.getEntries().some((e) => (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR);
     if (!major) return;
-    const wanted = heapGrowingPercent(v8.getHeapStatistics().used_heap_size);
+    const wanted = heapGrowingPercent(v8.getHeapStatistics().used_heap_size, youngCapacity());
     if (wanted === current) return;
     v8.setFlagsFromString(`--heap-growing-percent=${wanted}`);
     (globalThis as Record<symbol, unknown>)[V8_FLAGS_CHANGED] = true;
