@@ -6,6 +6,7 @@
 import { scrubSecrets } from '../secrets.js';
 import type { Logger, Phase, ProgressEvent } from '../sync/types.js';
 import { formatDuration } from './format.js';
+import { collectOnceAfterSetup } from './heap-growth.js';
 import { lineParts, renderLine } from './progress-line.js';
 
 export interface Output {
@@ -84,6 +85,7 @@ export function createOutput(opts: { json: boolean; quiet: boolean; stderr?: Nod
       },
     },
     onProgress(e) {
+      if (e.phase === 'upload' || e.phase === 'download') collectOnceAfterSetup();
       if (opts.quiet) return;
       const now = Date.now();
       // A new phase, or the same phase begun again after it finished (two storage steps in a row).

@@ -63,4 +63,28 @@ describe('heap growth policy', () => {
     expect(Number(capped?.[1])).toBeLessThanOrEqual(33);
     expect(steps.smallAgain.at(-1)).toBe('--heap-growing-percent=0');
   });
+
+  it('collects once when the transfers start on a large heap, and not at all on a small one', () => {
+    // argv[2]: megabytes to hold and drop before the first call. Prints used heap (MB) around the calls.
+    const child = `
+      import v8 from 'node:v8';
+      const { collectOnceAfterSetup } = await import(process.argv[1]);
+      let held = [];
+      for (let k = 0; k < Number(process.argv[2]) * 16; k++) held.push(new Array(8192).fill(k + 0.5));
+      held = null;
+      const used = () => Math.round(v8.getHeapStatistics().used_heap_size / 1048576);
+      const before = used();
+      collectOnceAfterSetup();
+      const after = used();
+      const flagged = globalThis[Symbol.for('flowsync.v8FlagsChanged')] === true;
+      process.stdout.write(JSON.stringify({ before, after, flagged, gcExposed: typeof globalThis.gc }));
+    `;
+    const run = (mb: number) => JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', child, policy, String(mb)], { encoding: 'utf8', timeout: 60_000 })) as { before: number; after: number; flagged: boolean };
+    const large = run(80);
+    expect(large.before).toBeGreaterThanOrEqual(48);
+    expect(large.after).toBeLessThan(large.before / 2);
+    expect(large.flagged).toBe(true); // the launcher then saves no code cache made under other flags
+    const small = run(0);
+    expect(small.flagged).toBe(false);
+  });
 });
