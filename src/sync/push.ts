@@ -118,58 +118,93 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
     const signal = o.signal ? AbortSignal.any([o.signal, lease.lost]) : lease.lost;
     let touched = false;
     try {
-      // Another push may have committed between our read and our lease: plan against what is there now.
-      const now = await remote.backend.stat(manifestKey(remote.prefix), { signal });
-      if ((now?.etag ?? null) !== (base.previous?.etag ?? base.damaged?.etag ?? base.packed?.etag ?? null)) {
+      const { backend } = remote;
+      // Another push may have committed between our read and our lease. A push that heals looks
+      // first (what it repairs depends on that manifest); any other looks while it uploads: under
+      // our lease nobody else writes, so what it uploads is this tree's content whatever the other
+      // push changed, and a new plan only adds what the new manifest lacks. One round trip fewer.
+      const expected = base.previous?.etag ?? base.damaged?.etag ?? base.packed?.etag ?? null;
+      const looking = backend.stat(manifestKey(remote.prefix), { signal }).then((now) => (now?.etag ?? null) !== expected);
+      looking.catch(() => {}); // awaited below, after the uploads: not an unhandled rejection meanwhile
+      const planAgain = async () => {
         base = await fetchPushBase(remote, signal);
         plan = planPush(scan.manifest.files, base.previous?.manifest.files ?? null);
-        Object.assign(summary, { uploaded: plan.upload.length, deleted: doDelete ? plan.delete.length : 0, unchanged: plan.unchanged, updated: plan.update.length, manifest: base.previous?.id ?? null });
-      }
-      const previous = base.previous;
-      const keep = kept(scan.manifest.files, plan.upload, previous?.manifest);
-      const repairs = heal || lease.tookOver ? (await entriesToHeal(remote, keep, signal)).heal : [];
+        Object.assign(summary, { deleted: doDelete ? plan.delete.length : 0, unchanged: plan.unchanged, updated: plan.update.length, manifest: base.previous?.id ?? null });
+      };
+      const healing = heal || lease.tookOver !== null;
+      if (healing && (await looking)) await planAgain();
+      const repairs = healing ? (await entriesToHeal(remote, kept(scan.manifest.files, plan.upload, base.previous?.manifest), signal)).heal : [];
       if (repairs.length > 0) {
         summary.repaired = repairs.length;
         o.log?.info(`${repairs.length} object(s) under ${remote.url} disagree with the manifest: uploading them again.`);
       }
-      const uploads = [...plan.upload, ...repairs];
-      summary.uploaded = uploads.length;
-      summary.bytes = uploads.reduce((n, e) => n + e.size, 0);
+      let uploads = [...plan.upload, ...repairs];
+      const count = (sent: readonly FileEntry[]) => Object.assign(summary, { uploaded: sent.length, bytes: sent.reduce((n, e) => n + e.size, 0) });
+      count(uploads);
+      // Without healing the plan changes the manifest (a push with nothing to write returned before its lease).
       if (!plan.manifestChanged && repairs.length === 0) {
         await lease.release();
         return finish(summary);
       }
 
-      const { backend } = remote;
       const concurrency = o.concurrency ?? backend.tuning.concurrency;
       const ctx = transferContext(backend, progress, { concurrency, ...(o.partSize ? { partSize: o.partSize } : {}), ...(o.log ? { log: o.log } : {}) });
       // A file that became a folder (or a folder that became a file) cannot coexist with its old
       // objects in a store with real folders (the local store): those old objects go first. Every
       // other delete still waits until the new manifest is in force.
-      const early = doDelete ? clashingDeletes(uploads, plan.delete) : [];
-      touched = early.length > 0;
-      if (early.length > 0) await deleteObjects(backend, early.map((p) => keyFor(remote.prefix, p)), progress, signal);
-      const late = plan.delete.filter((p) => !early.includes(p));
+      const early: string[] = [];
+      const deleteClashing = async () => {
+        const clashing = doDelete ? clashingDeletes(uploads, plan.delete).filter((p) => !early.includes(p)) : [];
+        if (clashing.length === 0) return;
+        touched = true;
+        await deleteObjects(backend, clashing.map((p) => keyFor(remote.prefix, p)), progress, signal);
+        early.push(...clashing);
+      };
 
       // Only each object's tag is kept: a whole ObjectInfo (key, date) per file was ~150 bytes more at 100k.
       const committed = new Map<string, string | undefined>();
-      progress.begin('upload', summary.bytes, uploads.length);
-      await runPool(
-        uploads,
-        concurrency,
-        async (e, taskSignal) => {
-          try {
-            committed.set(e.path, normalizeTag((await uploadFile(ctx, keyFor(remote.prefix, e.path), sourceOf(scan, e.path), e, taskSignal)).etag));
-          } catch (err) {
-            // A file that changed while read was never sent; any other failure may have reached the store.
-            if (!isFlowsyncError(err, 'FILE_CHANGED') && !isFlowsyncError(err, 'ABORTED')) touched = true;
-            throw err;
-          }
-          touched = true;
-        },
-        signal,
-      );
-      progress.end();
+      const uploadAll = async (list: readonly FileEntry[]) => {
+        progress.begin('upload', list.reduce((n, e) => n + e.size, 0), list.length);
+        await runPool(
+          list,
+          concurrency,
+          async (e, taskSignal) => {
+            try {
+              committed.set(e.path, normalizeTag((await uploadFile(ctx, keyFor(remote.prefix, e.path), sourceOf(scan, e.path), e, taskSignal)).etag));
+            } catch (err) {
+              // A file that changed while read was never sent; any other failure may have reached the store.
+              if (!isFlowsyncError(err, 'FILE_CHANGED') && !isFlowsyncError(err, 'ABORTED')) touched = true;
+              throw err;
+            }
+            touched = true;
+          },
+          signal,
+        );
+        progress.end();
+      };
+      let failed: unknown = null;
+      try {
+        await deleteClashing();
+        await uploadAll(uploads);
+      } catch (err) {
+        failed = err; // perhaps because of what another push changed: known once the look is back
+      }
+      let raced: boolean;
+      try {
+        raced = !healing && (await looking);
+      } catch (err) {
+        throw failed ?? err;
+      }
+      if (raced) {
+        const sent = uploads.filter((e) => committed.has(e.path));
+        await planAgain();
+        uploads = plan.upload.filter((e) => !committed.has(e.path));
+        count([...sent, ...uploads]);
+        await deleteClashing();
+        if (uploads.length > 0) await uploadAll(uploads);
+      } else if (failed !== null) throw failed;
+      const late = plan.delete.filter((p) => !early.includes(p));
+      const previous = base.previous;
 
       progress.begin('manifest', 0, 1);
       const next = createManifest(withTags(scan.manifest.files, committed, previous?.manifest));

@@ -4,7 +4,9 @@
  *   succeed; the remote then pulls as exactly the winner's tree, and the loser's next push leaves
  *   it consistent with what that push reports;
  * - a pull started during a push succeeds with one whole version, waiting for the push's lease
- *   when it meets objects being replaced.
+ *   when it meets objects being replaced;
+ * - a push that finds another push's manifest once it holds the lease (that push committed in
+ *   between) plans again against it, uploads only what that manifest lacks, and commits.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -120,6 +122,49 @@ function pausing(inner: Backend, after: number): { backend: Backend; halfway: Pr
     resume,
   };
 }
+
+/** A folder holding exactly `files` (path → text). */
+function folder(label: string, files: Record<string, string>): string {
+  const dir = path.join(work, 'trees', label);
+  fs.rmSync(dir, { recursive: true, force: true });
+  for (const [p, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
+    fs.writeFileSync(path.join(dir, p), text);
+  }
+  return dir;
+}
+
+describe('a push that finds a newer manifest under its lease', () => {
+  it('plans again: the objects it already sent stay, what the new manifest lacks is added, and it commits its tree', async () => {
+    const remote = `az://${CONTAINER}/replan`;
+    const common = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`src/f${i}.py`, `base ${i}\n`.repeat(50)]));
+    await push(opts(folder('replan-base', common), remote));
+    const x = folder('replan-x', { ...common, 'src/f0.py': 'x edits f0\n' });
+    const y = folder('replan-y', { ...common, 'src/f1.py': 'y edits f1\n', 'src/only-y.py': 'y\n' });
+
+    // Push x reads the base, then, just before its lease is written, push y runs whole and
+    // commits: x's lease then goes in, and the manifest x finds is y's.
+    const writes: string[] = [];
+    let yRan: Promise<unknown> | null = null;
+    const interleaving: Backend = {
+      ...backend,
+      async write(key, body, info, o) {
+        if (key.endsWith('.flowsync/lease.json') && yRan === null) {
+          yRan = push(opts(y, remote));
+          await yRan;
+        }
+        if (!key.includes('.flowsync/')) writes.push(key);
+        return backend.write(key, body, info, o);
+      },
+    };
+    const result = await push({ dir: x, remote, cacheDir: false, remoteOptions: { backend: interleaving } });
+    expect(yRan, 'push y ran inside push x').not.toBeNull();
+    // f0 is x's change (sent once, before the new plan); f1 holds y's bytes, which x's tree does not have.
+    expect(writes.sort()).toEqual(['replan/src/f0.py', 'replan/src/f1.py']);
+    expect(result).toMatchObject({ uploaded: 2, deleted: 1 });
+    await pulledEquals(remote, x, 'replanned push');
+  }, 60_000);
+});
 
 describe('a pull during a push', () => {
   it('5 tries: each pull succeeds with one whole version (the old or the new), waiting for the lease when needed', async () => {
