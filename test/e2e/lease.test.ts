@@ -22,7 +22,7 @@ import { verify } from '../../src/sync/verify.js';
 import { compareTrees, excludeFlowsyncState, snapshot } from '../helpers/tree.js';
 import { startAzurite, type AzuriteServer } from '../servers/azurite.js';
 import { startGcs, type GcsEmulator } from '../servers/gcs.js';
-import { cliEnv, removeDir, requireBuiltCli, runCli, tempDir } from './support.js';
+import { cliEnv, removeDir, requireBuiltCli, runCli, tempDir, writeFiles } from './support.js';
 import { rejection } from '../helpers/rejection.js';
 
 const CONTAINER = 'leases';
@@ -75,13 +75,7 @@ function gated(inner: Backend): { backend: Backend; open: () => void; reached: P
 }
 
 function source(name: string, files: Record<string, string>): string {
-  const dir = path.join(work, 'src', name);
-  fs.rmSync(dir, { recursive: true, force: true });
-  for (const [p, text] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
-    fs.writeFileSync(path.join(dir, p), text);
-  }
-  return dir;
+  return writeFiles(path.join(work, 'src', name), files);
 }
 
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSection } from '../../src/steps/parse.js';
-import { cliEnv, removeDir, requireBuiltCli, runCli, tempDir } from './support.js';
+import { cliEnv, removeDir, requireBuiltCli, runCli, tempDir, writeFiles } from './support.js';
 
 let work = '';
 let env: NodeJS.ProcessEnv = {};
@@ -24,12 +24,7 @@ const fresh = (label: string) => path.join(work, `${label}-${n++}`);
 const cli = (args: string[], cwd?: string) => runCli(args, { env, ...(cwd ? { cwd } : {}) });
 
 function makeTree(files: Record<string, string>): string {
-  const dir = fresh('src');
-  for (const [rel, content] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
-    fs.writeFileSync(path.join(dir, rel), content);
-  }
-  return dir;
+  return writeFiles(fresh('src'), files);
 }
 
 describe('remotes that look like URLs but are not supported', () => {

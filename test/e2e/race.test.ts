@@ -19,7 +19,7 @@ import { push } from '../../src/sync/push.js';
 import { verify } from '../../src/sync/verify.js';
 import { compareTrees, excludeFlowsyncState, prng } from '../helpers/tree.js';
 import { startAzurite, type AzuriteServer } from '../servers/azurite.js';
-import { removeDir, tempDir } from './support.js';
+import { removeDir, tempDir, writeFiles } from './support.js';
 
 const CONTAINER = 'races';
 let work = '';
@@ -124,15 +124,7 @@ function pausing(inner: Backend, after: number): { backend: Backend; halfway: Pr
 }
 
 /** A folder holding exactly `files` (path → text). */
-function folder(label: string, files: Record<string, string>): string {
-  const dir = path.join(work, 'trees', label);
-  fs.rmSync(dir, { recursive: true, force: true });
-  for (const [p, text] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
-    fs.writeFileSync(path.join(dir, p), text);
-  }
-  return dir;
-}
+const folder = (label: string, files: Record<string, string>): string => writeFiles(path.join(work, 'trees', label), files);
 
 describe('a push that finds a newer manifest under its lease', () => {
   it('plans again: the objects it already sent stay, what the new manifest lacks is added, and it commits its tree', async () => {

@@ -26,6 +26,17 @@ export function tempDir(label: string): string {
   return fs.mkdtempSync(path.join(base, `flowsync-${label}-`));
 }
 
+/** `dir` emptied, then holding exactly `files` (relative path → text). Returns `dir`. */
+export function writeFiles(dir: string, files: Record<string, string>): string {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  for (const [p, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
+    fs.writeFileSync(path.join(dir, p), text);
+  }
+  return dir;
+}
+
 export function removeDir(dir: string): void {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 }
