@@ -217,7 +217,8 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
         throw err;
       }
       summary.manifest = written.id;
-      if (cacheDir && written.etag) await saveMemo(cacheDir, remote, { etag: written.etag, id: written.id, filesDigest: digest }, written.bytes);
+      // Saved while the old objects are deleted and the lease released (it never fails: a memo is a shortcut).
+      const memoSaved = cacheDir && written.etag ? saveMemo(cacheDir, remote, { etag: written.etag, id: written.id, filesDigest: digest }, written.bytes) : null;
       progress.end();
       touched = false; // the new manifest and its objects agree: nothing left to heal
       if (base.packed) await dropPackedObjects(remote, progress, o.log, signal);
@@ -231,7 +232,7 @@ export async function push(o: PushOptions & { command?: 'push' | 'status' }): Pr
           warn(`The push succeeded, but removing ${late.length} old objects failed: ${(err as Error).message}`);
         }
       }
-      await releaseQuietly(lease, warn);
+      await Promise.all([memoSaved, releaseQuietly(lease, warn)]);
       return finish(summary);
     } catch (err) {
       // Objects may now disagree with the manifest in force: leave the lease expired, so the next
