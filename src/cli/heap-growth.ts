@@ -76,7 +76,7 @@ let collectedAfterSetup = false;
  * V8 has sized the old generation from what survives, its limit is the initial one, far above
  * what a command keeps; with nothing else to trigger a collection, the manifest's parse and
  * the plan's garbage stayed until the heap reached ~140 MB (a 100,000-file pull from the local
- * store: peak RSS 279 MB; with this collection 237 MB, and no slower).
+ * store: peak RSS 279 MB; with this collection 240 MB, and no slower).
  */
 export function collectOnceAfterSetup(): void {
   if (collectedAfterSetup) return;
