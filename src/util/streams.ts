@@ -18,6 +18,8 @@ export async function collect(stream: Readable | AsyncIterable<Uint8Array>, sign
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
+const asBuffer = (chunk: Uint8Array): Buffer => (Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+
 function isReadable(s: Readable | AsyncIterable<Uint8Array>): s is Readable {
   return typeof (s as Readable).on === 'function' && typeof (s as Readable).destroy === 'function';
 }
@@ -26,7 +28,7 @@ function readableChunks(stream: Readable, signal?: AbortSignal): Promise<Buffer[
   return new Promise((resolve, reject) => {
     if (stream.destroyed) return reject(stream.errored ?? new Error('The stream was closed before it was read.'));
     const chunks: Buffer[] = [];
-    const onData = (chunk: Uint8Array) => void chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+    const onData = (chunk: Uint8Array) => void chunks.push(asBuffer(chunk));
     const settle = (err: unknown) => {
       stream.off('data', onData).off('end', onEnd).off('error', settle).off('close', onClose);
       signal?.removeEventListener('abort', onAbort);
@@ -49,7 +51,7 @@ async function iterableChunks(stream: AsyncIterable<Uint8Array>, signal?: AbortS
   const chunks: Buffer[] = [];
   for await (const chunk of stream) {
     if (signal?.aborted) throw abortError(signal);
-    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+    chunks.push(asBuffer(chunk));
   }
   return chunks;
 }

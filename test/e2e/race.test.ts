@@ -6,10 +6,12 @@
  * - a pull started during a push succeeds with one whole version, waiting for the push's lease
  *   when it meets objects being replaced;
  * - a push that finds another push's manifest once it holds the lease (that push committed in
- *   between) plans again against it, uploads only what that manifest lacks, and commits.
+ *   between) plans again against it, uploads only what that manifest lacks, and commits; and it
+ *   looks for such a manifest while its uploads run, not before them (one round trip fewer).
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAzureBackend } from '../../src/backends/azure/backend.js';
 import type { Backend } from '../../src/backends/types.js';
@@ -155,6 +157,38 @@ describe('a push that finds a newer manifest under its lease', () => {
     expect(writes.sort()).toEqual(['replan/src/f0.py', 'replan/src/f1.py']);
     expect(result).toMatchObject({ uploaded: 2, deleted: 1 });
     await pulledEquals(remote, x, 'replanned push');
+  }, 60_000);
+
+  it('looks for such a manifest while its uploads run, not before them', async () => {
+    const remote = `az://${CONTAINER}/overlap`;
+    const files = Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`src/f${i}.py`, `base ${i}\n`]));
+    await push(opts(folder('overlap-base', files), remote));
+    const changed = folder('overlap-x', { ...files, 'src/f0.py': 'changed\n' });
+
+    // The look after the lease is held until an upload starts (at most 5 s): a push that waited
+    // for its answer before uploading would sit out the 5 s and record false.
+    let leaseWritten = false;
+    let uploadStarted!: () => void;
+    const started = new Promise<boolean>((r) => (uploadStarted = () => r(true)));
+    let lookSawUpload: boolean | null = null;
+    const watching: Backend = {
+      ...backend,
+      async write(key, body, info, o) {
+        if (key.endsWith('.flowsync/lease.json')) leaseWritten = true;
+        else if (!key.includes('.flowsync/')) uploadStarted();
+        return backend.write(key, body, info, o);
+      },
+      async stat(key, o) {
+        if (leaseWritten && lookSawUpload === null && key.endsWith('.flowsync/manifest.json')) {
+          lookSawUpload = await Promise.race([started, sleep(5000).then(() => false)]);
+        }
+        return backend.stat(key, o);
+      },
+    };
+    const result = await push({ dir: changed, remote, cacheDir: false, remoteOptions: { backend: watching } });
+    expect(result.uploaded).toBe(1);
+    expect(lookSawUpload).toBe(true);
+    await pulledEquals(remote, changed, 'overlapped push');
   }, 60_000);
 });
 
